@@ -1,0 +1,17 @@
+"""Domain objects: frozen, validated when built, no I/O."""
+
+from wattbit.domain.action import Action, Cancel, Migrate, Reroute, Start, Suspend, Throttle
+from wattbit.domain.area import AREA_NAMES, AREAS, INTERCONNECTED_AREAS, Area, area
+from wattbit.domain.events import DemandResponse, DRDirection, SiteOutage
+from wattbit.domain.job import Job, JobKind
+from wattbit.domain.scenario import Scenario, Weights, WorkloadSpec
+from wattbit.domain.site import Fleet, Site
+
+__all__ = [
+    "Action", "Cancel", "Migrate", "Reroute", "Start", "Suspend", "Throttle",
+    "AREA_NAMES", "AREAS", "INTERCONNECTED_AREAS", "Area", "area",
+    "DemandResponse", "DRDirection", "SiteOutage",
+    "Job", "JobKind",
+    "Scenario", "Weights", "WorkloadSpec",
+    "Fleet", "Site",
+]

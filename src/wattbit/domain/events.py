@@ -1,0 +1,70 @@
+"""Things that happen to the fleet from outside: demand-response requests, site outages."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import pandas as pd
+
+from wattbit.domain._validate import aware, positive
+from wattbit.domain.area import area as _area
+from wattbit.errors import InvalidInput
+
+__all__ = ["DRDirection", "DemandResponse", "SiteOutage"]
+
+
+class DRDirection(str, enum.Enum):
+    """上げDR (``up``): raise demand to absorb surplus; 下げDR (``down``): lower it."""
+
+    UP = "up"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class DemandResponse:
+    """A grid operator's request to change the fleet's load in one area over a window.
+
+    request_id : key;  direction : up (上げ) or down (下げ);  area : grid area;
+    power_mw : change asked for [MW] (positive);  start, end : window (UTC);
+    response_deadline_s : time allowed to reach the asked change after ``start`` [s]
+    (primary ≈ 10 s, secondary ≈ 300 s, tertiary ≈ 2700 s; MISSION.md).
+    """
+
+    request_id: str
+    direction: DRDirection
+    area: str
+    power_mw: float
+    start: pd.Timestamp
+    end: pd.Timestamp
+    response_deadline_s: float = 300.0
+    issued_by: str = "grid-operator"
+
+    def __post_init__(self) -> None:
+        owner = f"demand response {self.request_id!r}"
+        try:
+            object.__setattr__(self, "direction", DRDirection(self.direction))
+        except ValueError:
+            raise InvalidInput(f"{owner}: direction = {self.direction!r}; expected 'up' or 'down'") from None
+        object.__setattr__(self, "area", _area(self.area).name)
+        positive(owner, "power_mw", self.power_mw)
+        aware(owner, "start", self.start)
+        aware(owner, "end", self.end)
+        if self.end <= self.start:
+            raise InvalidInput(f"{owner}: end {self.end} is not after start {self.start}")
+        positive(owner, "response_deadline_s", self.response_deadline_s)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteOutage:
+    """A site out of service over a window (maintenance, failure)."""
+
+    site: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    def __post_init__(self) -> None:
+        aware(f"outage of {self.site!r}", "start", self.start)
+        aware(f"outage of {self.site!r}", "end", self.end)
+        if self.end <= self.start:
+            raise InvalidInput(f"outage of {self.site!r}: end {self.end} is not after start {self.start}")

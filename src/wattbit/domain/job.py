@@ -1,0 +1,140 @@
+"""AI jobs as the controller sees them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import pandas as pd
+
+from wattbit.domain._validate import aware, positive
+from wattbit.domain.area import area as _area
+from wattbit.errors import InvalidInput
+
+__all__ = ["JobKind", "Job"]
+
+
+class JobKind(str, enum.Enum):
+    """What a job is, which fixes the levers that apply to it.
+
+    ========================  ==========  =========  =======  ===========
+    kind                      checkpoint  deferable  movable  throttleable
+    ========================  ==========  =========  =======  ===========
+    training                  yes         yes        yes      yes
+    fine_tuning               yes         yes        yes      yes
+    batch_inference           no (short)  yes        before   yes
+                                                     start
+    online_inference          no          no         reroute  no
+    ========================  ==========  =========  =======  ===========
+    """
+
+    TRAINING = "training"
+    FINE_TUNING = "fine_tuning"
+    BATCH_INFERENCE = "batch_inference"
+    ONLINE_INFERENCE = "online_inference"
+
+    @property
+    def checkpointable(self) -> bool:
+        return self in (JobKind.TRAINING, JobKind.FINE_TUNING)
+
+    @property
+    def deferrable(self) -> bool:
+        return self is not JobKind.ONLINE_INFERENCE
+
+    @property
+    def throttleable(self) -> bool:
+        return self is not JobKind.ONLINE_INFERENCE
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One unit of work submitted to the virtual data center.
+
+    job_id : unique key;  tenant : owner;  kind : :class:`JobKind`;
+    gpus : accelerators it uses when running [-];
+    runtime_h : run time on ``gpus`` GPUs at full speed [h] (work = gpus × runtime_h GPU-h);
+    release : earliest start (UTC);  deadline : latest finish (UTC) or None;
+    home_site : where it would run without Workload Shift;
+    allowed_areas : areas its data may be in (data residency); never empty;
+    priority : 0 (best effort) .. 9 (critical);
+    checkpoint_gb : size of its checkpoint (model + optimiser state) [GB]; 0 if none;
+    user_area : for online inference, the area its users are in;
+    rtt_budget_s : for online inference, the round-trip budget from users to the serving site [s].
+
+    Online inference runs over its whole window [release, deadline): it cannot wait, only move
+    (reroute) between sites whose RTT to ``user_area`` fits the budget.
+    """
+
+    job_id: str
+    tenant: str
+    kind: JobKind
+    gpus: int
+    runtime_h: float
+    release: pd.Timestamp
+    deadline: pd.Timestamp | None
+    home_site: str
+    allowed_areas: frozenset[str]
+    priority: int = 0
+    checkpoint_gb: float = 0.0
+    user_area: str | None = None
+    rtt_budget_s: float | None = None
+
+    def __post_init__(self) -> None:
+        owner = f"job {self.job_id!r}"
+        if not self.job_id:
+            raise InvalidInput("job: job_id is empty; give every job a unique id")
+        if not self.tenant:
+            raise InvalidInput(f"{owner}: tenant is empty; name the tenant that owns it")
+        try:
+            object.__setattr__(self, "kind", JobKind(self.kind))
+        except ValueError:
+            kinds = ", ".join(k.value for k in JobKind)
+            raise InvalidInput(f"{owner}: kind = {self.kind!r}; expected one of {kinds}") from None
+        if not isinstance(self.gpus, int) or isinstance(self.gpus, bool) or self.gpus <= 0:
+            raise InvalidInput(f"{owner}: gpus = {self.gpus!r}; expected a positive integer")
+        positive(owner, "runtime_h", self.runtime_h)
+        aware(owner, "release", self.release)
+        aware(owner, "deadline", self.deadline)
+        if self.deadline is not None and self.deadline <= self.release:
+            raise InvalidInput(
+                f"{owner}: deadline {self.deadline} is not after release {self.release}; "
+                "move the deadline later or drop it"
+            )
+        if self.deadline is not None and self.kind is not JobKind.ONLINE_INFERENCE:
+            window_h = (self.deadline - self.release).total_seconds() / 3600
+            if window_h + 1e-9 < self.runtime_h:
+                raise InvalidInput(
+                    f"{owner}: runtime_h = {self.runtime_h} does not fit in its window of "
+                    f"{window_h:.2f} h from release to deadline; extend the deadline"
+                )
+        if not self.allowed_areas:
+            raise InvalidInput(
+                f"{owner}: allowed_areas is empty, so the job may run nowhere; "
+                "list at least one area (e.g. ['tokyo'])"
+            )
+        object.__setattr__(
+            self, "allowed_areas", frozenset(_area(a).name for a in self.allowed_areas)
+        )
+        if not (0 <= self.priority <= 9):
+            raise InvalidInput(f"{owner}: priority = {self.priority!r}; expected 0..9")
+        positive(owner, "checkpoint_gb", self.checkpoint_gb, allow_zero=True)
+        if self.kind is JobKind.ONLINE_INFERENCE:
+            if self.user_area is None or self.rtt_budget_s is None or self.deadline is None:
+                raise InvalidInput(
+                    f"{owner}: online inference needs user_area, rtt_budget_s and deadline "
+                    "(the end of its serving window)"
+                )
+            object.__setattr__(self, "user_area", _area(self.user_area).name)
+            positive(owner, "rtt_budget_s", self.rtt_budget_s)
+
+    @property
+    def work_gpu_h(self) -> float:
+        """GPU-hours of work at full speed [GPU-h]."""
+        return self.gpus * self.runtime_h
+
+    @property
+    def slack_h(self) -> float | None:
+        """Hours the job may be delayed and still meet its deadline [h]."""
+        if self.deadline is None:
+            return None
+        return (self.deadline - self.release).total_seconds() / 3600 - self.runtime_h

@@ -1,0 +1,112 @@
+"""A scenario: fleet, period, workload recipe, objective weights and events — all a run needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from wattbit.domain._validate import aware, positive
+from wattbit.domain.events import DemandResponse, SiteOutage
+from wattbit.domain.site import Fleet
+from wattbit.errors import InvalidInput
+
+__all__ = ["Weights", "WorkloadSpec", "Scenario"]
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """Objective weights of the planner [JPY per unit]. Defaults are assumptions, documented in
+    docs/assumptions.md ("Objective weights").
+
+    carbon_price_jpy_per_t : internal carbon price on emissions [JPY/t-CO2];
+    curtailment_value_jpy_per_mwh : value placed on each MWh of curtailed power absorbed [JPY/MWh];
+    deadline_penalty_jpy_per_gpu_h : per GPU-hour of work left undone at a deadline [JPY/GPU-h];
+    unserved_inference_penalty_jpy_per_gpu_h : per GPU-hour of online inference not served;
+    move_penalty_jpy_per_gb : per GB of checkpoint moved over the APN (wear, risk) [JPY/GB].
+    """
+
+    carbon_price_jpy_per_t: float = 10_000.0
+    curtailment_value_jpy_per_mwh: float = 5_000.0
+    deadline_penalty_jpy_per_gpu_h: float = 50_000.0
+    unserved_inference_penalty_jpy_per_gpu_h: float = 200_000.0
+    move_penalty_jpy_per_gb: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            positive("weights", name, getattr(self, name), allow_zero=True)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadSpec:
+    """How to build the scenario's jobs.
+
+    source : ``"traces"`` (scaled from the bundled real traces) or ``"synthetic"``;
+    seed : random seed;  utilisation_pu : mean share of fleet GPUs the workload asks for [0..1];
+    inference_share_pu : share of GPU-hours that is online inference [0..1];
+    residency_share_pu : share of jobs bound to their home area [0..1].
+    """
+
+    source: str = "traces"
+    seed: int = 0
+    utilisation_pu: float = 0.6
+    inference_share_pu: float = 0.2
+    residency_share_pu: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.source not in ("traces", "synthetic"):
+            raise InvalidInput(
+                f"workload: source = {self.source!r}; expected 'traces' or 'synthetic'"
+            )
+        for name in ("utilisation_pu", "inference_share_pu", "residency_share_pu"):
+            v = getattr(self, name)
+            if not (0.0 <= v <= 1.0):
+                raise InvalidInput(f"workload: {name} = {v!r}; expected a fraction in [0, 1]")
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """Everything one twin run needs (the grid data are looked up by period).
+
+    step_s : slot length [s] (1800 = JEPX half-hour);  horizon_slots : planner look-ahead [-].
+    """
+
+    name: str
+    fleet: Fleet
+    start: pd.Timestamp
+    end: pd.Timestamp
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    weights: Weights = field(default_factory=Weights)
+    demand_response: tuple[DemandResponse, ...] = ()
+    outages: tuple[SiteOutage, ...] = ()
+    step_s: float = 1800.0
+    horizon_slots: int = 96
+
+    def __post_init__(self) -> None:
+        owner = f"scenario {self.name!r}"
+        aware(owner, "start", self.start)
+        aware(owner, "end", self.end)
+        if self.end <= self.start:
+            raise InvalidInput(f"{owner}: end {self.end} is not after start {self.start}")
+        if self.step_s not in (900.0, 1800.0, 3600.0):
+            raise InvalidInput(f"{owner}: step_s = {self.step_s!r}; expected 900, 1800 or 3600")
+        if self.horizon_slots < 1:
+            raise InvalidInput(f"{owner}: horizon_slots = {self.horizon_slots!r}; expected >= 1")
+        for dr in self.demand_response:
+            if dr.area not in self.fleet.areas:
+                raise InvalidInput(
+                    f"{owner}: demand response {dr.request_id!r} is for area {dr.area!r}, where the "
+                    f"fleet has no site (fleet areas: {', '.join(self.fleet.areas)})"
+                )
+        for o in self.outages:
+            self.fleet.site(o.site)
+
+    @property
+    def step_h(self) -> float:
+        return self.step_s / 3600.0
+
+    @property
+    def time(self) -> pd.DatetimeIndex:
+        """Slot start instants of the run (UTC), named ``time``."""
+        return pd.date_range(self.start, self.end, freq=pd.Timedelta(seconds=self.step_s),
+                             inclusive="left", name="time")

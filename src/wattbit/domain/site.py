@@ -1,0 +1,101 @@
+"""AI data-center sites and the fleet they form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wattbit.domain._validate import fraction, positive
+from wattbit.domain.area import area as _area
+from wattbit.errors import InvalidInput, unknown_name
+
+__all__ = ["Site", "Fleet"]
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """One AI data center.
+
+    name : unique key (``"kyushu-dc"``);  area : its grid area name;
+    lat, lon : location [deg];  accelerator : key into :mod:`wattbit.power` (``"h200"``);
+    gpu_count : accelerators installed [-];  it_power_max_mw : IT power cap [MW];
+    pue : power usage effectiveness [-] (facility = IT × PUE);
+    residency_zone : jurisdiction label used by data-residency rules (``"jp"``);
+    base_load_pu : share of the GPUs taken by load outside wattbit's control [0..1].
+    """
+
+    name: str
+    area: str
+    lat: float
+    lon: float
+    gpu_count: int
+    it_power_max_mw: float
+    pue: float = 1.3
+    accelerator: str = "h200"
+    residency_zone: str = "jp"
+    base_load_pu: float = 0.0
+
+    def __post_init__(self) -> None:
+        owner = f"site {self.name!r}"
+        if not self.name or not isinstance(self.name, str):
+            raise InvalidInput(f"site: name = {self.name!r}; expected a non-empty string")
+        object.__setattr__(self, "area", _area(self.area).name)
+        if not (20.0 <= self.lat <= 46.0 and 122.0 <= self.lon <= 154.0):
+            raise InvalidInput(
+                f"{owner}: location ({self.lat}, {self.lon}) is outside Japan; "
+                "expected lat 20..46, lon 122..154 [deg]"
+            )
+        if not isinstance(self.gpu_count, int) or isinstance(self.gpu_count, bool) or self.gpu_count <= 0:
+            raise InvalidInput(f"{owner}: gpu_count = {self.gpu_count!r}; expected a positive integer")
+        positive(owner, "it_power_max_mw", self.it_power_max_mw)
+        if not (1.0 <= self.pue <= 3.0):
+            raise InvalidInput(f"{owner}: pue = {self.pue!r}; expected 1.0..3.0 (typical 1.1..1.6)")
+        fraction(owner, "base_load_pu", self.base_load_pu)
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """A set of sites run as one virtual data center. The APN joining them is built by
+    :func:`wattbit.network.build_apn` from the sites' locations."""
+
+    name: str
+    sites: tuple[Site, ...]
+    _index: dict = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if not self.sites:
+            raise InvalidInput(f"fleet {self.name!r}: no sites; add at least one [[sites]] entry")
+        object.__setattr__(self, "sites", tuple(self.sites))
+        index: dict[str, int] = {}
+        for i, s in enumerate(self.sites):
+            if s.name in index:
+                raise InvalidInput(f"fleet {self.name!r}: site name {s.name!r} appears twice; names must be unique")
+            index[s.name] = i
+        object.__setattr__(self, "_index", index)
+
+    @property
+    def site_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sites)
+
+    @property
+    def areas(self) -> tuple[str, ...]:
+        """Areas that hold at least one site, in site order, without repeats."""
+        return tuple(dict.fromkeys(s.area for s in self.sites))
+
+    def site(self, name: str) -> Site:
+        try:
+            return self.sites[self._index[name]]
+        except KeyError:
+            raise unknown_name("site", name, self.site_names) from None
+
+    def index(self, name: str) -> int:
+        if name not in self._index:
+            raise unknown_name("site", name, self.site_names)
+        return self._index[name]
+
+    def sites_in(self, areas) -> tuple[Site, ...]:
+        areas = set(areas)
+        return tuple(s for s in self.sites if s.area in areas)
+
+    @property
+    def gpu_count(self) -> int:
+        return sum(s.gpu_count for s in self.sites)
