@@ -1,1 +1,1 @@
-"""wattbit.control"""
+"""The receding-horizon controller and the executors it drives."""

@@ -1,0 +1,35 @@
+"""The interface every executor implements: the twin's simulated one, Slurm, and any other.
+
+An executor turns the controller's actions into commands on a real or simulated scheduler and
+reports back what it observes. It checks data residency again before any submit or move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from wattbit.control.state import JobStatus
+from wattbit.domain import Action, Job
+
+__all__ = ["Observed", "Executor"]
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """What the scheduler says about one job: status, site, duty cycle [0..1], and the
+    scheduler's own id (e.g. ``"kyushu:1234"`` for a Slurm job)."""
+
+    job_id: str
+    status: JobStatus
+    site: str | None
+    duty_pu: float = 0.0
+    native_id: str | None = None
+
+
+class Executor(Protocol):
+    def apply(self, action: Action, job: Job) -> None:
+        """Carry out one action; raise ExecutorError or ResidencyViolation on refusal."""
+
+    def observe(self) -> dict[str, Observed]:
+        """Current state of every job the executor knows."""

@@ -1,0 +1,66 @@
+"""The controller's view of the fleet: what each job is doing now.
+
+The controller never trusts its own memory: executors report observed state, and the
+controller reconciles desired against observed (see :mod:`wattbit.control.executor`).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+
+from wattbit.domain import Job
+
+__all__ = ["JobStatus", "JobState", "FleetState"]
+
+
+class JobStatus(str, enum.Enum):
+    PENDING = "pending"        # released or not, never started
+    RUNNING = "running"
+    SUSPENDED = "suspended"    # checkpointed, waiting
+    MIGRATING = "migrating"    # checkpoint in flight on the APN
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def active(self) -> bool:
+        return self in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.SUSPENDED, JobStatus.MIGRATING)
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """One job as observed now.
+
+    site : where it runs, or where its checkpoint is (None before its first start);
+    duty_pu : duty cycle while running [0..1];  done_gpu_h : work finished so far [GPU-h];
+    busy_until : for a migration, when the checkpoint lands (UTC).
+    """
+
+    job: Job
+    status: JobStatus = JobStatus.PENDING
+    site: str | None = None
+    duty_pu: float = 0.0
+    done_gpu_h: float = 0.0
+    busy_until: pd.Timestamp | None = None
+
+    @property
+    def remaining_gpu_h(self) -> float:
+        return max(0.0, self.job.work_gpu_h - self.done_gpu_h)
+
+    def with_(self, **changes) -> JobState:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetState:
+    """Everything the controller knows at ``now``."""
+
+    now: pd.Timestamp
+    jobs: dict[str, JobState] = field(default_factory=dict)
+    sites_out: frozenset[str] = frozenset()
+
+    def active(self) -> list[JobState]:
+        return [s for s in self.jobs.values() if s.status.active]
