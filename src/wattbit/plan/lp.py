@@ -268,20 +268,23 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
     # demand response
     for qi, (ri, b) in enumerate(dr_rows):
         dr = p.dr[ri]
-        rhs = dr.target_mw - base_area[dr.area]
+        relative = dr.ref_block >= 0
+        rhs = dr.direction * dr.target_mw if relative else dr.target_mw - base_area[dr.area]
         if dr.direction > 0:
             row = bld.add_rows(1, rhs, inf)
             bld.add([row], [d0 + qi], [1.0])
         else:
             row = bld.add_rows(1, -inf, rhs)
             bld.add([row], [d0 + qi], [-1.0])
-        sel = np.flatnonzero(area_of_pair == dr.area)
-        if len(sel):
-            bld.add(np.full(len(sel), row), xcol[sel, b], p.mw_per_gpu[site_of_pair[sel]])
-        if Q:
-            sel = np.flatnonzero(p.site_area[spairs[:, 1]] == dr.area)
+        terms = [(b, 1.0)] + ([(dr.ref_block, -1.0)] if relative else [])
+        for blk, sign in terms:
+            sel = np.flatnonzero(area_of_pair == dr.area)
             if len(sel):
-                bld.add(np.full(len(sel), row), ycol[sel, b], p.mw_per_gpu[spairs[sel, 1]])
+                bld.add(np.full(len(sel), row), xcol[sel, blk], sign * p.mw_per_gpu[site_of_pair[sel]])
+            if Q:
+                sel = np.flatnonzero(p.site_area[spairs[:, 1]] == dr.area)
+                if len(sel):
+                    bld.add(np.full(len(sel), row), ycol[sel, blk], sign * p.mw_per_gpu[spairs[sel, 1]])
 
     # ---- solve ---------------------------------------------------------------------------
     rows = np.concatenate(bld.rows) if bld.rows else np.zeros(0, dtype=np.int64)

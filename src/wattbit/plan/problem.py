@@ -134,7 +134,9 @@ class DRConstraint:
     """A demand-response request as a constraint on an area's fleet load over some blocks.
 
     area : area index;  blocks : bool mask over blocks;  direction : +1 (上げ, raise) or -1 (下げ);
-    target_mw : fleet facility load to reach (>= for up, <= for down) [MW].
+    target_mw : change asked for when ``ref_block`` >= 0, else the fleet facility load to reach
+    (>= for up, <= for down) [MW];  ref_block : if >= 0, the target is relative to the area's
+    planned load in that block (used when the reference load is not known yet: the oracle).
     """
 
     request_id: str
@@ -142,6 +144,7 @@ class DRConstraint:
     blocks: np.ndarray
     direction: int
     target_mw: float
+    ref_block: int = -1
 
 
 @dataclass(frozen=True, eq=False)
