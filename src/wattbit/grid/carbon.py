@@ -50,6 +50,8 @@ __all__ = [
     "TOKYO_MIX_SHARES",
     "TOKYO_NON_SOLAR_G_PER_KWH",
     "TOKYO_ANNUAL_G_PER_KWH",
+    "JAPAN_MIX_SHARES",
+    "JAPAN_ANNUAL_G_PER_KWH",
     "COLUMN_FACTORS",
     "own_generation_intensity",
     "thermal_factor",
@@ -128,6 +130,17 @@ TOKYO_NON_SOLAR_G_PER_KWH: float = _mix_intensity({f: s for f, s in TOKYO_MIX_SH
 
 TOKYO_ANNUAL_G_PER_KWH: float = _mix_intensity(TOKYO_MIX_SHARES)
 """Tokyo's annual-mix intensity, used for hours without a TEPCO solar value [gCO2eq/kWh]."""
+
+JAPAN_MIX_SHARES: dict[str, float] = {
+    "coal": 0.3107, "gas": 0.3515, "oil": 0.0312, "biomass": 0.0144, "geothermal": 0.0027,
+    "hydro": 0.0814, "nuclear": 0.0724, "solar": 0.0899, "wind": 0.0083,
+}
+"""Japan's generation shares, 2021 [pu]. Source: Electricity Maps zone configuration,
+config/zones/JP.yaml, ``fallbackZoneMixes.powerOriginRatios`` "Electricity Maps, 2021 average"
+(hydro includes 0.0008 hydro discharge; 0.0375 "unknown" left out)."""
+
+JAPAN_ANNUAL_G_PER_KWH: float = _mix_intensity(JAPAN_MIX_SHARES)
+"""Japan's annual-mix intensity ≈ 475 gCO2eq/kWh; the forecasters' no-data prior."""
 
 
 def own_generation_intensity(gen_mw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -32,7 +32,7 @@ from wattbit.errors import InvalidInput, unknown_name
 from wattbit.grid import carbon
 from wattbit.grid.signals import GridSignals
 
-__all__ = ["load_signals", "hourly_signals", "GapWarning"]
+__all__ = ["load_signals", "hourly_signals", "signal_span", "GapWarning"]
 
 _NEIGHBOURS = {a.name: a.neighbours for a in AREAS}
 
@@ -108,6 +108,20 @@ def hourly_signals(data_dir: Path | None = None) -> dict[str, pd.DataFrame]:
     return {k: v.copy() for k, v in _hourly_cached(_resolve(data_dir)).items()}
 
 
+def signal_span(data_dir: Path | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First slot start and end instant [UTC] that :func:`load_signals` can cover: where both the
+    hourly area data and the JEPX prices exist.
+
+    data_dir : dataset folder; default the bundled dataset
+    """
+    path = _resolve(data_dir)
+    prices = load_prices_wide(path)
+    h_index = _hourly_cached(path)["present"].index
+    first = max(prices.index[0], h_index[0])
+    last = min(prices.index[-1] + pd.Timedelta(minutes=30), h_index[-1] + pd.Timedelta(hours=1))
+    return first, last
+
+
 def _as_utc(t: pd.Timestamp, name: str) -> pd.Timestamp:
     t = pd.Timestamp(t)
     if t.tz is None:
@@ -154,10 +168,7 @@ def load_signals(
     time = pd.date_range(start, end, freq=step, inclusive="left", name="time")
 
     prices = load_prices_wide(path)
-    p_first, p_last = prices.index[0], prices.index[-1] + pd.Timedelta(minutes=30)
-    h_index = hourly["present"].index
-    h_first, h_last = h_index[0], h_index[-1] + pd.Timedelta(hours=1)
-    first, last = max(p_first, h_first), min(p_last, h_last)
+    first, last = signal_span(path)
     if start < first or time[-1] + step > last:
         raise InvalidInput(
             f"load_signals: period {start} .. {end} is outside the data, which covers {first} .. {last} "
