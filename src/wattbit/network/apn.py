@@ -137,7 +137,8 @@ class Link:
     link_id : ``"a~b"``;  a, b : node ids (a site name or a station id);  length_km : fiber length
     [km];  wavelengths : wavelengths across its fiber pairs [-];  line : railway line(s) it follows
     (``"access"`` for a site's access link);  track_km : railway (or great-circle) length before
-    slack [km];  estimated : True when part of it is a great-circle estimate, not geometry.
+    slack [km];  estimated : True when part of it is a great-circle estimate, not geometry;
+    via : stations the link passes, each with its fiber km from ``a`` (candidate regenerator huts).
     """
 
     link_id: str
@@ -148,6 +149,7 @@ class Link:
     line: str
     track_km: float = 0.0
     estimated: bool = False
+    via: tuple[tuple[str, float], ...] = ()
 
     @property
     def spans(self) -> int:
@@ -353,8 +355,8 @@ class APN:
         mode, g = best_mode(self.qot, [s for spans in spans_per_link for s in spans], self.slot_ghz)
         regens: list[int] = []
         if mode is None:
-            mode, g, regens = self._regenerate(nodes, spans_per_link)
-        express = len(nodes) - 2 - len(regens)
+            mode, g, regens = self._regenerate(nodes, links)
+        express = len(nodes) - 2 - len(set(regens) & set(nodes))
         p = self.params
         latency = (
             fiber_km * FIBER_DELAY_S_PER_KM
@@ -370,47 +372,76 @@ class APN:
         share = (amplifiers * p.ila_power_w + roadm_w) / self.wavelengths_per_pair
         return Path(
             src, dst, tuple(nodes), tuple(link.link_id for link in links), fiber_km, latency, not regens,
-            mode.rate_gbps, mode.name, tuple(nodes[i] for i in regens), g, n_spans, mode.module_power_w, share,
+            mode.rate_gbps, mode.name, tuple(regens), g, n_spans, mode.module_power_w, share,
         )
 
-    def _regenerate(self, nodes: list[str], spans_per_link: list[list[float]]) -> tuple[TransceiverMode, float, list[int]]:
+    def _regenerate(self, nodes: list[str], links: list[Link]) -> tuple[TransceiverMode, float, list[str]]:
         """Fewest regenerators (then highest rate) so that every optical segment closes.
 
-        For each mode (best first), walk the path greedily: from the last regenerator, go to the
-        farthest ROADM the mode still reaches; the greedy walk places the fewest regenerators
-        for that mode because reach only shrinks as a segment grows.
+        Regenerators may sit at a ROADM or at a station along a link (an equipment hut; the
+        link's amplifier chain is then split there). For each mode (best first), walk the path
+        greedily: from the last regenerator go to the farthest point the mode still reaches;
+        greedy places the fewest regenerators for that mode since reach only shrinks as a
+        segment grows. A second walk prefers the farthest reachable ROADM and is kept when it
+        needs no more regenerators.
         """
-        n = len(nodes) - 1
-        candidates = [i for i in range(1, n) if nodes[i] not in self.fleet.site_names]
+        points: list[tuple[str, float]] = [(nodes[0], 0.0)]
+        bounds: list[tuple[float, float]] = []
+        offset = 0.0
+        for k, link in enumerate(links):
+            via = link.via if link.a == nodes[k] else tuple((sid, link.length_km - x) for sid, x in reversed(link.via))
+            points += [(sid, offset + x) for sid, x in via]
+            bounds.append((offset, offset + link.length_km))
+            offset += link.length_km
+            points.append((nodes[k + 1], offset))
+
+        def spans(x0: float, x1: float) -> list[float]:
+            out: list[float] = []
+            for lo, hi in bounds:
+                lo, hi = max(lo, x0), min(hi, x1)
+                if hi - lo > 1e-9:
+                    out += span_lengths_km(hi - lo, self.qot.span_km_max)
+            return out
+
+        n = len(points) - 1
+        roadm = {i for i, (name, _) in enumerate(points) if name in self._adj and 0 < i < n}
+
+        def walk(mode: TransceiverMode, prefer_roadm: bool) -> tuple[float, list[str]] | None:
+            need = mode.required_osnr_db + self.qot.margin_db
+            regens: list[str] = []
+            start, worst = 0, math.inf
+            while start < n:
+                reachable: list[tuple[int, float]] = []
+                for j in range(start + 1, n + 1):
+                    g = gsnr_db(self.qot, mode.baud_gbd, spans(points[start][1], points[j][1]))
+                    if g < need:
+                        break
+                    reachable.append((j, g))
+                if not reachable:
+                    return None
+                j, g = reachable[-1]
+                if prefer_roadm and j < n:
+                    j, g = next(((i, x) for i, x in reversed(reachable) if i in roadm), (j, g))
+                worst = min(worst, g)
+                if j < n:
+                    regens.append(points[j][0])
+                start = j
+            return worst, regens
+
         best = None
         for mode in self.modes:  # best first
-            need = mode.required_osnr_db + self.qot.margin_db
-            regens, start, worst, ok = [], 0, math.inf, True
-            while start < n:
-                reach, reach_g = None, None
-                for j in range(start + 1, n + 1):  # farthest node reachable from `start`
-                    if j != n and j not in candidates:
-                        continue
-                    spans = [s for link_spans in spans_per_link[start:j] for s in link_spans]
-                    g = gsnr_db(self.qot, mode.baud_gbd, spans)
-                    if g >= need:
-                        reach, reach_g = j, g
-                    elif reach is not None:
-                        break
-                if reach is None:
-                    ok = False
-                    break
-                worst = min(worst, reach_g)
-                if reach < n:
-                    regens.append(reach)
-                start = reach
-            if ok and (best is None or len(regens) < len(best[2])):
+            fewest = walk(mode, prefer_roadm=False)
+            if fewest is None:
+                continue
+            at_roadms = walk(mode, prefer_roadm=True)
+            worst, regens = at_roadms if at_roadms and len(at_roadms[1]) == len(fewest[1]) else fewest
+            if best is None or len(regens) < len(best[2]):
                 best = (mode, worst, regens)
         if best is None:
+            gap = max(b[1] - a[1] for a, b in zip(points, points[1:]))
             raise Infeasible(
-                f"path {nodes[0]!r} -> {nodes[-1]!r}: no transceiver mode closes even a single link "
-                f"with regeneration at every ROADM; longest link "
-                f"{max(self.link_between(a, b).length_km for a, b in zip(nodes, nodes[1:])):.0f} km"
+                f"path {nodes[0]!r} -> {nodes[-1]!r}: no transceiver mode closes the {gap:.0f} km between two "
+                "adjacent stations even with a regenerator at every station; check the QoT model's modes"
             )
         return best
 
@@ -610,20 +641,21 @@ def build_apn(
         for first, seg_i in sorted(graph.get(start, ())):
             if seg_i in seen:
                 continue
-            chain, node, prev_node, seg_idx = [seg_i], first, start, seg_i
+            chain, node, seg_idx = [seg_i], first, seg_i
+            via: list[tuple[str, float]] = []
             seen.add(seg_i)
             while node not in keep:
-                nxt = [(v, j) for v, j in graph[node] if j != seg_idx]
-                v, j = nxt[0]
+                via.append((node, sum(railway.segments[j].length_km for j in chain) * slack_pu))
+                v, j = next((v, j) for v, j in graph[node] if j != seg_idx)
                 chain.append(j)
                 seen.add(j)
-                prev_node, node, seg_idx = node, v, j
+                node, seg_idx = v, j
             segs = [railway.segments[j] for j in chain]
             track_km = sum(s.length_km for s in segs)
             lines = " + ".join(dict.fromkeys(s.line for s in segs))
             links.append(Link(
                 f"{start}~{node}", start, node, track_km * slack_pu, wavelengths, lines, track_km,
-                any(s.estimated for s in segs),
+                any(s.estimated for s in segs), tuple(via),
             ))
     for site in fleet.sites:
         station, access_km = site_station[site.name]
