@@ -18,6 +18,7 @@ from wattbit.network.apn import (
     build_apn,
     transport_power_w,
 )
+from wattbit.network.lightpath import LightpathBook, Reservation
 
 __all__ = [
     "APN",
@@ -25,9 +26,11 @@ __all__ = [
     "DEFAULT_PARAMS",
     "DEFAULT_SLACK_PU",
     "DEFAULT_WAVELENGTHS_PER_PAIR",
+    "LightpathBook",
     "Link",
     "MoveBreakdown",
     "Path",
+    "Reservation",
     "build_apn",
     "transport_power_w",
 ]
