@@ -40,6 +40,7 @@ __all__ = [
     "JEPX_GATE_CLOSURE_JST_H",
     "forecast_error",
     "concat_signals",
+    "evaluate_forecaster",
 ]
 
 DEFAULT_PERSISTENCE_WEIGHTS: dict[str, float] = {
@@ -263,3 +264,33 @@ def forecast_error(
                 "n": count,
             })
     return pd.DataFrame(rows).set_index(["area", "signal"])
+
+
+def evaluate_forecaster(
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    step_s: float = 1800,
+    horizon_h: float = 24.0,
+    issue_every_slots: int = 4,
+    data_dir=None,
+) -> pd.DataFrame:
+    """Error of :class:`SeasonalPersistenceForecaster` on a period of the dataset, per area and
+    signal (see :func:`forecast_error`), with ``mae_pct`` = MAE / mean truth × 100.
+
+    start, end : period [UTC] (default: the last 365 days the dataset covers);  step_s : slot
+    length [s];  horizon_h : forecast horizon [h];  issue_every_slots : spacing of the issue
+    instants [slots];  data_dir : dataset folder (default bundled)
+    """
+    from wattbit.grid.truth import load_signals, signal_span
+
+    first, last = signal_span(data_dir)
+    end = last if end is None else pd.Timestamp(end)
+    start = max(first, end - pd.Timedelta(days=365)) if start is None else pd.Timestamp(start)
+    truth = load_signals(start, end, step_s, None, data_dir)
+    fc = SeasonalPersistenceForecaster.from_dataset(truth, data_dir=data_dir)
+    horizon = max(1, int(round(horizon_h * 3600 / step_s)))
+    err = forecast_error(truth, fc, horizon, issue_every_slots)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err["mae_pct"] = 100 * err["mae"] / err["mean_truth"].where(err["mean_truth"].abs() > 0)
+    err.attrs.update(start=start, end=end, step_s=step_s, horizon_h=horizon_h)
+    return err
