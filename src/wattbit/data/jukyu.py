@@ -182,6 +182,18 @@ def _find_header(rows: list[tuple[int, list[str]]], fmt: JukyuFormat, path: Path
     for i in range(len(norm) - n + 1):
         if all(norm[i + k] == fmt.header[k] for k in range(n)):
             return i + n
+    # a file saved in another encoding: say so rather than "header not found"
+    for alt in ("utf-8-sig", "cp932"):
+        if alt == fmt.encoding:
+            continue
+        try:
+            alt_rows = read_rows(path, alt)
+        except DataSourceError:
+            continue
+        alt_norm = [trimmed(cells) for _, cells in alt_rows[:40]]
+        if any(all(alt_norm[i + k] == fmt.header[k] for k in range(n)) for i in range(len(alt_norm) - n + 1)):
+            raise DataSourceError(path, 1, f"text encoded as {fmt.encoding} (the {fmt.area} TSO's encoding)",
+                                  f"{alt} text")
     # name the header row we expected and what the closest line holds
     key = fmt.header[-1] if fmt.header[-1] and fmt.header[-1][0] else fmt.header[0]
     line, cells = rows[0] if rows else (1, [])
