@@ -207,15 +207,13 @@ class SeasonalPersistenceForecaster(Forecaster):
                 continue
             k = np.maximum(1, -((a - j) // P))  # ceil((j - a) / P), at least one day back
             m = j - k * P
-            known_now = j <= a
-            m = np.where(m < 0, a, m)
-            vals = prep.blend[m]
-            if known_now.any():
-                vals = np.where(known_now[:, None], prep.raw[np.minimum(j, a)], vals)
-            # no same-time-of-day day yet: the latest value, unblended
-            short = (j - k * P) < 0
+            short = m < 0  # no same-time-of-day value known yet: the latest value, unblended
+            vals = prep.blend[np.where(short, a, m)]
             if short.any():
                 vals = np.where(short[:, None], prep.raw[a], vals)
+            known_now = j <= a  # published day-ahead prices: exact
+            if known_now.any():
+                vals = np.where(known_now[:, None], prep.raw[np.minimum(j, a)], vals)
             out[f] = vals
         return GridSignals(self._time[j[0] : j[-1] + 1], self.truth.areas, *(out[f] for f in SIGNAL_FIELDS))
 
