@@ -3,6 +3,7 @@ no policy or model logic lives here."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -30,7 +31,7 @@ app.add_typer(data_app, name="data")
 
 
 def _num(x: float, fmt: str) -> str:
-    return "n/a" if x != x else format(x, fmt)
+    return "n/a" if math.isnan(x) else format(x, fmt)
 
 
 @data_app.command("import")
@@ -93,8 +94,8 @@ def data_summary(data: DataDir = None) -> None:
 @data_app.command("forecast-error")
 def data_forecast_error(
     data: DataDir = None,
-    start: Annotated[Optional[str], typer.Option(help="Period start, e.g. 2022-04-01 (JST if no zone given).")] = None,
-    end: Annotated[Optional[str], typer.Option(help="Period end (exclusive).")] = None,
+    start: Annotated[str | None, typer.Option(help="Period start, e.g. 2022-04-01 (JST if no zone given).")] = None,
+    end: Annotated[str | None, typer.Option(help="Period end (exclusive).")] = None,
     step_s: Annotated[int, typer.Option("--step-s", help="Slot length [s]: 1800 or 3600.")] = 1800,
     horizon_h: Annotated[float, typer.Option("--horizon-h", help="Forecast horizon [h].")] = 24.0,
     every: Annotated[int, typer.Option(help="Issue a forecast every N slots.")] = 4,
@@ -106,7 +107,7 @@ def data_forecast_error(
 
     from wattbit.grid.forecast import evaluate_forecaster
 
-    def instant(text: Optional[str]):
+    def instant(text: str | None):
         if text is None:
             return None
         t = pd.Timestamp(text)

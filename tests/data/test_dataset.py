@@ -175,8 +175,9 @@ def test_cli_import_reports_a_malformed_file(fixtures_raw, tmp_path):
     raw = _later_period_raw(fixtures_raw, tmp_path)
     f = raw / "kyushu/area_jyukyu_jisseki_2023_1Q.csv"
     f.write_bytes(f.read_bytes().replace(b"2023/4/1 5:00,", b"2023/4/1 4:00,"))
-    from wattbit.cli import main
     import sys
+
+    from wattbit.cli import main
 
     argv = sys.argv
     sys.argv = ["wattbit", "data", "import", str(raw), "--out", str(tmp_path / "o")]

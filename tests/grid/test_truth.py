@@ -123,10 +123,12 @@ def test_bad_arguments():
 
 def test_gaps_are_filled_and_counted(tmp_path):
     """A dataset with a missing day in Kyushu: filled (curtailment 0, carbon interpolated) and warned."""
-    from wattbit.data.dataset import HOURLY_FILE, PRICES_FILE, default_data_dir
+    import shutil
+
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-    import shutil
+
+    from wattbit.data.dataset import HOURLY_FILE, PRICES_FILE, default_data_dir
 
     table = pq.read_table(default_data_dir() / HOURLY_FILE)
     t = table.column("time")

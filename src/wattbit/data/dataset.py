@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -39,23 +40,23 @@ from wattbit.domain.area import AREA_NAMES
 from wattbit.errors import DataSourceError, InvalidInput
 
 __all__ = [
+    "HOURLY_FILE",
+    "MANIFEST_FILE",
+    "PRICES_FILE",
     "ImportReport",
+    "default_data_dir",
     "import_raw",
     "load_dataset",
     "load_prices",
     "load_system_price",
     "summary",
-    "default_data_dir",
-    "HOURLY_FILE",
-    "PRICES_FILE",
-    "MANIFEST_FILE",
 ]
 
 HOURLY_FILE = "hourly.parquet"
 PRICES_FILE = "prices_30min.parquet"
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
-_PARQUET_OPTIONS = dict(compression="zstd", compression_level=9, write_statistics=False)
+_PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 9, "write_statistics": False}
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
@@ -158,7 +159,7 @@ def _sha256(path: Path) -> str:
 def _merge_area(area: str, files: list[JukyuFile]) -> tuple[pd.DataFrame, list[tuple[pd.Timestamp, pd.Timestamp]]]:
     """Concatenate one area's files; a repeated hour is an error, a gap between files is reported."""
     files = sorted(files, key=lambda f: f.frame.index[0])
-    for a, b in zip(files, files[1:]):
+    for a, b in pairwise(files):
         if b.frame.index[0] <= a.frame.index[-1]:
             raise DataSourceError(
                 b.path, None,
@@ -166,7 +167,7 @@ def _merge_area(area: str, files: list[JukyuFile]) -> tuple[pd.DataFrame, list[t
                 f"{b.frame.index[0]:%Y-%m-%d %H:%M} UTC",
             )
     gaps = []
-    for a, b in zip(files, files[1:]):
+    for a, b in pairwise(files):
         nxt = a.frame.index[-1] + pd.Timedelta(hours=1)
         if b.frame.index[0] > nxt:
             gaps.append((nxt, b.frame.index[0] - pd.Timedelta(hours=1)))
@@ -288,7 +289,7 @@ def import_raw(
     if not price_parts:
         raise DataSourceError(raw_dir, None, "at least one JEPX spot_summary_*.csv file")
     price_parts.sort(key=lambda x: x[1].index[0])
-    for (pa_, a), (pb, b) in zip(price_parts, price_parts[1:]):
+    for (pa_, a), (pb, b) in pairwise(price_parts):
         if b.index[0] <= a.index[-1]:
             raise DataSourceError(pb, None, f"no slot already given by {pa_}", f"{b.index[0]:%Y-%m-%d %H:%M} UTC")
     prices = pd.concat([p for _, p in price_parts])

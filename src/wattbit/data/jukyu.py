@@ -19,11 +19,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from wattbit.data._text import NOT_APPLICABLE, iter_nonblank, normalise, parse_number, read_rows, trimmed
+from wattbit.data._text import (
+    NOT_APPLICABLE,
+    iter_nonblank,
+    normalise,
+    parse_number,
+    read_rows,
+    trimmed,
+)
 from wattbit.data.columns import HOURLY_COLUMN_NAMES
 from wattbit.errors import DataSourceError
 
-__all__ = ["JukyuFormat", "FORMATS", "read_jukyu", "JukyuFile", "jst_to_utc"]
+__all__ = ["FORMATS", "JukyuFile", "JukyuFormat", "jst_to_utc", "read_jukyu"]
 
 JST_OFFSET = pd.Timedelta(hours=9)
 """Japan Standard Time is UTC+9 all year (Japan has no daylight saving time)."""

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from wattbit.data._text import normalise, parse_number, read_rows, trimmed
-from wattbit.data.jukyu import JukyuFile, _parse_date, _parse_hour, jst_to_utc
 from wattbit.data.columns import HOURLY_COLUMN_NAMES
+from wattbit.data.jukyu import JukyuFile, _parse_date, _parse_hour, jst_to_utc
 from wattbit.errors import DataSourceError
 
-__all__ = ["read_tepco_daily", "read_tepco_yearly", "MW_PER_MAN_KW"]
+__all__ = ["MW_PER_MAN_KW", "read_tepco_daily", "read_tepco_yearly"]
 
 MW_PER_MAN_KW = 10.0
 """1 万kW = 10,000 kW = 10 MW (definition of the Japanese unit 万 = 10^4)."""

@@ -34,13 +34,13 @@ from wattbit.grid import carbon
 from wattbit.grid.signals import SIGNAL_FIELDS, Forecaster, GridSignals
 
 __all__ = [
-    "SeasonalPersistenceForecaster",
     "DEFAULT_PERSISTENCE_WEIGHTS",
     "JAPAN_PRIOR_G_PER_KWH",
     "JEPX_GATE_CLOSURE_JST_H",
-    "forecast_error",
+    "SeasonalPersistenceForecaster",
     "concat_signals",
     "evaluate_forecaster",
+    "forecast_error",
 ]
 
 DEFAULT_PERSISTENCE_WEIGHTS: dict[str, float] = {
@@ -137,7 +137,7 @@ class SeasonalPersistenceForecaster(Forecaster):
         self.climatology_days = climatology_days
         world = truth if history is None or len(history.time) == 0 else concat_signals(history, truth)
         self._offset = len(world.time) - len(truth.time)
-        self._per_day = int(round(86400 / step_s))
+        self._per_day = round(86400 / step_s)
         self._time = world.time
         wt = world.time.as_unit("ns")
         t_ns = wt.asi8
@@ -286,7 +286,7 @@ def evaluate_forecaster(
     start = max(first, end - pd.Timedelta(days=365)) if start is None else pd.Timestamp(start)
     truth = load_signals(start, end, step_s, None, data_dir)
     fc = SeasonalPersistenceForecaster.from_dataset(truth, data_dir=data_dir)
-    horizon = max(1, int(round(horizon_h * 3600 / step_s)))
+    horizon = max(1, round(horizon_h * 3600 / step_s))
     err = forecast_error(truth, fc, horizon, issue_every_slots)
     with np.errstate(invalid="ignore", divide="ignore"):
         err["mae_pct"] = 100 * err["mae"] / err["mean_truth"].where(err["mean_truth"].abs() > 0)

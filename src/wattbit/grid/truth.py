@@ -32,7 +32,7 @@ from wattbit.errors import InvalidInput, unknown_name
 from wattbit.grid import carbon
 from wattbit.grid.signals import GridSignals
 
-__all__ = ["load_signals", "hourly_signals", "signal_span", "GapWarning"]
+__all__ = ["GapWarning", "hourly_signals", "load_signals", "signal_span"]
 
 _NEIGHBOURS = {a.name: a.neighbours for a in AREAS}
 
