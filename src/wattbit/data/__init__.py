@@ -17,6 +17,7 @@ from wattbit.data.dataset import (
     load_system_price,
     summary,
 )
+from wattbit.data.eria import read_eria_jukyu
 from wattbit.data.jepx import read_jepx_spot
 from wattbit.data.jukyu import FORMATS, JukyuFormat, read_jukyu
 from wattbit.data.summaries import read_curtailment_summary
@@ -36,6 +37,7 @@ __all__ = [
     "load_prices_wide",
     "load_system_price",
     "read_curtailment_summary",
+    "read_eria_jukyu",
     "read_jepx_spot",
     "read_jukyu",
     "read_tepco_daily",

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from wattbit.data.columns import CURTAILMENT_COLUMNS, HOURLY_COLUMN_NAMES
+from wattbit.data.eria import AREA_BY_CODE, ERIA_FILE, read_eria_jukyu
 from wattbit.data.jepx import JEPX_AREAS, SYSTEM, read_jepx_spot
 from wattbit.data.jukyu import FORMATS, JukyuFile, read_jukyu
 from wattbit.data.summaries import SUMMARY_FILES, read_curtailment_summary
@@ -82,6 +83,12 @@ _JEPX_SPOT = re.compile(r"^spot_summary_.*\.csv$")
 def _kind(path: Path) -> tuple[str, str | None] | None:
     """Which reader a file goes to, from its folder and name; None = not a grid data file."""
     name, parent = path.name, path.parent.name.lower()
+    eria = ERIA_FILE.match(name)
+    if eria and parent in AREA_NAMES:
+        code_area = AREA_BY_CODE.get(eria.group(2))
+        if code_area != parent:
+            raise DataSourceError(path, None, f"a file of area {parent!r} in folder {parent}/ (its name says {code_area!r})")
+        return "eria", parent
     if path.suffix.lower() in (".csv", ".txt") and parent in FORMATS:
         return "jukyu", parent
     if _TEPCO_DAILY.match(name):
@@ -217,7 +224,8 @@ def import_raw(
     """Read every grid data file under ``raw_dir``, validate it and write the compact dataset.
 
     Files are recognised by folder and name: TSO area files in a folder named after the area
-    (``kyushu/``, ``shikoku/``, ...; any period, in that TSO's layout), TEPCO daily
+    (``kyushu/``, ``shikoku/``, ...; any period, in that TSO's FY2016-FY2023 layout, or the
+    common ``eria_jukyu_YYYYMM_NN.csv`` format of April 2024 on), TEPCO daily
     ``YYYYMMDD_power_usage.csv`` and yearly ``juyo-YYYY.csv``, JEPX ``spot_summary_*.csv``, and
     the curtailment summary tables (used only to cross-check). Other files are listed in
     ``ImportReport.ignored``. Any malformed file raises DataSourceError naming file and line.
@@ -244,6 +252,9 @@ def import_raw(
     for done, (p, rel, kind, area) in enumerate(todo, start=1):
         if kind == "jukyu":
             jf = read_jukyu(p, FORMATS[area])
+            rows = jf.lines
+        elif kind == "eria":
+            jf = read_eria_jukyu(p, area)
             rows = jf.lines
         elif kind == "tepco_daily":
             jf = read_tepco_daily(p)
