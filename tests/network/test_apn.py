@@ -266,7 +266,7 @@ def test_concurrent_moves_on_different_paths_share_common_links():
     )
     assert apart[0] == pytest.approx(apn.move_time_s(1000.0, "tokyo-dc", "tohoku-dc", wavelengths=4))
     assert apart[1] == pytest.approx(apn.move_time_s(1000.0, "kansai-dc", "kyushu-dc", wavelengths=4))
-    # a small move finishing early hands its share back: the big one is faster than half-rate throughout
-    mixed = apn.concurrent_move_times_s([(600.0, "tokyo-dc", "chubu-dc"), (1000.0, "tokyo-dc", "kansai-dc")], wavelengths=4)
+    # overlapping only in part, the moves share Tokyo~Nagoya for a while: between alone and half rate
+    mixed = apn.concurrent_move_times_s([(1500.0, "tokyo-dc", "chubu-dc"), (1000.0, "tokyo-dc", "kansai-dc")], wavelengths=4)
     half = apn.move_time_s(1000.0, "tokyo-dc", "kansai-dc", wavelengths=4, concurrent_moves=2)
     assert alone[0] < mixed[1] < half
