@@ -39,7 +39,7 @@ def test_unknown_site_exits_with_message():
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
     out = subprocess.run(
         [sys.executable, "-c", "from wattbit.cli import main; main()", "network", "move", "100", "tokio-dc", "kyushu-dc"],
-        capture_output=True, text=True, env=env, timeout=120,
+        check=False, capture_output=True, text=True, env=env, timeout=120,
     )
     assert out.returncode == 2
     text = " ".join(out.stdout.split())

@@ -19,6 +19,7 @@ Every constant is in :class:`ApnParams` with its source.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -29,21 +30,28 @@ import numpy as np
 from wattbit.domain import Fleet
 from wattbit.domain import area as _area
 from wattbit.errors import Infeasible, InvalidInput, unknown_name
-from wattbit.network.qot import QotModel, TransceiverMode, best_mode, gsnr_db, load_qot, span_lengths_km
-from wattbit.network.railway import Railway, great_circle_km, load_railway
+from wattbit.network.qot import (
+    QotModel,
+    TransceiverMode,
+    best_mode,
+    gsnr_db,
+    load_qot,
+    span_lengths_km,
+)
+from wattbit.network.railway import Railway, load_railway
 from wattbit.units import FIBER_DELAY_S_PER_KM
 
 __all__ = [
-    "ApnParams",
-    "DEFAULT_PARAMS",
-    "Link",
-    "Path",
-    "MoveBreakdown",
     "APN",
-    "build_apn",
-    "transport_power_w",
+    "DEFAULT_PARAMS",
     "DEFAULT_SLACK_PU",
     "DEFAULT_WAVELENGTHS_PER_PAIR",
+    "ApnParams",
+    "Link",
+    "MoveBreakdown",
+    "Path",
+    "build_apn",
+    "transport_power_w",
 ]
 
 DEFAULT_SLACK_PU = 1.03
@@ -438,7 +446,7 @@ class APN:
             if best is None or len(regens) < len(best[2]):
                 best = (mode, worst, regens)
         if best is None:
-            gap = max(b[1] - a[1] for a, b in zip(points, points[1:]))
+            gap = max(b[1] - a[1] for a, b in itertools.pairwise(points))
             raise Infeasible(
                 f"path {nodes[0]!r} -> {nodes[-1]!r}: no transceiver mode closes the {gap:.0f} km between two "
                 "adjacent stations even with a regenerator at every station; check the QoT model's modes"

@@ -24,17 +24,17 @@ from importlib import resources
 from wattbit.errors import DataSourceError, InvalidInput, require_extra
 
 __all__ = [
-    "TransceiverMode",
     "QotCoefficients",
     "QotModel",
-    "load_qot",
-    "db_to_lin",
-    "lin_to_db",
-    "span_lengths_km",
-    "gsnr_db",
+    "TransceiverMode",
     "best_mode",
     "calibrate_with_gnpy",
     "coefficients_toml",
+    "db_to_lin",
+    "gsnr_db",
+    "lin_to_db",
+    "load_qot",
+    "span_lengths_km",
 ]
 
 
@@ -267,9 +267,18 @@ def calibrate_with_gnpy(
 
     from gnpy.core import elements  # noqa: F401  (ensures the core is importable)
     from gnpy.core.parameters import SimParams
-    from gnpy.tools.json_io import DEFAULT_EQPT_CONFIG, load_eqpt_topo_from_json, load_gnpy_json, requests_from_json
+    from gnpy.tools.json_io import (
+        DEFAULT_EQPT_CONFIG,
+        load_eqpt_topo_from_json,
+        load_gnpy_json,
+        requests_from_json,
+    )
     from gnpy.tools.worker_utils import designed_network
-    from gnpy.topology.request import compute_path_dsjctn, compute_path_with_disjunction, correct_json_route_list
+    from gnpy.topology.request import (
+        compute_path_dsjctn,
+        compute_path_with_disjunction,
+        correct_json_route_list,
+    )
     from gnpy.topology.spectrum_assignment import build_oms_list
 
     model = model or load_qot()

@@ -8,9 +8,15 @@ from pathlib import Path as FilePath
 import pandas as pd
 
 from wattbit.domain import Fleet
-from wattbit.network.apn import DEFAULT_SLACK_PU, DEFAULT_WAVELENGTHS_PER_PAIR, APN, build_apn, transport_power_w
+from wattbit.network.apn import (
+    APN,
+    DEFAULT_SLACK_PU,
+    DEFAULT_WAVELENGTHS_PER_PAIR,
+    build_apn,
+    transport_power_w,
+)
 
-__all__ = ["paths_table", "links_table", "paths_report", "format_paths"]
+__all__ = ["format_paths", "links_table", "paths_report", "paths_table"]
 
 
 def _fleet(fleet: str | FilePath | Fleet) -> Fleet:
@@ -107,11 +113,13 @@ def move_report(size_gb: float, src: str, dst: str, fleet: str | FilePath | Flee
     b = apn.move_breakdown(size_gb, src, dst, wavelengths, concurrent_moves)
     c = apn.params
     return "\n".join([
-        f"{size_gb:g} GB {src} -> {dst}: {p.fiber_km:.0f} km, one-way {p.latency_s * 1e3:.2f} ms, "
-        f"{'all-optical' if p.all_optical else 'regenerated at ' + ', '.join(p.regen_sites)}, {wavelengths} x {p.rate_gbps:g} Gbit/s ({p.mode})",
+        (f"{size_gb:g} GB {src} -> {dst}: {p.fiber_km:.0f} km, one-way {p.latency_s * 1e3:.2f} ms, "
+         f"{'all-optical' if p.all_optical else 'regenerated at ' + ', '.join(p.regen_sites)}, "
+         f"{wavelengths} x {p.rate_gbps:g} Gbit/s ({p.mode})"),
         f"  checkpoint write  {b.write_s:9.1f} s   ({c.storage_write_gbps:g} Gbit/s storage)",
-        f"  transfer          {b.transfer_s:9.1f} s   ({b.rate_gbps:.0f} Gbit/s goodput, efficiency {c.transfer_efficiency_pu:g}; "
-        f"BDP {b.bdp_gb * 1e3:.0f} MB{', window-bound' if b.window_limited else ''})",
+        (f"  transfer          {b.transfer_s:9.1f} s   ({b.rate_gbps:.0f} Gbit/s goodput, "
+         f"efficiency {c.transfer_efficiency_pu:g}; BDP {b.bdp_gb * 1e3:.0f} MB"
+         f"{', window-bound' if b.window_limited else ''})"),
         f"  restore           {b.restore_s:9.1f} s   ({c.storage_read_gbps:g} Gbit/s storage)",
         f"  lightpath setup   {b.setup_s:9.1f} s",
         f"  total             {b.total_s:9.1f} s   transport power {transport_power_w(p, wavelengths):.0f} W",
