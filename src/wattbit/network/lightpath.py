@@ -20,7 +20,7 @@ import pandas as pd
 from wattbit.errors import Infeasible, InvalidInput, unknown_name
 from wattbit.network.apn import APN
 
-__all__ = ["Reservation", "LightpathBook"]
+__all__ = ["LightpathBook", "Reservation"]
 
 
 @dataclass(frozen=True, slots=True)
