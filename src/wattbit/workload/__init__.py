@@ -22,10 +22,22 @@ from wattbit.workload.build import (
     online_request_rate_per_s,
     size_unit_gpus,
 )
+from wattbit.workload.report import (
+    check_jobs,
+    compare_to_trace,
+    jobs_frame,
+    mix_report,
+    size_distribution,
+)
 from wattbit.workload.stats import MAX_RUNTIME_H, MIN_RUNTIME_H, TraceStats, trace_stats
 
 __all__ = [
     "build_jobs",
+    "mix_report",
+    "compare_to_trace",
+    "size_distribution",
+    "jobs_frame",
+    "check_jobs",
     "size_unit_gpus",
     "SyntheticParams",
     "checkpoint_gb",
