@@ -7,6 +7,7 @@ from wattbit.power.model import (
     accelerator_power,
     energy_per_work_pu,
     facility_power_mw,
+    fleet_power_table,
     gpu_power_w,
     known_accelerators,
     node_overhead_w_per_gpu,
@@ -32,4 +33,5 @@ __all__ = [
     "power_coefficients",
     "throttled_mw_per_gpu",
     "site_facility_power_max_mw",
+    "fleet_power_table",
 ]

@@ -48,6 +48,7 @@ __all__ = [
     "power_coefficients",
     "throttled_mw_per_gpu",
     "site_facility_power_max_mw",
+    "fleet_power_table",
 ]
 
 NODE_OVERHEAD_W_PER_GPU = 575.0
@@ -280,3 +281,33 @@ def site_facility_power_max_mw(site: Site) -> float:
     0.8068
     """
     return facility_power_mw(site, site_it_power_mw(site, site.gpu_count, 1.0))
+
+
+def fleet_power_table(fleet) -> "pd.DataFrame":
+    """One row per site: area, GPUs, PUE, IT cap, idle/full-load IT power and facility power [MW],
+    and the LP coefficients; a last row ``total``.
+
+    >>> from wattbit.examples import tiny_fleet
+    >>> t = fleet_power_table(tiny_fleet())
+    >>> int(t.loc["total", "gpus"]), bool((t["it_full_mw"] <= t["it_power_max_mw"]).all())
+    (2048, True)
+    """
+    import pandas as pd
+
+    rows = {}
+    for s in fleet.sites:
+        base, slope = power_coefficients(s)
+        rows[s.name] = {
+            "area": s.area, "lat": s.lat, "lon": s.lon, "accelerator": s.accelerator,
+            "gpus": s.gpu_count, "pue": s.pue, "it_power_max_mw": s.it_power_max_mw,
+            "it_idle_mw": site_it_power_mw(s, 0.0), "it_full_mw": site_it_power_mw(s, s.gpu_count),
+            "facility_full_mw": site_facility_power_max_mw(s),
+            "base_mw": base, "kw_per_busy_gpu": slope * 1e3,
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    total = table[["gpus", "it_power_max_mw", "it_idle_mw", "it_full_mw", "facility_full_mw", "base_mw"]].sum()
+    table.loc["total", total.index] = total
+    table.loc["total", ["area", "accelerator"]] = ["", ""]
+    table["gpus"] = table["gpus"].astype(int)
+    table.index.name = "site"
+    return table

@@ -25,6 +25,7 @@ from wattbit.workload.build import (
 from wattbit.workload.report import (
     check_jobs,
     compare_to_trace,
+    describe_workload,
     jobs_frame,
     mix_report,
     size_distribution,
@@ -35,6 +36,7 @@ __all__ = [
     "build_jobs",
     "mix_report",
     "compare_to_trace",
+    "describe_workload",
     "size_distribution",
     "jobs_frame",
     "check_jobs",

@@ -12,8 +12,8 @@ from wattbit.domain import Fleet, Job, JobKind
 from wattbit.errors import InvalidInput
 from wattbit.workload.stats import trace_stats
 
-__all__ = ["jobs_frame", "mix_report", "size_distribution", "compare_to_trace", "check_jobs",
-           "SIZE_SHARE_TOL_PU", "KS_ALPHA_COEF", "QUANTILE_REL_TOL_PU"]
+__all__ = ["jobs_frame", "mix_report", "describe_workload", "size_distribution", "compare_to_trace", "check_jobs",
+           "SIZE_SHARE_TOL_PU", "SIZE_BINS_GPUS", "KS_ALPHA_COEF", "QUANTILE_REL_TOL_PU"]
 
 SIZE_SHARE_TOL_PU = 0.02
 """Tolerance on the share of jobs of each size against the trace: the larger of 0.02 and three
@@ -93,11 +93,27 @@ def _unit(df: pd.DataFrame) -> int:
     return int(batch["gpus"].min()) if len(batch) else 8
 
 
+SIZE_BINS_GPUS = (0, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 10**9)
+"""Upper edges of the GPU-count bins of :func:`size_distribution` (powers of two) [GPUs]."""
+
+
 def size_distribution(jobs: Sequence[Job]) -> pd.DataFrame:
-    """Share of each kind's jobs by GPU count (rows: GPU count, columns: kind) [pu]."""
+    """Share of each kind's jobs by GPU count, in power-of-two bins ``(low, high]``
+    (rows: bin, columns: kind) [pu]; empty bins are dropped.
+
+    >>> from wattbit.examples import tiny_jobs
+    >>> size_distribution(tiny_jobs()).loc["(64, 128]", "training"]
+    0.3333333333333333
+    """
     df = jobs_frame(jobs)
-    table = pd.crosstab(df["gpus"], df["kind"], normalize="columns")
+    edges = SIZE_BINS_GPUS
+    labels = [f"({lo}, {hi}]" if hi < 10**9 else f"> {lo}" for lo, hi in zip(edges[:-1], edges[1:])]
+    bins = pd.cut(df["gpus"], bins=list(edges), labels=labels)
+    table = pd.crosstab(bins, df["kind"], normalize="columns")
+    table = table.loc[table.sum(axis=1) > 0]
     table.columns = [str(c) for c in table.columns]
+    table.index = table.index.astype(str)
+    table.index.name = "gpus"
     return table
 
 
@@ -121,10 +137,10 @@ def compare_to_trace(jobs: Sequence[Job]) -> pd.DataFrame:
     """Statistics of the built jobs beside the trace they were drawn from, with tolerances.
 
     Rows (``kind``, ``statistic``): per batch kind, the share of jobs at 1, 2, 4, 8 trace GPUs
-    (GPU count ÷ the size unit) against the openb pods; the run-time quartiles, 90th percentile
-    and KS distance against openb (fine-tuning, batch inference) or Philly (training) run times,
-    both restricted to [MIN_RUNTIME_H, MAX_RUNTIME_H] as the builder does. Columns: ``built``,
-    ``trace``, ``tolerance``, ``ok``.
+    (``share size k``: GPU count ÷ the size unit) against the openb pods; the run-time quartiles
+    and 90th percentile [h] and the KS distance against openb (fine-tuning, batch inference) or
+    Philly (training) run times, both restricted to [MIN_RUNTIME_H, MAX_RUNTIME_H] as the builder
+    does. Columns: ``source`` (trace), ``built``, ``trace``, ``tolerance``, ``ok``.
     """
     stats = trace_stats()
     df = jobs_frame(jobs)
@@ -144,7 +160,7 @@ def compare_to_trace(jobs: Sequence[Job]) -> pd.DataFrame:
             p = float(size_share.get(size, 0.0))
             tol = max(SIZE_SHARE_TOL_PU, 3 * math.sqrt(p * (1 - p) / n))
             built = float(np.mean(trace_gpus == size))
-            rows.append((kind.value, f"share of jobs at {size} trace GPU", built, p, tol, abs(built - p) <= tol))
+            rows.append((kind.value, f"share size {size}", "openb", built, p, tol, abs(built - p) <= tol))
         runtime = g["runtime_h"].to_numpy()
         ref_sorted, source = (ph_sorted, "philly") if kind is JobKind.TRAINING else (ob_sorted, "openb")
         for q in (0.25, 0.5, 0.75, 0.9):
@@ -153,12 +169,12 @@ def compare_to_trace(jobs: Sequence[Job]) -> pd.DataFrame:
             se = 3 * math.sqrt(q * (1 - q) / n)  # sampling band of a quantile of n draws
             band = np.quantile(ref_sorted, [max(q - se, 0.0), min(q + se, 1.0)])
             tol = max(QUANTILE_REL_TOL_PU * ref, float(np.max(np.abs(band - ref))))
-            rows.append((kind.value, f"runtime_h p{int(q * 100)} ({source})", built, ref, tol,
+            rows.append((kind.value, f"runtime_h p{int(q * 100)}", source, built, ref, tol,
                          abs(built - ref) <= tol))
         ks = _ks(runtime, ref_sorted)
         tol = max(0.03, KS_ALPHA_COEF / math.sqrt(n))
-        rows.append((kind.value, f"runtime KS distance ({source})", ks, 0.0, tol, ks <= tol))
-    out = pd.DataFrame(rows, columns=["kind", "statistic", "built", "trace", "tolerance", "ok"])
+        rows.append((kind.value, "runtime KS", source, ks, 0.0, tol, ks <= tol))
+    out = pd.DataFrame(rows, columns=["kind", "statistic", "source", "built", "trace", "tolerance", "ok"])
     return out.set_index(["kind", "statistic"])
 
 
@@ -183,3 +199,12 @@ def check_jobs(fleet: Fleet, jobs: Sequence[Job]) -> None:
                 f"job {j.job_id!r}: gpus = {j.gpus} but the largest site in its allowed areas holds "
                 f"{largest}; split the job or allow more areas"
             )
+
+
+def describe_workload(fleet: Fleet, spec, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Build the jobs and return the three reports: ``mix`` (:func:`mix_report`), ``sizes``
+    (:func:`size_distribution`) and ``trace`` (:func:`compare_to_trace`)."""
+    from wattbit.workload.build import build_jobs
+
+    jobs = build_jobs(fleet, spec, start, end)
+    return {"mix": mix_report(jobs), "sizes": size_distribution(jobs), "trace": compare_to_trace(jobs)}
