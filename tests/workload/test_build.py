@@ -45,12 +45,22 @@ def tiny_fortnight():
 def busy_gpus_at_release(jobs, start, end, step_h=1.0):
     """Busy GPUs per hour if every job ran at full speed from its release (the offered load)."""
     df = jobs_frame(jobs)
-    t = pd.date_range(start, end, freq=f"{step_h}h", inclusive="left")
-    rel = df["release"].to_numpy()
-    fin = (df["release"] + pd.to_timedelta(df["runtime_h"], unit="h")).to_numpy()
-    g = df["gpus"].to_numpy()
-    tv = t.tz_convert("UTC").to_numpy()
-    return pd.Series([(g[(rel <= x) & (fin > x)]).sum() for x in tv], index=t)
+    t = pd.date_range(start, end, freq=f"{step_h}h", inclusive="left").tz_convert("UTC")
+    fin = df["release"] + pd.to_timedelta(df["runtime_h"], unit="h")
+    tv = t.as_unit("ns").asi8
+    first = np.searchsorted(tv, pd.DatetimeIndex(df["release"]).as_unit("ns").asi8, side="left")
+    last = np.searchsorted(tv, pd.DatetimeIndex(fin).as_unit("ns").asi8, side="left")
+    delta = np.zeros(len(tv) + 1)
+    np.add.at(delta, first, df["gpus"].to_numpy())
+    np.add.at(delta, last, -df["gpus"].to_numpy())
+    return pd.Series(np.cumsum(delta)[:-1], index=t)
+
+
+def test_busy_gpus_helper_by_hand():
+    jobs = [j for j in tiny_jobs() if j.job_id in ("trn-1", "bi-1")]  # 256 GPUs 0–20 h; 64 GPUs 3–5 h
+    t0 = jobs[0].release
+    busy = busy_gpus_at_release(jobs, t0, t0 + pd.Timedelta(hours=24))
+    assert busy.iloc[0] == 256 and busy.iloc[3] == 320 and busy.iloc[5] == 256 and busy.iloc[20] == 0
 
 
 def test_same_seed_same_jobs_other_seed_other_jobs():
