@@ -88,7 +88,8 @@ class Job:
         if not self.tenant:
             raise InvalidInput(f"{owner}: tenant is empty; name the tenant that owns it")
         try:
-            object.__setattr__(self, "kind", JobKind(self.kind))
+            if not isinstance(self.kind, JobKind):
+                object.__setattr__(self, "kind", JobKind(self.kind))
         except ValueError:
             kinds = ", ".join(k.value for k in JobKind)
             raise InvalidInput(f"{owner}: kind = {self.kind!r}; expected one of {kinds}") from None

@@ -297,6 +297,13 @@ def _sources(params: SyntheticParams) -> dict[str, _Source]:
     }
 
 
+def _profile_mean(lo: pd.Timestamp, hi: pd.Timestamp) -> float:
+    """Mean of DIURNAL_PROFILE_PU over the JST hours that [lo, hi) touches."""
+    h0 = lo.tz_convert(JST).floor("h")
+    n = max(1, int(np.ceil((hi - h0).total_seconds() / 3600.0)))
+    return sum(DIURNAL_PROFILE_PU[(h0.hour + i) % 24] for i in range(n)) / n
+
+
 def _window_h(start: pd.Timestamp, end: pd.Timestamp) -> float:
     return (end - start).total_seconds() / 3600.0
 
@@ -406,16 +413,19 @@ class _Context:
         deadlines = pd.DatetimeIndex(base + deadline_s.astype("int64") * 1_000_000_000, tz="UTC")
         prefix, prio = _PREFIX[kind], PRIORITY[kind]
         sites = self.fleet.sites
+        per_gpu = PARAMS_PER_GPU.get(kind, 0.0)
+        ckpt = np.round(per_gpu * gpus * BYTES_PER_PARAM / 1e9, 3).tolist()
+        gpus_l, homes_l, tenants_l = gpus.tolist(), homes.tolist(), tenants.tolist()
+        resident_l, runtime_l = resident.tolist(), runtime_h.tolist()
         out = []
-        for i, (rel, dl) in enumerate(zip(releases, deadlines)):
-            site = sites[homes[i]]
-            t = int(tenants[i])
-            g = int(gpus[i])
+        for i, (rel, dl) in enumerate(zip(list(releases), list(deadlines))):
+            site = sites[homes_l[i]]
+            t = tenants_l[i]
             out.append(Job(
-                job_id=f"{prefix}-{i:06d}", tenant=TENANTS[t], kind=kind, gpus=g,
-                runtime_h=float(runtime_h[i]), release=rel, deadline=dl, home_site=site.name,
-                allowed_areas=self.allowed(bool(resident[i]), site),
-                priority=prio + (t == 0), checkpoint_gb=checkpoint_gb(kind, g),
+                job_id=f"{prefix}-{i:06d}", tenant=TENANTS[t], kind=kind, gpus=gpus_l[i],
+                runtime_h=runtime_l[i], release=rel, deadline=dl, home_site=site.name,
+                allowed_areas=self.allowed(resident_l[i], site),
+                priority=prio + (t == 0), checkpoint_gb=ckpt[i],
             ))
         return out
 
@@ -431,16 +441,13 @@ class _Context:
         step = pd.Timedelta(hours=ONLINE_WINDOW_H)
         first = start.tz_convert(JST).floor("D")
         edges = pd.date_range(first, end.tz_convert(JST) + step, freq=step)
-        profile = np.array(DIURNAL_PROFILE_PU)
         out = []
         k = 0
         for w0, w1 in zip(edges[:-1], edges[1:]):
             lo, hi = max(w0.tz_convert("UTC"), start), min(w1.tz_convert("UTC"), end)
             if hi <= lo:
                 continue
-            hours = pd.date_range(lo.tz_convert(JST).floor("h"), hi.tz_convert(JST), freq="h",
-                                  inclusive="left").hour
-            level = float(profile[np.asarray(hours)].mean()) if len(hours) else 1.0
+            level = _profile_mean(lo, hi)
             tenants = self.tenants(len(areas))
             resident = self.resident(len(areas))
             budgets = self.rng.choice(np.array(RTT_BUDGETS_S), size=len(areas))

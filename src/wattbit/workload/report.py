@@ -102,8 +102,8 @@ def size_distribution(jobs: Sequence[Job]) -> pd.DataFrame:
     (rows: bin, columns: kind) [pu]; empty bins are dropped.
 
     >>> from wattbit.examples import tiny_jobs
-    >>> size_distribution(tiny_jobs()).loc["(64, 128]", "training"]
-    0.3333333333333333
+    >>> round(float(size_distribution(tiny_jobs()).loc["(64, 128]", "training"]), 3)
+    0.333
     """
     df = jobs_frame(jobs)
     edges = SIZE_BINS_GPUS
