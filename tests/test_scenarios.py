@@ -192,3 +192,37 @@ def test_field_table_covers_the_domain_objects():
     for section, cls in (("workload", WorkloadSpec), ("weights", Weights),
                          ("demand_response", DemandResponse), ("outages", SiteOutage)):
         assert set(SCENARIO_FIELDS[section]) == set(cls.__dataclass_fields__), section
+
+
+def test_field_defaults_match_the_domain_objects():
+    from dataclasses import MISSING, fields
+
+    from wattbit.domain import DemandResponse, Weights, WorkloadSpec
+
+    for section, cls in (("workload", WorkloadSpec), ("weights", Weights), ("demand_response", DemandResponse)):
+        for f in fields(cls):
+            documented = SCENARIO_FIELDS[section][f.name][2]
+            if f.default is MISSING:
+                assert documented == "required", (section, f.name)
+            elif isinstance(f.default, str):
+                assert documented == repr(f.default), (section, f.name)
+            else:
+                assert documented == f.default, (section, f.name)
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_docs_field_table_is_current():
+    from wattbit.scenarios import scenario_fields_markdown
+
+    assert scenario_fields_markdown() in (REPO / "docs" / "scenarios.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("doc", ["scenarios.md", "fleet.md", "workload.md"])
+def test_docs_examples_run(doc):
+    import doctest
+
+    result = doctest.testfile(str(REPO / "docs" / doc), module_relative=False,
+                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
