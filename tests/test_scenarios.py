@@ -53,7 +53,7 @@ def test_default_dr_sized_to_the_fleet():
     s = load_scenario()
     for dr in s.demand_response:
         site = s.fleet.sites_in([dr.area])[0]
-        base, slope = power_coefficients(site)
+        _base, slope = power_coefficients(site)
         busy = s.workload.utilisation_pu * site.gpu_count
         room = slope * (site.gpu_count - busy) if dr.direction is DRDirection.UP else slope * busy
         assert 0 < dr.power_mw <= room

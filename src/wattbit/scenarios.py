@@ -30,14 +30,14 @@ from wattbit.errors import InvalidInput, UnknownName, unknown_name
 from wattbit.units import fiscal_year
 
 __all__ = [
-    "load_fleet",
-    "bundled_fleets",
-    "fleet_from_dict",
-    "load_scenario",
-    "bundled_scenarios",
-    "scenario_from_dict",
     "SCENARIO_FIELDS",
+    "bundled_fleets",
+    "bundled_scenarios",
+    "fleet_from_dict",
+    "load_fleet",
+    "load_scenario",
     "scenario_fields_markdown",
+    "scenario_from_dict",
 ]
 
 

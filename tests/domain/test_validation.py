@@ -7,7 +7,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from wattbit.domain import DemandResponse, Fleet, Job, Site, WorkloadSpec
+from wattbit.domain import DemandResponse, Fleet, Site, WorkloadSpec
 from wattbit.errors import InvalidInput, UnknownName
 from wattbit.examples import tiny_fleet, tiny_jobs
 
@@ -15,7 +15,7 @@ T0 = pd.Timestamp("2023-03-06 09:00", tz="Asia/Tokyo")
 
 
 def site(**kw):
-    base = dict(name="x-dc", area="tokyo", lat=35.7, lon=139.8, gpu_count=64, it_power_max_mw=0.1)
+    base = {"name": "x-dc", "area": "tokyo", "lat": 35.7, "lon": 139.8, "gpu_count": 64, "it_power_max_mw": 0.1}
     return Site(**{**base, **kw})
 
 

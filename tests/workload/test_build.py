@@ -155,7 +155,7 @@ def test_deadlines_follow_slack_rule(fortnight):
     for j in fortnight:
         if j.kind is JobKind.ONLINE_INFERENCE:
             continue
-        low, high, minimum = SLACK_RULE[j.kind]
+        _low, high, minimum = SLACK_RULE[j.kind]
         slack = j.slack_h
         assert slack >= minimum - 1e-3
         assert slack <= max(high * j.runtime_h, minimum) + 1e-3

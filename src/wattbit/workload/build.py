@@ -28,6 +28,7 @@ The same ``seed`` gives identical jobs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from types import MappingProxyType
 
 import numpy as np
@@ -41,26 +42,26 @@ from wattbit.units import JST
 from wattbit.workload.stats import MAX_RUNTIME_H, MIN_RUNTIME_H, trace_stats
 
 __all__ = [
-    "build_jobs",
-    "size_unit_gpus",
-    "SyntheticParams",
+    "BYTES_PER_PARAM",
+    "DECODE_TOKENS_PER_S_PER_GPU",
+    "DIURNAL_PROFILE_PU",
     "KIND_SHARE_PU",
+    "ONLINE_WINDOW_H",
+    "PARAMS_PER_GPU",
+    "PRIORITY",
+    "PROMPT_TOKEN_COST_PU",
+    "RTT_BUDGETS_S",
+    "SERVING_UTILISATION_PU",
+    "SLACK_RULE",
     "TENANTS",
     "TENANT_WEIGHTS",
-    "PRIORITY",
-    "SLACK_RULE",
-    "PARAMS_PER_GPU",
-    "BYTES_PER_PARAM",
-    "checkpoint_gb",
-    "ONLINE_WINDOW_H",
-    "RTT_BUDGETS_S",
     "USER_POPULATION_M",
-    "DIURNAL_PROFILE_PU",
-    "DECODE_TOKENS_PER_S_PER_GPU",
-    "PROMPT_TOKEN_COST_PU",
-    "SERVING_UTILISATION_PU",
+    "SyntheticParams",
+    "build_jobs",
+    "checkpoint_gb",
     "gpu_s_per_request",
     "online_request_rate_per_s",
+    "size_unit_gpus",
 ]
 
 T, FT, BI, OI = JobKind.TRAINING, JobKind.FINE_TUNING, JobKind.BATCH_INFERENCE, JobKind.ONLINE_INFERENCE
@@ -350,7 +351,7 @@ def build_jobs(fleet: Fleet, spec: WorkloadSpec, start: pd.Timestamp, end: pd.Ti
     jobs: list[Job] = []
     for kind, share in KIND_SHARE_PU.items():
         busy = target_busy * (1.0 - spec.inference_share_pu) * share
-        n = int(round(busy * window_h / (unit * source.mean_work(kind))))
+        n = round(busy * window_h / (unit * source.mean_work(kind)))
         if n == 0:
             continue
         trace_gpus, runtime_h = source.shapes(rng, kind, n)
@@ -443,7 +444,7 @@ class _Context:
         edges = pd.date_range(first, end.tz_convert(JST) + step, freq=step)
         out = []
         k = 0
-        for w0, w1 in zip(edges[:-1], edges[1:]):
+        for w0, w1 in pairwise(edges):
             lo, hi = max(w0.tz_convert("UTC"), start), min(w1.tz_convert("UTC"), end)
             if hi <= lo:
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -12,8 +13,18 @@ from wattbit.domain import Fleet, Job, JobKind
 from wattbit.errors import InvalidInput
 from wattbit.workload.stats import trace_stats
 
-__all__ = ["jobs_frame", "mix_report", "describe_workload", "size_distribution", "compare_to_trace", "check_jobs",
-           "SIZE_SHARE_TOL_PU", "SIZE_BINS_GPUS", "KS_ALPHA_COEF", "QUANTILE_REL_TOL_PU"]
+__all__ = [
+    "KS_ALPHA_COEF",
+    "QUANTILE_REL_TOL_PU",
+    "SIZE_BINS_GPUS",
+    "SIZE_SHARE_TOL_PU",
+    "check_jobs",
+    "compare_to_trace",
+    "describe_workload",
+    "jobs_frame",
+    "mix_report",
+    "size_distribution",
+]
 
 SIZE_SHARE_TOL_PU = 0.02
 """Tolerance on the share of jobs of each size against the trace: the larger of 0.02 and three
@@ -107,7 +118,7 @@ def size_distribution(jobs: Sequence[Job]) -> pd.DataFrame:
     """
     df = jobs_frame(jobs)
     edges = SIZE_BINS_GPUS
-    labels = [f"({lo}, {hi}]" if hi < 10**9 else f"> {lo}" for lo, hi in zip(edges[:-1], edges[1:])]
+    labels = [f"({lo}, {hi}]" if hi < 10**9 else f"> {lo}" for lo, hi in pairwise(edges)]
     bins = pd.cut(df["gpus"], bins=list(edges), labels=labels)
     table = pd.crosstab(bins, df["kind"], normalize="columns")
     table = table.loc[table.sum(axis=1) > 0]

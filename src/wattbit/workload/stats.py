@@ -11,7 +11,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-__all__ = ["TraceStats", "trace_stats", "MIN_RUNTIME_H", "MAX_RUNTIME_H", "IAT_CLIP_QUANTILE"]
+__all__ = ["IAT_CLIP_QUANTILE", "MAX_RUNTIME_H", "MIN_RUNTIME_H", "TraceStats", "trace_stats"]
 
 MIN_RUNTIME_H = 0.5
 """Trace jobs shorter than this are left out [h]: below the planner's half-hour slot. In the openb
