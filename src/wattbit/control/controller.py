@@ -227,6 +227,7 @@ class Controller:
             deadline_penalty_jpy_per_gpu_h=w.deadline_penalty_jpy_per_gpu_h,
             unserved_penalty_jpy_per_gpu_h=w.unserved_inference_penalty_jpy_per_gpu_h,
             move_penalty_jpy_per_gb=w.move_penalty_jpy_per_gb,
+            gpu_hour_value_jpy=w.gpu_hour_value_jpy,
             allow_moves=pol.spatial,
             meta={"time": fc.time, "areas": self.fa.areas},
         )
