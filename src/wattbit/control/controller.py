@@ -277,11 +277,12 @@ class Controller:
         wmem = [tuple(j for j in members if j in state.jobs) for members in op.work_members]
         smem = [tuple(j for j in members if j in state.jobs) for members in op.service_members]
         x = op.result.x_gpus
-        # the oracle planned without origins: a job may move wherever the plan puts its class
+        # the oracle placed each class's work where it pays from the start, without moves:
+        # jobs start where the plan puts their class and stay there (moves only to save a deadline)
         placed, actions = dispatch_plan(
             state.jobs, state.now, sites=self.fa.sites, cap_gpus=self._now_caps(state),
             work_members=wmem, service_members=smem, work_allowed=op.problem.work.allowed,
-            service_allowed=op.problem.service.allowed, x0=x[:, :, t], m=x[:, :, t],
+            service_allowed=op.problem.service.allowed, x0=x[:, :, t], m=np.zeros_like(x[:, :, t]),
             y0=op.result.y_gpus[:, :, t], throttle=True, spatial=True, step_h=self.step_h,
             transfer_s=self._transfer_s, reserve_move=self._reserve(state.now),
             explain=self._explainer_oracle(op, t), fill_pu=self._fill(state.now))
