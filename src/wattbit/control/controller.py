@@ -74,7 +74,7 @@ class Controller:
 
     def __init__(self, fleet: Fleet, apn, policy: str | Policy = "wls", weights: Weights = Weights(),
                  forecaster: Forecaster | None = None, *, step_s: float = 1800.0,
-                 horizon_slots: int = 96, fine_slots: int = 8, pacing_pu: float = 1.0,
+                 horizon_slots: int = 96, fine_slots: int = 4, pacing_pu: float = 1.0,
                  lightpaths=None, oracle_plan=None, time_limit_s: float = 60.0):
         self.fleet = fleet
         self.apn = apn
