@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from wattbit.errors import InvalidInput, require_extra
+from wattbit.plan.build import fleet_arrays
 from wattbit.sim.kpi import KPI_LABELS, absorbed_by_area, kpi_table
 from wattbit.sim.run import Comparison
 from wattbit.sim.twin import TwinResult
@@ -222,13 +223,13 @@ def _long_run(r: TwinResult) -> bool:
     return span_days > HOURLY_AFTER_DAYS and r.step_h < 1.0
 
 
-def _wide(frame: pd.DataFrame, column: str, key: str, hourly: bool, how: str = "mean") -> pd.DataFrame:
+def _wide(frame: pd.DataFrame, column: str, key: str, hourly: bool, order: Sequence[str]) -> pd.DataFrame:
     """``frame[column]`` indexed (time, key) as a (time × key) table on JST wall-clock time,
-    hourly (mean or max) when asked."""
-    w = frame[column].unstack(key)
+    columns in ``order``; hourly means when asked (a mean of MW keeps the energy)."""
+    w = frame[column].unstack(key)[list(order)]
     w.index = w.index.tz_convert(JST).tz_localize(None)
     if hourly:
-        w = getattr(w.resample("h"), how)()
+        w = w.resample("h").mean()
     return w
 
 
@@ -272,11 +273,11 @@ def _fig_curtailment(comparison: Comparison, policies: Sequence[str], hourly: bo
     """One subplot per fleet area that curtails: curtailment (capped at the fleet's full-load
     power in the area) filled, absorbed MW per policy as lines. None if no area curtails."""
     go, sp = _plotly()
-    from wattbit.plan.build import fleet_arrays
 
     results = comparison.results
     first = results[policies[0]]
-    curt = _wide(first.areas, "curtailment_mw", "area", hourly)
+    areas = comparison.world.scenario.fleet.areas
+    curt = _wide(first.areas, "curtailment_mw", "area", hourly, areas)
     curtailing = [a for a in curt.columns if curt[a].max() > 0]
     if not curtailing:
         return None
@@ -290,6 +291,7 @@ def _fig_curtailment(comparison: Comparison, policies: Sequence[str], hourly: bo
     fig = sp.make_subplots(rows=len(curtailing), cols=1, shared_xaxes=True, subplot_titles=titles,
                            vertical_spacing=min(0.08, 0.35 / len(curtailing)))
     x = _x_axis(curt.index, step_h)
+    absorbed = {p: _wide(results[p].areas, "absorbed_mw", "area", hourly, areas) for p in policies}
     for row, area in enumerate(curtailing, start=1):
         cap = area_max_mw.get(area, float("inf"))
         fig.add_trace(go.Scatter(
@@ -298,9 +300,8 @@ def _fig_curtailment(comparison: Comparison, policies: Sequence[str], hourly: bo
             mode="lines", line={"width": 0, "shape": "hv"}, fill="tozeroy", fillcolor="rgba(160,160,160,0.45)",
             hovertemplate="%{y:.1f} MW"), row=row, col=1)
         for p in policies:
-            absorbed = _wide(results[p].areas, "absorbed_mw", "area", hourly)[area]
             fig.add_trace(go.Scatter(
-                name=f"absorbed, {p}", legendgroup=p, showlegend=row == 1, y=_f4(absorbed), **x,
+                name=f"absorbed, {p}", legendgroup=p, showlegend=row == 1, y=_f4(absorbed[p][area]), **x,
                 mode="lines", line={"width": 1.4, "shape": "hv", "color": _colour(p, list(results))},
                 hovertemplate="%{y:.1f} MW"), row=row, col=1)
         fig.update_yaxes(title_text="power [MW]", rangemode="tozero", row=row, col=1)
@@ -315,7 +316,7 @@ def _fig_sites(comparison: Comparison, policies: Sequence[str], hourly: bool):
     results = comparison.results
     fleet = comparison.world.scenario.fleet
     site_area = {s.name: s.area for s in fleet.sites}
-    frames = {p: _wide(results[p].sites, "power_mw", "site", hourly) for p in policies}
+    frames = {p: _wide(results[p].sites, "power_mw", "site", hourly, fleet.site_names) for p in policies}
     top = max(float(w.sum(axis=1).max()) for w in frames.values())
     fig = sp.make_subplots(rows=len(policies), cols=1, shared_xaxes=True,
                            subplot_titles=[f"{p}: facility power per site" for p in policies],
