@@ -13,8 +13,10 @@ it opens offline and can be mailed as it is. Its sections:
 7. curtailment absorbed per area and month.
 
 Times are shown in JST; every axis title carries its unit. Series of runs longer than
-:data:`HOURLY_AFTER_DAYS` days are shown as hourly means (peaks for link utilisation) to keep the
-file small. plotly is an optional dependency: ``pip install 'wattbit[report]'``.
+:data:`HOURLY_AFTER_DAYS` days are shown as hourly means (peaks for link use). To keep the file
+small, regular series carry only their start and step, step series only their change points, and
+long y arrays ship as 16-bit steps that a short script in the page decodes (docs/report.md,
+"Size"). plotly is an optional dependency: ``pip install 'wattbit[report]'``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -700,6 +703,129 @@ def _caption(text: str) -> str:
     return f'<p class="caption">{html.escape(text)}</p>'
 
 
+@dataclass(frozen=True)
+class _View:
+    """What every section needs to know about the page being written."""
+
+    comparison: Comparison
+    table: pd.DataFrame
+    focus: str
+    hourly: bool
+    run_start: pd.Timestamp
+    run_end: pd.Timestamp
+    period_end: str | None  # end of the scenario period (JST) when the run goes on past it
+
+    @property
+    def results(self) -> dict[str, TwinResult]:
+        return self.comparison.results
+
+    @property
+    def resolution(self) -> str:
+        step_h = next(iter(self.results.values())).step_h
+        return "Hourly means" if self.hourly else f"{_fmt(step_h * 60)}-minute slots"
+
+    @property
+    def end_note(self) -> str:
+        if self.period_end is None:
+            return ""
+        return (" The dotted line marks the end of the scenario period: no job is released after "
+                "it, and the run goes on until the released jobs are due.")
+
+
+def _headline_section(v: _View) -> str:
+    sentences = "".join(f"<li>{html.escape(s)}</li>" for s in report_summary(v.comparison))
+    return _section("headline", (
+        f'<ul class="headline">{sentences}</ul>'
+        + _caption("Every KPI of every policy over the whole run window. Energy, cost and "
+                   "emissions count the fleet's whole facility load, idle power included; the "
+                   "oracle solves the same problem once with the real future known.")
+        + _kpi_html(v.table)))
+
+
+def _curtailment_section(v: _View) -> str:
+    shown = [p for p in ("baseline", v.focus, "oracle") if p in v.results]
+    fig = _fig_curtailment(v.comparison, shown, v.hourly, v.period_end)
+    if fig is None:
+        return _section("curtailment", _caption("No area with a fleet site curtailed in this period."))
+    return _section("curtailment", _caption(
+        "Grey: power the area's grid operator curtailed, capped at the fleet's full-load "
+        "power in that area (the most the fleet could have absorbed); the subplot title gives "
+        f"the uncapped total and peak. Lines: curtailment absorbed by {', '.join(shown)} "
+        f"(the other policies are in section 6). {v.resolution}, JST.{v.end_note}")
+        + _figure_html(fig, "fig-curtailment"))
+
+
+def _sites_section(v: _View) -> str:
+    stack = [p for p in ("baseline", v.focus) if p in v.results]
+    return _section("sites", _caption(
+        f"Facility power of each site (IT power × PUE, idle power included), stacked, for "
+        f"{' and '.join(stack)}. {v.resolution}, JST.{v.end_note}")
+        + _figure_html(_fig_sites(v.comparison, stack, v.hourly, v.period_end), "fig-sites"))
+
+
+def _delays_section(v: _View) -> str:
+    unfinished = {p: _delays(r)[2] for p, r in v.results.items()}
+    left_out = ("every job finished" if not any(unfinished.values()) else
+                "unfinished: " + ", ".join(f"{p} {n:,}" for p, n in unfinished.items()))
+    fig, note = _fig_delays(v.comparison)
+    return _section("delays", _caption(
+        "Share of training, fine-tuning and batch-inference jobs that finished within a given "
+        "delay past the earliest finish they could have had (release + run time at full speed). "
+        f"Online inference has no delay and is left out; so are jobs that never finished ({left_out})."
+        + note) + _figure_html(fig, "fig-delays"))
+
+
+def _apn_section(v: _View, book) -> str:
+    focus, k = v.focus, v.table[v.focus]
+    parts = []
+    if book is not None:
+        fig = _fig_links(book, v.results[focus], v.hourly)
+        if fig is None:
+            parts.append(_caption(f"{focus} set up no lightpath: no link was used."))
+        else:
+            parts.append(_caption(
+                f"Wavelengths that {focus}'s checkpoint moves held on each link, the most at any "
+                f"instant within each {'hour' if v.hourly else 'slot'} (JST), for the {TOP_LINKS} "
+                "links with the highest peak share (each label gives the link's wavelengths). "
+                "Moves take seconds to minutes, so a slot shows the peak of a short burst.")
+                + _figure_html(fig, "fig-apn-links"))
+        source = "the lightpath reservations"
+    else:
+        parts.append(_caption(
+            "Link utilisation over time is not shown: this comparison does not carry the "
+            "controllers' lightpath books (pass lightpaths= to write_report). The run's peak link "
+            f"utilisation under {focus} was {_fmt(k['apn_peak_link_utilisation_pct'])} % "
+            f"over {int(k['lightpaths']):,} lightpath(s)."))
+        source = ("each job's home and final site (a job that moved several times is counted on "
+                  "that one pair)")
+    pairs = _pairs(v.comparison, focus, book)
+    if len(pairs):
+        parts.append(_caption(
+            f"Checkpoint data {focus} moved over the APN per site pair (top {TOP_PAIRS}), from "
+            f"{source}; in all {_fmt(k['apn_moved_tb'])} TB in {int(k['moves']):,} move(s)."))
+        parts.append(_figure_html(_fig_pairs(pairs, focus, list(v.results)), "fig-apn-pairs"))
+        parts.append(_pairs_html(pairs))
+    else:
+        parts.append(_caption(f"{focus} moved no job over the APN."))
+    return _section("apn", "\n".join(parts))
+
+
+def _policies_section(v: _View) -> str:
+    return _section("policies", _caption(
+        "The main KPIs side by side, one bar per policy (values as in the table of section 1).")
+        + _figure_html(_fig_policies(v.comparison), "fig-policies")
+        + _caption("Demand-response requests: what each policy committed, the change of its load "
+                   "in the area against the load just before the request (mean and minimum over "
+                   "the window) and the time from the request to the last action taking effect.")
+        + _dr_html(v.comparison))
+
+
+def _monthly_section(v: _View) -> str:
+    return _section("monthly", _caption(
+        f"Curtailed and absorbed energy per area and calendar month (JST) under {v.focus}.")
+        + _monthly_html(v.results[v.focus], v.comparison.world.scenario.fleet.areas))
+
+
 def write_report(comparison: Comparison, path: Path, *, title: str | None = None,
                  lightpaths: Mapping[str, object] | None = None) -> Path:
     """Write the comparison as one self-contained HTML page (plotly.js inline, opens offline).
@@ -714,116 +840,30 @@ def write_report(comparison: Comparison, path: Path, *, title: str | None = None
     _check(comparison)
     _plotly()
     from plotly.offline import get_plotlyjs
+
     results = comparison.results
-    policies = list(results)
-    focus = _focus(policies)
-    first = results[policies[0]]
-    hourly = _long_run(first)
+    first = next(iter(results.values()))
     sc = comparison.world.scenario
     times = first.areas.index.get_level_values("time")
     run_start, run_end = times.min(), times.max() + pd.Timedelta(hours=first.step_h)
+    v = _View(comparison, _table(comparison), _focus(list(results)), _long_run(first), run_start,
+              run_end, _jst_text(sc.end) if sc.end < run_end else None)
+    body = (_headline_section(v) + _curtailment_section(v) + _sites_section(v) + _delays_section(v)
+            + _apn_section(v, (lightpaths or {}).get(v.focus)) + _policies_section(v)
+            + _monthly_section(v))
     title = title or f"wattbit: scenario {sc.name}, {_jst_text(sc.start)} – {_jst_text(sc.end)} JST"
-    shown = [p for p in ("baseline", focus, "oracle") if p in results]
-    stack = [p for p in ("baseline", focus) if p in results]
-    resolution = "hourly means" if hourly else f"{_fmt(first.step_h * 60)}-minute slots"
-    period_end = _jst_text(sc.end) if sc.end < run_end else None
-    end_note = (" The dotted line marks the end of the scenario period: no job is released after "
-                "it, and the run goes on until the released jobs are due." if period_end else "")
-
-    parts = []
-    sentences = "".join(f"<li>{html.escape(s)}</li>" for s in report_summary(comparison))
-    parts.append(_section("headline", (
-        f'<ul class="headline">{sentences}</ul>'
-        + _caption("Every KPI of every policy over the whole run window. Energy, cost and "
-                   "emissions count the fleet's whole facility load, idle power included; the "
-                   "oracle solves the same problem once with the real future known.")
-        + _kpi_html(_table(comparison)))))
-
-    fig = _fig_curtailment(comparison, shown, hourly, period_end)
-    if fig is None:
-        body = _caption("No area with a fleet site curtailed in this period.")
-    else:
-        body = (_caption(
-            "Grey: power the area's grid operator curtailed, capped at the fleet's full-load "
-            "power in that area (the most the fleet could have absorbed); the subplot title gives "
-            f"the uncapped total and peak. Lines: curtailment absorbed by {', '.join(shown)} "
-            f"(the other policies are in section 6). {resolution.capitalize()}, JST.{end_note}")
-            + _figure_html(fig, "fig-curtailment"))
-    parts.append(_section("curtailment", body))
-
-    parts.append(_section("sites", _caption(
-        f"Facility power of each site (IT power × PUE, idle power included), stacked, for "
-        f"{' and '.join(stack)}. {resolution.capitalize()}, JST.{end_note}")
-        + _figure_html(_fig_sites(comparison, stack, hourly, period_end), "fig-sites")))
-
-    unfinished = {p: _delays(r)[2] for p, r in results.items()}
-    left_out = ("every job finished" if not any(unfinished.values()) else "unfinished: " + ", ".join(
-        f"{p} {n:,}" for p, n in unfinished.items()))
-    fig, note = _fig_delays(comparison)
-    parts.append(_section("delays", _caption(
-        "Share of training, fine-tuning and batch-inference jobs that finished within a given "
-        "delay past the earliest finish they could have had (release + run time at full speed). "
-        f"Online inference has no delay and is left out; so are jobs that never finished ({left_out})."
-        + note) + _figure_html(fig, "fig-delays")))
-
-    book = (lightpaths or {}).get(focus)
-    k = _table(comparison)[focus]
-    apn = []
-    if book is not None:
-        fig = _fig_links(book, results[focus], hourly)
-        if fig is None:
-            apn.append(_caption(f"{focus} set up no lightpath: no link was used."))
-        else:
-            apn.append(_caption(
-                f"Wavelengths that {focus}'s checkpoint moves held on each link, the most at any "
-                f"instant within each {'hour' if hourly else 'slot'} (JST), for the {TOP_LINKS} "
-                "links with the highest peak share (each label gives the link's wavelengths). "
-                "Moves take seconds to minutes, so a slot shows the peak of a short burst.")
-                + _figure_html(fig, "fig-apn-links"))
-        source = "the lightpath reservations"
-    else:
-        apn.append(_caption(
-            "Link utilisation over time is not shown: this comparison does not carry the "
-            "controllers' lightpath books (pass lightpaths= to write_report). The run's peak link "
-            f"utilisation under {focus} was {_fmt(k['apn_peak_link_utilisation_pct'])} % "
-            f"over {int(k['lightpaths']):,} lightpath(s)."))
-        source = ("each job's home and final site (a job that moved several times is counted on "
-                  "that one pair)")
-    pairs = _pairs(comparison, focus, book)
-    if len(pairs):
-        apn.append(_caption(
-            f"Checkpoint data {focus} moved over the APN per site pair (top {TOP_PAIRS}), from "
-            f"{source}; in all {_fmt(k['apn_moved_tb'])} TB in {int(k['moves']):,} move(s)."))
-        apn.append(_figure_html(_fig_pairs(pairs, focus, policies), "fig-apn-pairs"))
-        apn.append(_pairs_html(pairs))
-    else:
-        apn.append(_caption(f"{focus} moved no job over the APN."))
-    parts.append(_section("apn", "\n".join(apn)))
-
-    parts.append(_section("policies", _caption(
-        "The main KPIs side by side, one bar per policy (values as in the table of section 1).")
-        + _figure_html(_fig_policies(comparison), "fig-policies")
-        + _caption("Demand-response requests: what each policy committed, the change of its load "
-                   "in the area against the load just before the request (mean and minimum over "
-                   "the window) and the time from the request to the last action taking effect.")
-        + _dr_html(comparison)))
-
-    parts.append(_section("monthly", _caption(
-        f"Curtailed and absorbed energy per area and calendar month (JST) under {focus}.")
-        + _monthly_html(results[focus], sc.fleet.areas)))
-
     nav = "".join(f'<a href="#{a}">{html.escape(h)}</a>' for a, h in SECTIONS)
     meta = (f"Fleet {sc.fleet.name} ({len(sc.fleet.sites)} sites, {sc.fleet.gpu_count:,} GPUs, "
             f"areas {', '.join(sc.fleet.areas)}); {len(comparison.world.jobs):,} jobs; run window "
             f"{_jst_text(run_start)} – {_jst_text(run_end)} JST in {_fmt(first.step_h * 60)}-minute "
-            f"slots; policies {', '.join(policies)}.")
+            f"slots; policies {', '.join(results)}.")
     page = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style>\n"
-        f"<script type=\"text/javascript\">{get_plotlyjs()}</script>\n"
+        f'<script type="text/javascript">{get_plotlyjs()}</script>\n'
         f"<script>{_DECODER_JS}</script>\n</head><body>\n"
-        f"<h1>{html.escape(title)}</h1><p class=\"meta\">{html.escape(meta)}</p><nav>{nav}</nav>\n"
-        + "".join(parts) + "</body></html>\n")
+        f'<h1>{html.escape(title)}</h1><p class="meta">{html.escape(meta)}</p><nav>{nav}</nav>\n'
+        f"{body}</body></html>\n")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
