@@ -28,6 +28,7 @@ from wattbit.sim.report import (
     SECTIONS,
     _fmt,
     link_utilisation_pu,
+    link_wavelengths_in_use,
     report_summary,
     write_report,
 )
@@ -95,7 +96,7 @@ def page(comparison, tmp_path_factory) -> str:
 
 def figure_json(page: str, div_id: str) -> str:
     """The JSON a figure's Plotly.newPlot call receives (its data and layout)."""
-    m = re.search(r'Plotly\.newPlot\(\s*"' + div_id + r'",(.*?)\)\s*\};?\s*</script>', page, re.DOTALL)
+    m = re.search(r'Plotly\.newPlot\("' + div_id + r'",wattbitArrays\((.*?)\);</script>', page, re.DOTALL)
     assert m, f"no Plotly.newPlot for {div_id}"
     return m.group(1)
 
@@ -108,7 +109,11 @@ def figure_data(page: str, div_id: str) -> list[dict]:
 
 
 def values(array) -> np.ndarray:
-    """A trace array as plotly ships it: a list, or base64 typed-array bytes."""
+    """A trace array as the page ships it: a list, base64 typed-array bytes (plotly), or 16-bit
+    steps with a scale (the page's own wattbitArrays decodes them)."""
+    if isinstance(array, dict) and "wattbit_u2" in array:
+        q = np.frombuffer(base64.b64decode(array["wattbit_u2"]), dtype="<u2")
+        return q * array["scale"]
     if isinstance(array, dict):
         return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
     return np.asarray(array)
@@ -194,22 +199,41 @@ def test_curtailment_capped_at_the_fleet_full_load(page, comparison):
     full_mw = fa.base_mw[k] + fa.mw_per_gpu[k] * fa.cap_gpus[k]
     assert full_mw < CURTAIL_MW
     assert y.max() == pytest.approx(full_mw, rel=1e-5)
-    # the absorbed lines are the twin's absorbed MW, slot by slot
+    # the absorbed lines, drawn as steps from their change points, are the twin's absorbed MW
+    # slot by slot
+    kyushu = comparison.results["wls"].areas.xs("kyushu", level="area")
     wls = next(t for t in traces if t["name"] == "absorbed, wls")
-    want = comparison.results["wls"].areas.xs("kyushu", level="area")["absorbed_mw"].to_numpy()
-    np.testing.assert_allclose(values(wls["y"]), want, rtol=1e-6, atol=1e-6)
+    x, y = values(wls["x"]), values(wls["y"])
+    assert len(x) < len(kyushu) / 2, "flat stretches should ship no points"
+    slot_ms = kyushu.index.tz_convert("Asia/Tokyo").tz_localize(None).as_unit("ms").asi8
+    drawn = y[np.searchsorted(x, slot_ms, side="right") - 1]
+    np.testing.assert_allclose(drawn, kyushu["absorbed_mw"].to_numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_time_axes_in_jst(page):
     # the run starts at 2023-03-18 00:00 JST (15:00 UTC the day before)
-    for div in ("fig-curtailment", "fig-sites"):
-        fig = figure_json(page, div)
-        assert '"x0":"2023-03-18 00:00"' in fig
-        assert '"dx":1800000.0' in fig
-        assert "time [JST]" in fig
+    fig = figure_json(page, "fig-sites")
+    assert '"x0":"2023-03-18 00:00"' in fig
+    assert '"dx":1800000.0' in fig
+    assert "time [JST]" in fig
+    # change points: ms of JST wall-clock time on a date axis
+    traces = figure_data(page, "fig-curtailment")
+    first_ms = pd.Timestamp("2023-03-18 00:00").value // 1_000_000
+    assert all(values(t["x"])[0] == first_ms for t in traces)
+    assert '"type":"date"' in figure_json(page, "fig-curtailment")
+    assert "time [JST]" in figure_json(page, "fig-curtailment")
 
 
 def test_site_stacks_baseline_and_wls(page, comparison):
+    # every site's power, slot by slot, within half a 16-bit step of the twin's
+    for trace in figure_data(page, "fig-sites"):
+        policy = trace["stackgroup"].removeprefix("stack-")
+        site = trace["legendgroup"]
+        want = comparison.results[policy].sites.xs(site, level="site")["power_mw"].to_numpy()
+        got = values(trace["y"])
+        step = trace["y"]["scale"] if "wattbit_u2" in trace["y"] else 1e-6 * want.max()
+        assert len(got) == len(want)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=0.5 * step + 1e-9)
     fig = figure_json(page, "fig-sites")
     assert '"stackgroup":"stack-baseline"' in fig and '"stackgroup":"stack-wls"' in fig
     assert "stack-oracle" not in fig
@@ -251,8 +275,15 @@ def test_apn_link_utilisation_from_the_book(wls_book, tmp_path):
     book, comp = wls_book
     assert book.reservations, "the synthetic world must make wls move at least one job"
     html = write_report(comp, tmp_path / "r.html", lightpaths={"wls": book}).read_text(encoding="utf-8")
-    fig = figure_json(html, "fig-apn-links")
-    assert '"type":"heatmap"' in fig
+    (heatmap,) = figure_data(html, "fig-apn-links")
+    assert heatmap["type"] == "heatmap"
+    # wavelengths in use per link and slot, as the book counts them
+    r = comp.results["wls"]
+    time = r.areas.index.get_level_values("time").unique()
+    used = link_wavelengths_in_use(book, time, r.step_h * 3600.0)
+    links = [label.split(" (of ")[0] for label in heatmap["y"]]
+    z = values(heatmap["z"]).reshape(len(links), len(time))
+    np.testing.assert_array_equal(z, used[links].to_numpy().T)
     assert "Link utilisation over time is not shown" not in html
     # the pairs table counts one move per reservation, with the moved job's checkpoint
     gb = {j.job_id: j.checkpoint_gb for j in comp.world.jobs}
@@ -283,6 +314,19 @@ def test_link_utilisation_by_hand():
         if lid in r2.link_ids:
             want[2] = want[3] = 1 / link.wavelengths
         np.testing.assert_allclose(u[lid].to_numpy(), want, err_msg=lid)
+
+
+def test_link_utilisation_matches_the_book(wls_book):
+    """One sweep gives what LightpathBook.utilisation gives slot by slot."""
+    book, comp = wls_book
+    r = comp.results["wls"]
+    time = r.areas.index.get_level_values("time").unique()
+    u = link_utilisation_pu(book, time, r.step_h * 3600.0)
+    step = pd.Timedelta(hours=r.step_h)
+    for t in time:
+        want = book.utilisation(t, t + step)
+        assert u.loc[t].to_dict() == pytest.approx(want), t
+    assert u.to_numpy().max() == pytest.approx(book.peak_utilisation())
 
 
 def test_long_runs_are_hourly(world, tmp_path):

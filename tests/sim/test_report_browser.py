@@ -7,6 +7,7 @@ The comparison is the tiny example scenario on the grid data bundled with wattbi
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 import zlib
@@ -81,6 +82,10 @@ def test_every_figure_is_drawn(report, tmp_path):
     # plotly.js draws an <svg class="main-svg"> per figure (two: plot and hover layers)
     assert dom.count('class="main-svg"') >= 2 * figures
     assert "Headline" in dom and "APN: links and data moved" in dom
+    # the site stacks (y arrays the page decodes from 16-bit steps) are drawn as filled paths
+    sites = dom[dom.index('id="fig-sites"'):dom.index('id="fig-delays"')]
+    fills = re.findall(r'<path class="js-fill"[^>]*\bd="([^"]*)"', sites)
+    assert sum(len(d) > 200 for d in fills) == 2 * 3, "3 sites x (baseline, wls)"
 
 
 def test_screenshot_is_not_blank(report, tmp_path):
