@@ -533,7 +533,9 @@ class SlurmExecutor:
                 continue
             move = ledger.get("move")
             if move:
-                out[job_id] = Observed(job_id, JobStatus.MIGRATING, move["destination"], 0.0)
+                lands = pd.Timestamp(move["ready_at_s"], unit="s", tz="UTC")
+                out[job_id] = Observed(job_id, JobStatus.MIGRATING, move["destination"], 0.0,
+                                       busy_until=lands)
                 continue
             site = ledger.get("site") or (recs[-1].site if recs else None)
             last = next((r for r in reversed(recs) if r.site == site), None)

@@ -1,0 +1,234 @@
+"""The live loop: observe → reconcile → controller.step → apply → report.
+
+The same controller that runs in the twin runs here against real executors. This module holds no
+policy: it turns what the executors observe and what the job book wants into the controller's
+:class:`~wattbit.control.state.FleetState`, hands the controller's actions to the executor one by
+one, and reports what happened (for the decision log and the audit trail). The only commands it
+issues on its own are the mechanical ones: cancel a job its tenant cancelled.
+
+The loop trusts the executor's observation over its own memory. A job the book says runs at
+Kyushu but that Slurm does not know is pending again; a job Slurm runs that the book does not know
+is reported as an orphan. The work done is counted from observation: a job seen running at two
+consecutive ticks is credited ``gpus × duty × Δt`` [GPU-h].
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from wattbit.control.executor import Executor, Observed
+from wattbit.control.state import FleetState, JobState, JobStatus
+from wattbit.domain import Action, Cancel, DemandResponse, Job, SiteOutage
+from wattbit.errors import ExecutorError, ResidencyViolation, WattbitError
+
+__all__ = [
+    "ControllerLike", "DecisionLike", "BookedJob", "Outcome", "TickReport", "LiveLoop", "reconcile",
+    "utc_now",
+]
+
+RUN, CANCEL = "run", "cancel"
+
+
+def utc_now() -> pd.Timestamp:
+    """The wall clock as a UTC timestamp."""
+    return pd.Timestamp.now(tz="UTC")
+
+
+class DecisionLike(Protocol):
+    """What :meth:`ControllerLike.step` returns (``wattbit.control.Decision``)."""
+
+    actions: tuple[Action, ...]
+    dr_commitments: dict[str, float]
+    objective_terms: dict[str, float]
+    status: str
+
+
+class ControllerLike(Protocol):
+    """The controller interface the loop drives (``wattbit.control.Controller``)."""
+
+    def step(self, state: FleetState, events: Sequence[DemandResponse | SiteOutage] = ()) -> DecisionLike: ...
+
+    def flexibility(self, state: FleetState, n_slots: int) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BookedJob:
+    """A job as the job book holds it: the job, what its tenant wants (``"run"`` or
+    ``"cancel"``) and the work credited so far [GPU-h]."""
+
+    job: Job
+    desired: str = RUN
+    done_gpu_h: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one action: ``applied``, ``refused`` (residency), ``failed`` (the
+    scheduler said no) or ``skipped`` (no such job, or its tenant cancelled it); ``at_s`` is the
+    wall clock when the executor returned [s since the epoch]."""
+
+    action: Action
+    outcome: str
+    error: str | None
+    at_s: float
+
+
+@dataclass(frozen=True)
+class TickReport:
+    """One turn of the loop.
+
+    state : what the controller saw;  observed : the executor's view;  decision : the
+    controller's decision (None when there was no controller call);  outcomes : the
+    controller's actions, then the loop's mechanical ones, with their fate;
+    done_gpu_h : work credited per job after this tick [GPU-h];  orphans : jobs active on the
+    executor that the book does not know;  started_s : wall clock at the start [s];
+    observe_s, decide_s, apply_s : time spent in each phase [s];
+    last_command_s : wall clock when the last command of this tick returned [s] (None: none).
+    """
+
+    at: pd.Timestamp
+    state: FleetState
+    observed: Mapping[str, Observed]
+    decision: Any | None
+    outcomes: tuple[Outcome, ...]
+    done_gpu_h: Mapping[str, float]
+    orphans: tuple[str, ...]
+    started_s: float
+    observe_s: float
+    decide_s: float
+    apply_s: float
+    last_command_s: float | None
+
+    @property
+    def dr_commitments(self) -> dict[str, float]:
+        return dict(getattr(self.decision, "dr_commitments", {}) or {})
+
+
+def reconcile(
+    book: Mapping[str, BookedJob],
+    observed: Mapping[str, Observed],
+    now: pd.Timestamp,
+    sites_out: frozenset[str] = frozenset(),
+    done_gpu_h: Mapping[str, float] | None = None,
+) -> tuple[FleetState, list[Action], tuple[str, ...]]:
+    """Desired against observed.
+
+    Returns the state the controller sees (every job the book wants run, with the status the
+    executor observed), the mechanical actions (cancel what a tenant cancelled and still runs)
+    and the orphans (active on the executor, unknown to the book).
+
+    >>> import pandas as pd
+    >>> from wattbit.domain import Job
+    >>> t = pd.Timestamp("2026-01-01", tz="UTC")
+    >>> job = Job("j1", "acme", "training", 2, 1.0, t, None, "tokyo-dc", frozenset({"tokyo"}))
+    >>> seen = {"j1": Observed("j1", JobStatus.RUNNING, "tokyo-dc", 1.0),
+    ...         "x9": Observed("x9", JobStatus.RUNNING, "tokyo-dc", 1.0)}
+    >>> state, mech, orphans = reconcile({"j1": BookedJob(job)}, seen, t)
+    >>> state.jobs["j1"].status.value, state.jobs["j1"].site, mech, orphans
+    ('running', 'tokyo-dc', [], ('x9',))
+    >>> state, mech, _ = reconcile({"j1": BookedJob(job, desired="cancel")}, seen, t)
+    >>> list(state.jobs), mech[0]
+    ([], Cancel(job_id='j1', reason='cancelled by its tenant'))
+    """
+    done = done_gpu_h or {}
+    jobs: dict[str, JobState] = {}
+    mechanical: list[Action] = []
+    for job_id, b in book.items():
+        seen = observed.get(job_id)
+        if b.desired == CANCEL:
+            if seen is not None and seen.status.active:
+                mechanical.append(Cancel(job_id, reason="cancelled by its tenant"))
+            continue
+        credited = float(done.get(job_id, b.done_gpu_h))
+        if seen is None:
+            jobs[job_id] = JobState(b.job, JobStatus.PENDING, None, 0.0, credited)
+        else:
+            jobs[job_id] = JobState(
+                b.job, seen.status, seen.site,
+                seen.duty_pu if seen.status is JobStatus.RUNNING else 0.0,
+                credited, seen.busy_until if seen.status is JobStatus.MIGRATING else None,
+            )
+    orphans = tuple(sorted(j for j, o in observed.items() if j not in book and o.status.active))
+    return FleetState(now=now, jobs=jobs, sites_out=frozenset(sites_out)), mechanical, orphans
+
+
+@dataclass
+class LiveLoop:
+    """Drive an executor with a controller.
+
+    controller : the one brain (None: observe and reconcile only — no decisions);
+    executor : anything with ``apply(action, job)`` and ``observe()``;
+    clock : the current instant (UTC);  wall : wall clock [s since the epoch].
+    """
+
+    controller: ControllerLike | None
+    executor: Executor
+    clock: Callable[[], pd.Timestamp] = utc_now
+    wall: Callable[[], float] = time.time
+    _prev_at: pd.Timestamp | None = field(default=None, init=False)
+    _prev: dict[str, Observed] = field(default_factory=dict, init=False)
+
+    def credit(self, book: Mapping[str, BookedJob], observed: Mapping[str, Observed],
+               now: pd.Timestamp) -> dict[str, float]:
+        """Work done per job after crediting the time since the last tick [GPU-h]."""
+        dt_h = 0.0 if self._prev_at is None else max(0.0, (now - self._prev_at).total_seconds() / 3600)
+        out = {}
+        for job_id, b in book.items():
+            done = b.done_gpu_h
+            before, after = self._prev.get(job_id), observed.get(job_id)
+            if (before is not None and after is not None and before.status is JobStatus.RUNNING
+                    and after.status in (JobStatus.RUNNING, JobStatus.SUSPENDED, JobStatus.MIGRATING,
+                                         JobStatus.DONE)):
+                done += b.job.gpus * before.duty_pu * dt_h
+            if after is not None and after.status is JobStatus.DONE:
+                done = max(done, b.job.work_gpu_h)
+            out[job_id] = min(done, b.job.work_gpu_h)
+        return out
+
+    def tick(
+        self,
+        book: Mapping[str, BookedJob],
+        sites_out: frozenset[str] = frozenset(),
+        events: Sequence[DemandResponse | SiteOutage] = (),
+    ) -> TickReport:
+        """One turn: observe, reconcile, decide, apply. Executor errors on one action do not
+        stop the others; they are reported."""
+        started = self.wall()
+        t0 = time.perf_counter()
+        observed = self.executor.observe()
+        now = self.clock()
+        done = self.credit(book, observed, now)
+        state, mechanical, orphans = reconcile(book, observed, now, sites_out, done)
+        t1 = time.perf_counter()
+        decision = None
+        if self.controller is not None:
+            decision = self.controller.step(state, events)
+        t2 = time.perf_counter()
+        outcomes: list[Outcome] = []
+        wanted = {j for j, b in book.items() if b.desired == RUN}
+        for action in tuple(getattr(decision, "actions", ()) or ()) + tuple(mechanical):
+            b = book.get(action.job_id)
+            if b is None or (action.job_id not in wanted and not isinstance(action, Cancel)):
+                why = "no such job in the book" if b is None else "its tenant cancelled it"
+                outcomes.append(Outcome(action, "skipped", why, self.wall()))
+                continue
+            try:
+                self.executor.apply(action, b.job)
+                outcomes.append(Outcome(action, "applied", None, self.wall()))
+            except ResidencyViolation as exc:
+                outcomes.append(Outcome(action, "refused", str(exc), self.wall()))
+            except (ExecutorError, WattbitError) as exc:
+                outcomes.append(Outcome(action, "failed", str(exc), self.wall()))
+        t3 = time.perf_counter()
+        applied = [o.at_s for o in outcomes if o.outcome != "skipped"]
+        self._prev_at, self._prev = now, dict(observed)
+        return TickReport(
+            at=now, state=state, observed=observed, decision=decision, outcomes=tuple(outcomes),
+            done_gpu_h=done, orphans=orphans, started_s=started, observe_s=t1 - t0,
+            decide_s=t2 - t1, apply_s=t3 - t2, last_command_s=max(applied) if applied else None,
+        )
