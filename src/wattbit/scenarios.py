@@ -1,59 +1,206 @@
-"""Read fleets and scenarios from TOML/YAML files (and the bundled ones by name)."""
+"""Read fleets and scenarios from TOML/YAML files (and the bundled ones by name).
+
+A scenario file names its fleet (bundled name, file, or an inline ``[fleet]`` table), its period,
+the workload recipe, objective weights, demand-response events and site outages. Every field,
+its unit and its default: docs/scenarios.md (generated from :data:`SCENARIO_FIELDS`). Errors name
+the file, the field, the value and the fix.
+"""
 
 from __future__ import annotations
 
+import datetime as _dt
+import difflib
 import tomllib
 from importlib import resources
 from pathlib import Path
 
-from wattbit.domain import Fleet, Site
-from wattbit.errors import InvalidInput, unknown_name
+import pandas as pd
 
-__all__ = ["load_fleet", "bundled_fleets"]
+from wattbit.domain import (
+    DemandResponse,
+    Fleet,
+    Scenario,
+    Site,
+    SiteOutage,
+    Weights,
+    WorkloadSpec,
+)
+from wattbit.domain._validate import to_timestamp
+from wattbit.errors import InvalidInput, UnknownName, unknown_name
+from wattbit.units import fiscal_year
+
+__all__ = [
+    "load_fleet",
+    "bundled_fleets",
+    "fleet_from_dict",
+    "load_scenario",
+    "bundled_scenarios",
+    "scenario_from_dict",
+    "SCENARIO_FIELDS",
+]
+
+
+def _bundled(kind: str) -> tuple[str, ...]:
+    folder = resources.files("wattbit") / "resources" / f"{kind}s"
+    return tuple(sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")))
 
 
 def bundled_fleets() -> tuple[str, ...]:
-    folder = resources.files("wattbit") / "resources" / "fleets"
-    return tuple(sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")))
+    """Names of the fleets shipped with wattbit.
+
+    >>> "japan-9" in bundled_fleets()
+    True
+    """
+    return _bundled("fleet")
+
+
+def bundled_scenarios() -> tuple[str, ...]:
+    """Names of the scenarios shipped with wattbit.
+
+    >>> bundled_scenarios()
+    ('default', 'full-year')
+    """
+    return _bundled("scenario")
 
 
 def _read(path_or_name: str | Path, kind: str) -> tuple[dict, str]:
     path = Path(path_or_name)
     if path.suffix in (".toml", ".yaml", ".yml"):
         if not path.exists():
-            raise InvalidInput(f"{kind} file {str(path)!r} does not exist")
+            raise InvalidInput(f"{kind} file {str(path)!r} does not exist; check the path")
         text, origin = path.read_text(encoding="utf-8"), str(path)
     else:
         name = str(path_or_name)
         res = resources.files("wattbit") / "resources" / f"{kind}s" / f"{name}.toml"
         if not res.is_file():
-            known = bundled_fleets() if kind == "fleet" else ()
-            raise unknown_name(kind, name, known)
+            raise unknown_name(kind, name, _bundled(kind))
         text, origin, path = res.read_text(encoding="utf-8"), f"bundled {kind} {name!r}", Path(f"{name}.toml")
     if path.suffix == ".toml":
         try:
-            return tomllib.loads(text), origin
+            raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise InvalidInput(f"{origin}: not valid TOML: {exc}") from None
-    import yaml
+    else:
+        import yaml
 
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"{origin}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{origin}: expected a table of fields at the top, found {type(raw).__name__}")
+    return raw, origin
+
+
+# --- fields --------------------------------------------------------------------------------------
+
+SCENARIO_FIELDS: dict[str, dict[str, tuple[str, str, object, str]]] = {
+    "": {
+        "name": ("str", "-", "file stem", "scenario name, used in reports"),
+        "description": ("str", "-", "''", "free text"),
+        "fleet": ("str or table", "-", "'japan-9'",
+                  "bundled fleet name, path of a fleet file, or an inline table with name and [[fleet.sites]]"),
+        "step_s": ("float", "s", 1800.0, "slot length: 900, 1800 (JEPX half hour) or 3600"),
+        "horizon_slots": ("int", "-", 96, "planner look-ahead in slots (96 × 30 min = 2 days)"),
+    },
+    "period": {
+        "start": ("datetime", "JST if naive", "required", "first instant of the run"),
+        "end": ("datetime", "JST if naive", "required", "end of the run (exclusive)"),
+        "fiscal_year": ("int", "-", "none", "if given, the period must lie in this Japanese fiscal year (April–March): the grid year"),
+    },
+    "workload": {
+        "source": ("str", "-", "'traces'", "'traces' (scaled real traces) or 'synthetic'"),
+        "seed": ("int", "-", 0, "random seed; the same seed gives the same jobs"),
+        "utilisation_pu": ("float", "pu", 0.6, "mean share of fleet GPUs the workload asks for"),
+        "inference_share_pu": ("float", "pu", 0.2, "share of GPU-hours that is online inference"),
+        "residency_share_pu": ("float", "pu", 0.2, "share of jobs bound to their home area"),
+    },
+    "weights": {
+        "carbon_price_jpy_per_t": ("float", "JPY/t-CO2", 10_000.0, "internal carbon price"),
+        "curtailment_value_jpy_per_mwh": ("float", "JPY/MWh", 5_000.0, "value of each MWh of curtailed power absorbed"),
+        "deadline_penalty_jpy_per_gpu_h": ("float", "JPY/GPU-h", 50_000.0, "work left undone at a deadline"),
+        "unserved_inference_penalty_jpy_per_gpu_h": ("float", "JPY/GPU-h", 200_000.0, "online inference not served"),
+        "move_penalty_jpy_per_gb": ("float", "JPY/GB", 1.0, "checkpoint moved over the APN"),
+    },
+    "demand_response": {
+        "request_id": ("str", "-", "required", "unique key of the request"),
+        "direction": ("str", "-", "required", "'up' (上げDR: raise load) or 'down' (下げDR: lower load)"),
+        "area": ("str", "-", "required", "grid area; the fleet must have a site there"),
+        "power_mw": ("float", "MW", "required", "change asked for (positive)"),
+        "start": ("datetime", "JST if naive", "required", "window start"),
+        "end": ("datetime", "JST if naive", "required", "window end (exclusive)"),
+        "response_deadline_s": ("float", "s", 300.0, "time allowed to reach the change (secondary reserve ≈ 300 s)"),
+        "issued_by": ("str", "-", "'grid-operator'", "who asked"),
+    },
+    "outages": {
+        "site": ("str", "-", "required", "site name in the fleet"),
+        "start": ("datetime", "JST if naive", "required", "outage start"),
+        "end": ("datetime", "JST if naive", "required", "outage end (exclusive)"),
+    },
+}
+"""Every scenario field: section → field → (type, unit, default, meaning). Sections
+``demand_response`` and ``outages`` are lists of tables ([[demand_response]])."""
+
+
+def _where(section: str, index: int | None = None) -> str:
+    if not section:
+        return "top level"
+    return f"[[{section}]] #{index + 1}" if index is not None else f"[{section}]"
+
+
+def _check_keys(origin: str, section: str, table: dict, index: int | None = None) -> None:
+    known = SCENARIO_FIELDS[section]
+    for key in table:
+        if key in known or (not section and key in SCENARIO_FIELDS):
+            continue
+        close = difflib.get_close_matches(key, list(known) + ([*SCENARIO_FIELDS][1:] if not section else []), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(known)}"
+        raise InvalidInput(f"{origin}: {_where(section, index)}: unknown field {key!r}; {hint}")
+
+
+def _time(origin: str, where: str, field: str, value: object) -> pd.Timestamp:
+    if value is None:
+        raise InvalidInput(f"{origin}: {where}: {field} is missing; give a date-time like '2023-03-06 00:00' (JST)")
+    if isinstance(value, (_dt.datetime, _dt.date)) and not isinstance(value, _dt.datetime):
+        value = _dt.datetime.combine(value, _dt.time())
     try:
-        return yaml.safe_load(text) or {}, origin
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{origin}: not valid YAML: {exc}") from None
+        return to_timestamp(value)
+    except (ValueError, TypeError):
+        raise InvalidInput(
+            f"{origin}: {where}: {field} = {value!r} is not a date-time; write e.g. '2023-03-06 00:00' (JST)"
+        ) from None
+
+
+def _build(origin: str, where: str, cls, kwargs: dict):
+    try:
+        return cls(**kwargs)
+    except UnknownName as exc:
+        raise UnknownName(f"{origin}: {where}: {exc}") from None
+    except InvalidInput as exc:
+        raise InvalidInput(f"{origin}: {where}: {exc}") from None
+    except TypeError as exc:
+        raise InvalidInput(f"{origin}: {where}: {exc}; see docs/scenarios.md for the fields") from None
 
 
 def fleet_from_dict(raw: dict, origin: str = "fleet") -> Fleet:
+    """A fleet from a parsed table with ``name`` and a list ``sites`` of site tables.
+
+    Unknown accelerators are rejected here (the power model must know them).
+    """
+    from wattbit.power import accelerator_power
+
     sites = raw.get("sites")
     if not sites:
         raise InvalidInput(f"{origin}: no [[sites]] entries; a fleet needs at least one site")
     built = []
     for i, s in enumerate(sites):
+        site = _build(origin, f"sites[{i}]", Site, dict(s))
         try:
-            built.append(Site(**s))
-        except TypeError as exc:
-            raise InvalidInput(f"{origin}: sites[{i}]: {exc}; see docs/scenarios.md for the fields") from None
-    return Fleet(name=raw.get("name", origin), sites=tuple(built))
+            accelerator_power(site.accelerator)
+        except UnknownName as exc:
+            raise UnknownName(f"{origin}: sites[{i}] ({site.name}): {exc}") from None
+        built.append(site)
+    return _build(origin, "fleet", Fleet, {"name": raw.get("name", origin), "sites": tuple(built)})
 
 
 def load_fleet(path_or_name: str | Path = "japan-9") -> Fleet:
@@ -64,3 +211,93 @@ def load_fleet(path_or_name: str | Path = "japan-9") -> Fleet:
     """
     raw, origin = _read(path_or_name, "fleet")
     return fleet_from_dict(raw, origin)
+
+
+def _fleet_of(raw: dict, origin: str, base: Path | None) -> Fleet:
+    spec = raw.get("fleet", "japan-9")
+    if isinstance(spec, dict):
+        return fleet_from_dict(spec, f"{origin}: [fleet]")
+    if not isinstance(spec, str):
+        raise InvalidInput(f"{origin}: fleet = {spec!r}; expected a bundled fleet name, a file path or a [fleet] table")
+    path = Path(spec)
+    if path.suffix in (".toml", ".yaml", ".yml") and base is not None and not path.is_absolute():
+        path = base / path
+    try:
+        return load_fleet(path if path.suffix else spec)
+    except UnknownName as exc:
+        raise UnknownName(f"{origin}: fleet: {exc}") from None
+    except InvalidInput as exc:
+        raise InvalidInput(f"{origin}: fleet: {exc}") from None
+
+
+def scenario_from_dict(raw: dict, origin: str = "scenario", name: str = "scenario",
+                       base: Path | None = None) -> Scenario:
+    """A scenario from a parsed table (see :data:`SCENARIO_FIELDS`)."""
+    _check_keys(origin, "", raw)
+    fleet = _fleet_of(raw, origin, base)
+
+    period = raw.get("period")
+    if not isinstance(period, dict):
+        raise InvalidInput(f"{origin}: [period] is missing; add start and end, e.g. start = '2023-03-06 00:00'")
+    _check_keys(origin, "period", period)
+    start = _time(origin, "[period]", "start", period.get("start"))
+    end = _time(origin, "[period]", "end", period.get("end"))
+    fy = period.get("fiscal_year")
+    if fy is not None:
+        last = end - pd.Timedelta(seconds=1)
+        if fiscal_year(start) != fy or fiscal_year(last) != fy:
+            raise InvalidInput(
+                f"{origin}: [period]: fiscal_year = {fy!r} but the period {start.tz_convert('Asia/Tokyo')} .. "
+                f"{end.tz_convert('Asia/Tokyo')} (JST) is not inside FY{fy} ({fy}-04-01 .. {fy + 1}-04-01 JST); "
+                "move the period or change fiscal_year"
+            )
+
+    sections = {}
+    for section, cls in (("workload", WorkloadSpec), ("weights", Weights)):
+        table = raw.get(section, {})
+        if not isinstance(table, dict):
+            raise InvalidInput(f"{origin}: [{section}] = {table!r}; expected a table of fields")
+        _check_keys(origin, section, table)
+        sections[section] = _build(origin, f"[{section}]", cls, table)
+
+    events = []
+    for i, dr in enumerate(raw.get("demand_response", [])):
+        _check_keys(origin, "demand_response", dr, i)
+        where = _where("demand_response", i)
+        kw = dict(dr)
+        kw["start"] = _time(origin, where, "start", dr.get("start"))
+        kw["end"] = _time(origin, where, "end", dr.get("end"))
+        events.append(_build(origin, where, DemandResponse, kw))
+    outages = []
+    for i, o in enumerate(raw.get("outages", [])):
+        _check_keys(origin, "outages", o, i)
+        where = _where("outages", i)
+        kw = dict(o)
+        kw["start"] = _time(origin, where, "start", o.get("start"))
+        kw["end"] = _time(origin, where, "end", o.get("end"))
+        outages.append(_build(origin, where, SiteOutage, kw))
+
+    kwargs = {
+        "name": raw.get("name", name), "fleet": fleet, "start": start, "end": end,
+        "workload": sections["workload"], "weights": sections["weights"],
+        "demand_response": tuple(events), "outages": tuple(outages),
+    }
+    if "step_s" in raw:
+        kwargs["step_s"] = float(raw["step_s"])
+    if "horizon_slots" in raw:
+        kwargs["horizon_slots"] = raw["horizon_slots"]
+    return _build(origin, "scenario", Scenario, kwargs)
+
+
+def load_scenario(path_or_name: str | Path = "default") -> Scenario:
+    """A scenario from a TOML/YAML file, or a bundled one by name (``"default"``, ``"full-year"``).
+
+    >>> s = load_scenario("default")
+    >>> s.fleet.name, str(s.start.tz_convert("Asia/Tokyo")), len(s.time)
+    ('japan-9', '2023-03-06 00:00:00+09:00', 672)
+    """
+    raw, origin = _read(path_or_name, "scenario")
+    path = Path(path_or_name)
+    base = path.parent if path.suffix else None
+    name = path.stem if path.suffix else str(path_or_name)
+    return scenario_from_dict(raw, origin, name, base)

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from wattbit.domain._validate import aware, positive
+from wattbit.domain.area import AREA_NAMES
 from wattbit.domain.area import area as _area
 from wattbit.errors import InvalidInput
 
 __all__ = ["JobKind", "Job"]
+
+_AREA_NAME_SET = frozenset(AREA_NAMES)  # already-canonical area sets skip the per-name lookup
 
 
 class JobKind(str, enum.Enum):
@@ -112,9 +115,10 @@ class Job:
                 f"{owner}: allowed_areas is empty, so the job may run nowhere; "
                 "list at least one area (e.g. ['tokyo'])"
             )
-        object.__setattr__(
-            self, "allowed_areas", frozenset(_area(a).name for a in self.allowed_areas)
-        )
+        if not (isinstance(self.allowed_areas, frozenset) and self.allowed_areas <= _AREA_NAME_SET):
+            object.__setattr__(
+                self, "allowed_areas", frozenset(_area(a).name for a in self.allowed_areas)
+            )
         if not (0 <= self.priority <= 9):
             raise InvalidInput(f"{owner}: priority = {self.priority!r}; expected 0..9")
         positive(owner, "checkpoint_gb", self.checkpoint_gb, allow_zero=True)

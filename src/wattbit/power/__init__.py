@@ -1,1 +1,35 @@
-"""wattbit.power"""
+"""Accelerator, node and facility power models (see :mod:`wattbit.power.model`)."""
+
+from wattbit.power.model import (
+    NODE_OVERHEAD_FIXED_SHARE_PU,
+    NODE_OVERHEAD_W_PER_GPU,
+    AcceleratorPower,
+    accelerator_power,
+    energy_per_work_pu,
+    facility_power_mw,
+    gpu_power_w,
+    known_accelerators,
+    node_overhead_w_per_gpu,
+    power_coefficients,
+    site_facility_power_max_mw,
+    site_it_power_mw,
+    throttled_mw_per_gpu,
+    work_rate_pu,
+)
+
+__all__ = [
+    "AcceleratorPower",
+    "accelerator_power",
+    "known_accelerators",
+    "gpu_power_w",
+    "work_rate_pu",
+    "energy_per_work_pu",
+    "NODE_OVERHEAD_W_PER_GPU",
+    "NODE_OVERHEAD_FIXED_SHARE_PU",
+    "node_overhead_w_per_gpu",
+    "site_it_power_mw",
+    "facility_power_mw",
+    "power_coefficients",
+    "throttled_mw_per_gpu",
+    "site_facility_power_max_mw",
+]

@@ -1,1 +1,52 @@
-"""wattbit.workload"""
+"""AI workloads: jobs built from real traces (or synthetic), and reports of the mix."""
+
+from wattbit.workload.build import (
+    BYTES_PER_PARAM,
+    DECODE_TOKENS_PER_S_PER_GPU,
+    DIURNAL_PROFILE_PU,
+    KIND_SHARE_PU,
+    ONLINE_WINDOW_H,
+    PARAMS_PER_GPU,
+    PRIORITY,
+    PROMPT_TOKEN_COST_PU,
+    RTT_BUDGETS_S,
+    SERVING_UTILISATION_PU,
+    SLACK_RULE,
+    TENANT_WEIGHTS,
+    TENANTS,
+    USER_POPULATION_M,
+    SyntheticParams,
+    build_jobs,
+    checkpoint_gb,
+    gpu_s_per_request,
+    online_request_rate_per_s,
+    size_unit_gpus,
+)
+from wattbit.workload.stats import MAX_RUNTIME_H, MIN_RUNTIME_H, TraceStats, trace_stats
+
+__all__ = [
+    "build_jobs",
+    "size_unit_gpus",
+    "SyntheticParams",
+    "checkpoint_gb",
+    "gpu_s_per_request",
+    "online_request_rate_per_s",
+    "trace_stats",
+    "TraceStats",
+    "KIND_SHARE_PU",
+    "TENANTS",
+    "TENANT_WEIGHTS",
+    "PRIORITY",
+    "SLACK_RULE",
+    "PARAMS_PER_GPU",
+    "BYTES_PER_PARAM",
+    "ONLINE_WINDOW_H",
+    "RTT_BUDGETS_S",
+    "USER_POPULATION_M",
+    "DIURNAL_PROFILE_PU",
+    "DECODE_TOKENS_PER_S_PER_GPU",
+    "PROMPT_TOKEN_COST_PU",
+    "SERVING_UTILISATION_PU",
+    "MIN_RUNTIME_H",
+    "MAX_RUNTIME_H",
+]

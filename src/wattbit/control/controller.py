@@ -1,0 +1,319 @@
+"""The receding-horizon Workload-Shift controller: the one brain of the twin and the control plane.
+
+Every slot (and at once on an event) it reads the fleet's observed state and the grid forecast,
+solves the planning LP over the horizon, carries out the first block's decisions (dispatch) and
+drops the rest. The twin runs it against a recorded world; the control plane against real
+schedulers. Policies only switch levers (see :mod:`wattbit.control.policies`).
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from wattbit.control.dispatch import Placement, dispatch_fifo, dispatch_plan, slack_h
+from wattbit.control.policies import Policy, policy as _policy
+from wattbit.control.state import FleetState, JobState, JobStatus
+from wattbit.domain import Action, DemandResponse, Fleet, Job, JobKind, SiteOutage, Weights
+from wattbit.errors import Infeasible, InvalidInput
+from wattbit.grid import Forecaster
+from wattbit.plan import build as pb
+from wattbit.plan.lp import PlanResult, solve
+from wattbit.plan.problem import Blocks, PlanningProblem
+
+__all__ = ["Decision", "Controller", "check_job"]
+
+
+@dataclass(frozen=True, eq=False)
+class Decision:
+    """What the controller decided at ``now``, and why.
+
+    actions : commands for the executor;  placements : where each running job runs this slot;
+    dr_commitments : MW the fleet commits per demand-response request [MW];
+    status : solver status ("fifo" for the baseline);  objective_terms : the LP objective's
+    parts [JPY];  decide_s : wall time of the decision [s].
+    """
+
+    now: pd.Timestamp
+    actions: tuple[Action, ...]
+    placements: dict[str, Placement]
+    dr_commitments: dict[str, float] = field(default_factory=dict)
+    status: str = "fifo"
+    objective_jpy: float | None = None
+    bound_jpy: float | None = None
+    objective_terms: dict = field(default_factory=dict)
+    decide_s: float = 0.0
+    plan: PlanResult | None = None
+
+
+def check_job(job: Job, fleet: Fleet) -> None:
+    """Reject a job the fleet cannot run: unknown home site, or allowed only where no site is."""
+    fleet.site(job.home_site)
+    if not fleet.sites_in(job.allowed_areas):
+        raise InvalidInput(
+            f"job {job.job_id!r}: allowed_areas = {sorted(job.allowed_areas)} holds no site of fleet "
+            f"{fleet.name!r} (its areas: {', '.join(fleet.areas)}); allow an area with a site"
+        )
+
+
+class Controller:
+    """Receding-horizon controller.
+
+    fleet, apn : what it controls;  policy : lever set (name or :class:`Policy`);
+    weights : objective weights;  forecaster : the grid as seen at decision time;
+    step_s : slot length [s];  horizon_slots : look-ahead [slots];  fine_slots : slots planned
+    one by one before blocks coarsen;  pacing_pu : share of the time-proportional progress a job
+    with a deadline beyond the horizon must make inside it [-];
+    oracle_plan : for the ``oracle`` policy, the plan solved once with the real future
+    (see :func:`wattbit.control.oracle.plan_oracle`); each slot then follows it.
+    """
+
+    def __init__(self, fleet: Fleet, apn, policy: str | Policy = "wls", weights: Weights = Weights(),
+                 forecaster: Forecaster | None = None, *, step_s: float = 1800.0,
+                 horizon_slots: int = 96, fine_slots: int = 8, pacing_pu: float = 1.0,
+                 lightpaths=None, oracle_plan=None, time_limit_s: float = 60.0):
+        self.fleet = fleet
+        self.apn = apn
+        self.policy = _policy(policy)
+        self.weights = weights
+        self.forecaster = forecaster
+        self.step_s = float(step_s)
+        self.horizon_slots = int(horizon_slots)
+        self.fine_slots = int(fine_slots)
+        self.pacing_pu = float(pacing_pu)
+        self.lightpaths = lightpaths
+        self.oracle_plan = oracle_plan
+        self.time_limit_s = time_limit_s
+        self.fa = pb.fleet_arrays(fleet)
+        self._site_index = {s: i for i, s in enumerate(self.fa.sites)}
+        self._dr: dict[str, tuple[DemandResponse, float]] = {}
+        self._outages: list[SiteOutage] = []
+        self._rtt_cache: dict[tuple[str, str], float] = {}
+        if self.policy.planner and not self.policy.foresight and forecaster is None:
+            raise InvalidInput(f"controller: policy {self.policy.name!r} needs a forecaster")
+        if self.policy.foresight and oracle_plan is None:
+            raise InvalidInput("controller: the oracle policy needs oracle_plan (see plan_oracle)")
+
+    @property
+    def step_h(self) -> float:
+        return self.step_s / 3600.0
+
+    # --- helpers --------------------------------------------------------------------------
+    def home_index(self, job: Job) -> int:
+        return self._site_index[job.home_site]
+
+    def rtt_s(self, user_area: str, site: str) -> float:
+        key = (user_area, site)
+        if key not in self._rtt_cache:
+            self._rtt_cache[key] = self.apn.rtt_s(user_area, site)
+        return self._rtt_cache[key]
+
+    def move_time_s(self, size_gb: float, src: str, dst: str) -> float:
+        return float(self.apn.move_time_s(size_gb, src, dst))
+
+    def _transfer_s(self, job: Job, src: str, dst: str) -> float:
+        return self.move_time_s(job.checkpoint_gb, src, dst)
+
+    def _reserve(self, now: pd.Timestamp):
+        def reserve(job: Job, src: str, dst: str) -> bool:
+            if self.lightpaths is None:
+                return True
+            dur = pd.Timedelta(seconds=max(1.0, self._transfer_s(job, src, dst)))
+            try:
+                self.lightpaths.reserve(src, dst, now, now + dur, owner=job.job_id)
+            except Infeasible:
+                return False
+            return True
+        return reserve
+
+    def site_load_mw(self, state: FleetState) -> np.ndarray:
+        """Facility load of each site now [MW], from the observed running jobs."""
+        busy = np.zeros(len(self.fa.sites))
+        for st in state.jobs.values():
+            if st.status is JobStatus.RUNNING and st.site in self._site_index:
+                busy[self._site_index[st.site]] += st.job.gpus * st.duty_pu
+        return self.fa.base_mw + self.fa.mw_per_gpu * busy
+
+    def area_load_mw(self, state: FleetState) -> dict[str, float]:
+        load = self.site_load_mw(state)
+        return {a: float(load[self.fa.site_area == i].sum()) for i, a in enumerate(self.fa.areas)}
+
+    def _register(self, state: FleetState, events: Sequence) -> None:
+        for ev in events:
+            if isinstance(ev, DemandResponse):
+                if ev.request_id not in self._dr:
+                    self._dr[ev.request_id] = (ev, self.area_load_mw(state).get(ev.area, 0.0))
+            elif isinstance(ev, SiteOutage):
+                self._outages.append(ev)
+            else:
+                raise InvalidInput(f"controller: unknown event {ev!r}; expected DemandResponse or SiteOutage")
+        self._dr = {k: v for k, v in self._dr.items() if v[0].end > state.now}
+
+    def _site_caps(self, state: FleetState, blocks: Blocks) -> np.ndarray:
+        cap = np.repeat(self.fa.cap_gpus[:, None], blocks.n, 1).astype(float)
+        for s in state.sites_out:
+            if s in self._site_index:
+                cap[self._site_index[s], :] = 0.0
+        start = state.now + pd.to_timedelta(blocks.offset_h, unit="h")
+        end = state.now + pd.to_timedelta(blocks.end_h, unit="h")
+        for o in self._outages:
+            if o.site in self._site_index:
+                hit = (np.asarray(start) < o.end) & (np.asarray(end) > o.start)
+                cap[self._site_index[o.site], hit] = 0.0
+        return cap
+
+    def _now_caps(self, state: FleetState) -> np.ndarray:
+        return self._site_caps(state, Blocks.uniform(1, self.step_h))[:, 0]
+
+    # --- the decision ---------------------------------------------------------------------
+    def step(self, state: FleetState, events: Sequence[DemandResponse | SiteOutage] = ()) -> Decision:
+        """Decide what the fleet does from ``state.now`` on."""
+        t0 = _time.perf_counter()
+        self._register(state, events)
+        if not self.policy.planner:
+            caps = dict(zip(self.fa.sites, self._now_caps(state)))
+            placed, actions = dispatch_fifo(state.jobs, state.now, caps, self.step_h)
+            return Decision(state.now, tuple(actions), placed, self._fifo_commitments(state, placed),
+                            decide_s=_time.perf_counter() - t0)
+        if self.policy.foresight:
+            return self._follow_oracle(state, t0)
+        problem, wmem, smem = self.build_problem(state)
+        res = solve(problem, time_limit_s=self.time_limit_s)
+        return self._dispatch(state, problem, res, wmem, smem, res.m_gpus, t0)
+
+    def build_problem(self, state: FleetState) -> tuple[PlanningProblem, list, list]:
+        """The planning problem the controller would solve now."""
+        now = state.now
+        pol = self.policy
+        fc = self.forecaster.forecast(now, self.horizon_slots)
+        blocks = Blocks.telescoping(len(fc.time), self.step_h, self.fine_slots)
+        price, curt, mc = pb.grid_blocks(fc, self.fa.areas, blocks)
+        views, services = [], []
+        for st in state.jobs.values():
+            if not st.status.active:
+                continue
+            job = st.job
+            if job.kind is JobKind.ONLINE_INFERENCE:
+                services.append(job)
+                continue
+            running = st.status in (JobStatus.RUNNING, JobStatus.MIGRATING)
+            site_i = self._site_index.get(st.site, -1) if (running or st.done_gpu_h > 0) else -1
+            views.append(pb.job_view(job, now, st.remaining_gpu_h, site_i, running))
+        wc, wmem = pb.work_classes(
+            views, self.fa, blocks, spatial=pol.spatial, temporal=pol.temporal,
+            pacing_pu=self.pacing_pu, move_time_s=self.move_time_s, home_index=self.home_index)
+        sc, smem = pb.service_classes(services, now, self.fa, blocks, reroute=pol.reroute,
+                                      rtt_s=self.rtt_s, home_index=self.home_index)
+        dr = pb.dr_constraints(self._dr.values(), now, self.fa, blocks)
+        w = self.weights
+        problem = PlanningProblem(
+            blocks=blocks, site_area=self.fa.site_area, cap_gpus=self._site_caps(state, blocks),
+            base_mw=self.fa.base_mw, mw_per_gpu=self.fa.mw_per_gpu, price_jpy_per_mwh=price,
+            curtailment_mw=curt, carbon_marginal_g_per_kwh=mc, work=wc, service=sc, dr=dr,
+            carbon_price_jpy_per_t=w.carbon_price_jpy_per_t,
+            curtailment_value_jpy_per_mwh=w.curtailment_value_jpy_per_mwh,
+            deadline_penalty_jpy_per_gpu_h=w.deadline_penalty_jpy_per_gpu_h,
+            unserved_penalty_jpy_per_gpu_h=w.unserved_inference_penalty_jpy_per_gpu_h,
+            move_penalty_jpy_per_gb=w.move_penalty_jpy_per_gb,
+            allow_moves=pol.spatial,
+            meta={"time": fc.time, "areas": self.fa.areas},
+        )
+        return problem, wmem, smem
+
+    def _explainer(self, problem: PlanningProblem):
+        price = problem.price_jpy_per_mwh[:, 0]
+        curt = problem.curtailment_mw[:, 0]
+        sites, areas, site_area = self.fa.sites, self.fa.areas, self.fa.site_area
+
+        def explain(verb: str, s: int) -> str:
+            a = site_area[s]
+            return (f"{verb} {sites[s]} ({areas[a]}: {price[a] / 1000:.2f} JPY/kWh, "
+                    f"curtailment {curt[a]:.0f} MW)")
+        return explain
+
+    def _dispatch(self, state, problem, res: PlanResult, wmem, smem, moves, t0, block: int = 0):
+        placed, actions = dispatch_plan(
+            state.jobs, state.now, sites=self.fa.sites, cap_gpus=self._now_caps(state),
+            work_members=wmem, service_members=smem, work_allowed=problem.work.allowed,
+            service_allowed=problem.service.allowed, x0=res.x_gpus[:, :, block],
+            m=moves, y0=res.y_gpus[:, :, block], throttle=self.policy.throttle,
+            spatial=self.policy.spatial, step_h=self.step_h, transfer_s=self._transfer_s,
+            reserve_move=self._reserve(state.now), explain=self._explainer(problem))
+        commitments = {}
+        for i, r in enumerate(problem.dr):
+            dr, _ = self._dr[r.request_id]
+            commitments[r.request_id] = max(0.0, dr.power_mw - float(res.dr_short_mw[i]))
+        return Decision(state.now, tuple(actions), placed, commitments, res.status,
+                        res.objective_jpy, res.bound_jpy, dict(res.terms_jpy),
+                        _time.perf_counter() - t0, res)
+
+    def _follow_oracle(self, state: FleetState, t0: float) -> Decision:
+        op = self.oracle_plan
+        t = op.slot(state.now)
+        wmem = [tuple(j for j in members if j in state.jobs) for members in op.work_members]
+        smem = [tuple(j for j in members if j in state.jobs) for members in op.service_members]
+        x = op.result.x_gpus
+        # the oracle planned without origins: a job may move wherever the plan puts its class
+        placed, actions = dispatch_plan(
+            state.jobs, state.now, sites=self.fa.sites, cap_gpus=self._now_caps(state),
+            work_members=wmem, service_members=smem, work_allowed=op.problem.work.allowed,
+            service_allowed=op.problem.service.allowed, x0=x[:, :, t], m=x[:, :, t],
+            y0=op.result.y_gpus[:, :, t], throttle=True, spatial=True, step_h=self.step_h,
+            transfer_s=self._transfer_s, reserve_move=self._reserve(state.now),
+            explain=self._explainer_oracle(op, t))
+        commitments = {rid: dr.power_mw for rid, (dr, _) in self._dr.items()
+                       if dr.start <= state.now < dr.end}
+        return Decision(state.now, tuple(actions), placed, commitments, op.result.status,
+                        op.result.objective_jpy, op.result.bound_jpy, dict(op.result.terms_jpy),
+                        _time.perf_counter() - t0, None)
+
+    def _explainer_oracle(self, op, t: int):
+        sites = self.fa.sites
+        return lambda verb, s: f"oracle plan: {verb} {sites[s]}"
+
+    def _fifo_commitments(self, state: FleetState, placed) -> dict[str, float]:
+        """The baseline does not respond to demand response: it commits nothing."""
+        return {rid: 0.0 for rid in self._dr}
+
+    # --- flexibility ----------------------------------------------------------------------
+    def flexibility(self, state: FleetState, n_slots: int = 1) -> pd.DataFrame:
+        """MW the fleet could add (上げ) or shed (下げ) per area over the next ``n_slots`` slots,
+        from the jobs it holds now: add = idle GPUs that waiting movable work could fill; shed =
+        GPUs of running jobs that still have slack (they can be suspended or throttled)."""
+        now = state.now
+        caps = self._now_caps(state)
+        busy = np.zeros(len(self.fa.sites))
+        shed_gpus = np.zeros(len(self.fa.sites))
+        waiting: list[JobState] = []
+        for st in state.jobs.values():
+            if not st.status.active or st.job.release > now:
+                continue
+            if st.status is JobStatus.RUNNING and st.site in self._site_index:
+                i = self._site_index[st.site]
+                busy[i] += st.job.gpus * st.duty_pu
+                if st.job.kind.throttleable and slack_h(st, now) > self.step_h:
+                    shed_gpus[i] += st.job.gpus * st.duty_pu
+            elif st.job.kind.deferrable and st.status in (JobStatus.PENDING, JobStatus.SUSPENDED):
+                waiting.append(st)
+        free = np.maximum(0.0, caps - busy)
+        add_gpus = np.zeros(len(self.fa.sites))
+        for st in sorted(waiting, key=lambda s: -s.job.gpus):
+            for i, site in enumerate(self.fa.sites):
+                if self.fleet.sites[i].area in st.job.allowed_areas and free[i] - add_gpus[i] >= st.job.gpus:
+                    if self.policy.spatial or site == (st.site or st.job.home_site):
+                        add_gpus[i] += st.job.gpus
+                        break
+        time = pd.date_range(now, periods=n_slots, freq=pd.Timedelta(seconds=self.step_s), name="time")
+        rows = []
+        for a_i, area in enumerate(self.fa.areas):
+            sel = self.fa.site_area == a_i
+            add = float((add_gpus[sel] * self.fa.mw_per_gpu[sel]).sum())
+            shed = float((shed_gpus[sel] * self.fa.mw_per_gpu[sel]).sum())
+            rows += [(t, area, add, shed) for t in time]
+        frame = pd.DataFrame(rows, columns=["time", "area", "add_mw", "shed_mw"])
+        return frame.set_index(["time", "area"])
+

@@ -1,0 +1,221 @@
+"""From a plan to commands: which job starts, stops, moves or slows down in this slot.
+
+The planner speaks in GPUs per class and site; executors speak in jobs. Dispatch fills each
+class's first-block targets with whole jobs, most urgent first, and never exceeds a site's GPUs.
+Two safety rules sit above the plan: a job whose slack is gone runs now (so the relaxation's
+rounding can never cost a deadline), and a running job that cannot checkpoint is never stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from wattbit.control.state import JobState, JobStatus
+from wattbit.domain import Action, Job, JobKind, Migrate, Reroute, Start, Suspend, Throttle
+
+__all__ = ["Placement", "dispatch_plan", "dispatch_fifo", "slack_h"]
+
+MIN_THROTTLE_DUTY_PU = 0.25
+"""Lowest duty cycle used for throttling [pu]: the lowest point of the measured H200 curve
+(../shared/data/accelerator-power/h200-measured.json: 25 % duty); below it suspend instead."""
+
+
+URGENT_SLACK_SLOTS = 2.0
+"""A job whose slack is at most this many slots runs now, whatever the plan says: one slot for
+the slot itself and one for checkpoint restores and the plan's rounding to whole jobs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a job runs in this slot and at what duty cycle [0..1]."""
+
+    site: str
+    duty_pu: float = 1.0
+
+
+def slack_h(st: JobState, now: pd.Timestamp) -> float:
+    """Hours the job can still wait and meet its deadline at full speed [h] (inf if none)."""
+    job = st.job
+    if job.deadline is None:
+        return float("inf")
+    left_h = (job.deadline - now).total_seconds() / 3600.0
+    return left_h - st.remaining_gpu_h / job.gpus
+
+
+def _is_running(st: JobState) -> bool:
+    return st.status in (JobStatus.RUNNING, JobStatus.MIGRATING)
+
+
+def _actions_for(st: JobState, place: Placement | None, reason: str, transfer_s) -> list[Action]:
+    """Commands that take a job from its observed state to the desired placement."""
+    job = st.job
+    running = _is_running(st)
+    if place is None:
+        if running and job.kind.checkpointable:
+            return [Suspend(job.job_id, checkpoint=True, reason=reason)]
+        if running and job.kind is JobKind.ONLINE_INFERENCE:
+            return [Suspend(job.job_id, checkpoint=False, reason=reason)]
+        return []
+    if st.site is not None and st.site != place.site:
+        if job.kind is JobKind.ONLINE_INFERENCE:
+            return [Reroute(job.job_id, place.site, reason=reason)] if running else [
+                Start(job.job_id, place.site, place.duty_pu, reason=reason)]
+        if job.kind.checkpointable and st.done_gpu_h > 0:
+            return [Migrate(job.job_id, st.site, place.site, transfer_s(job, st.site, place.site),
+                            reason=reason)]
+    if not running:
+        return [Start(job.job_id, place.site, place.duty_pu, reason=reason)]
+    if abs(st.duty_pu - place.duty_pu) > 1e-6:
+        return [Throttle(job.job_id, place.duty_pu, reason=reason)]
+    return []
+
+
+def dispatch_fifo(states: Mapping[str, JobState], now: pd.Timestamp, cap_gpus: Mapping[str, float],
+                  step_h: float) -> tuple[dict[str, Placement], list[Action]]:
+    """What data centers do today: every job at its home site, first come first served (with
+    backfilling: a later job that fits starts when an earlier one does not), online inference
+    first, running jobs never stopped."""
+    free = dict(cap_gpus)
+    placed: dict[str, Placement] = {}
+    live = [s for s in states.values() if s.status.active and s.job.release <= now]
+
+    def order(st: JobState):
+        job = st.job
+        return (not _is_running(st), job.kind is not JobKind.ONLINE_INFERENCE, job.release, job.job_id)
+
+    for st in sorted(live, key=order):
+        job = st.job
+        if job.kind is JobKind.ONLINE_INFERENCE and not (job.release <= now < job.deadline):
+            continue
+        site = st.site or job.home_site
+        if free.get(site, 0) >= job.gpus:
+            free[site] -= job.gpus
+            placed[job.job_id] = Placement(site)
+    actions: list[Action] = []
+    for st in live:
+        actions += _actions_for(st, placed.get(st.job.job_id), "first come, first served at home",
+                                lambda *_: 0.0)
+    return placed, actions
+
+
+def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: tuple[str, ...],
+                  cap_gpus: np.ndarray, work_members, service_members, work_allowed: np.ndarray,
+                  service_allowed: np.ndarray, x0: np.ndarray,
+                  m: np.ndarray, y0: np.ndarray, throttle: bool, spatial: bool, step_h: float,
+                  transfer_s: Callable[[Job, str, str], float],
+                  reserve_move: Callable[[Job, str, str], bool] | None = None,
+                  explain: Callable[[str, int], str] | None = None,
+                  ) -> tuple[dict[str, Placement], list[Action]]:
+    """Fill the plan's first-block targets with whole jobs.
+
+    x0[c, s], y0[k, s] : GPUs of work class c / service class k at site s in the first block;
+    work_allowed[c, s], service_allowed[k, s] : where each class may run (residency, RTT);
+    m[c, s] : GPUs of class c the plan moves to s;  cap_gpus[s] : GPUs available now;
+    transfer_s(job, src, dst) : a move's duration [s];  reserve_move(job, src, dst) : books the
+    APN for a move and says whether it could;  explain(verb, site_index) : a reason string.
+    """
+    index = {s: i for i, s in enumerate(sites)}
+    free = np.array(cap_gpus, dtype=float)
+    placed: dict[str, Placement] = {}
+    why: dict[str, str] = {}
+    explain = explain or (lambda verb, s: f"plan: {verb} {sites[s]}")
+
+    def take(job_id: str, s: int, gpus: int, duty: float, reason: str) -> None:
+        free[s] -= gpus
+        placed[job_id] = Placement(sites[s], duty)
+        why[job_id] = reason
+
+    # 1. running jobs that cannot checkpoint keep their GPUs
+    for st in states.values():
+        if _is_running(st) and st.status.active and not st.job.kind.checkpointable \
+                and st.job.kind is not JobKind.ONLINE_INFERENCE and st.site in index:
+            take(st.job.job_id, index[st.site], st.job.gpus, st.duty_pu, "running; cannot checkpoint")
+
+    # 2. online inference, as the plan spreads it (stay put while the plan still wants it there)
+    for k, members in enumerate(service_members):
+        target = y0[k].copy()
+        ok = service_allowed[k]
+        jobs = sorted((states[j] for j in members if states[j].status.active
+                       and states[j].job.release <= now < states[j].job.deadline),
+                      key=lambda st: -st.job.gpus)
+        for st in jobs:
+            g = st.job.gpus
+            cur = index.get(st.site, -1)
+            prefs = [cur] if cur >= 0 and ok[cur] else []
+            prefs += [s for s in np.argsort(-target) if ok[s] and s != cur]
+            chosen = next((s for s in prefs if free[s] >= g and target[s] >= 0.5 * g), None)
+            if chosen is None:  # the plan left it short: serve it wherever it fits
+                chosen = next((s for s in prefs if free[s] >= g), None)
+            if chosen is not None:
+                take(st.job.job_id, chosen, g, 1.0, explain("serve from", chosen))
+                target[chosen] -= g
+
+    # 3. deferrable work: urgent jobs of every class first, then class by class what runs
+    #    already, then earliest deadline
+    targets = x0.copy()
+    budgets = m.copy() if spatial else np.zeros_like(m)
+    urgent_h = URGENT_SLACK_SLOTS * step_h
+    queue = []
+    for c, members in enumerate(work_members):
+        for j in members:
+            st = states[j]
+            if st.status.active and j not in placed and st.job.release <= now:
+                sl = slack_h(st, now)
+                queue.append(((sl > urgent_h, c, not _is_running(st), sl, j), c, st))
+    queue.sort(key=lambda q: q[0])
+    for key, c, st in queue:
+        target, move_budget, ok = targets[c], budgets[c], work_allowed[c]
+        job, g = st.job, st.job.gpus
+        urgent = not key[0]
+        cur = index.get(st.site, -1)
+        has_state = cur >= 0 and job.kind.checkpointable and st.done_gpu_h > 0
+        if has_state:
+            candidates = [cur] + [s for s in np.argsort(-move_budget)
+                                  if move_budget[s] >= 0.5 * g and s != cur]
+        else:
+            candidates = [s for s in np.argsort(-target) if ok[s]]
+        chosen = next((s for s in candidates
+                       if free[s] >= g and (urgent or target[s] >= 0.5 * g)), None)
+        if chosen is None and urgent:
+            # the plan did not reach this job: run it wherever it may and fits
+            fallback = [s for s in np.argsort(-free) if ok[s]]
+            if has_state:
+                fallback = [cur] + [s for s in fallback if s != cur]
+            chosen = next((s for s in fallback if free[s] >= g), None)
+        if chosen is not None:
+            if chosen != cur and has_state and reserve_move is not None \
+                    and not reserve_move(job, sites[cur], sites[chosen]):
+                if free[cur] < g:
+                    why[job.job_id] = "wait: the APN could not carry the move now"
+                    continue
+                chosen = cur
+            moving = has_state and chosen != cur
+            verb = "urgent: run at" if urgent else ("move to" if moving else "run at")
+            take(job.job_id, chosen, g, 1.0, explain(verb, chosen))
+            target[chosen] -= g
+            if moving:
+                move_budget[chosen] -= g
+            continue
+        # partial target at its current site: throttle rather than stop
+        if throttle and _is_running(st) and job.kind.throttleable and cur >= 0:
+            duty = target[cur] / g
+            if duty >= MIN_THROTTLE_DUTY_PU and free[cur] >= g:
+                duty = float(min(1.0, round(duty, 2)))
+                take(job.job_id, cur, g, duty, explain(f"throttle to {duty:.0%} at", cur))
+                target[cur] -= g * duty
+                continue
+        where = cur if cur >= 0 else int(np.argmax(np.where(ok, target, -np.inf)))
+        why[job.job_id] = explain("defer; nothing planned for it now at", where)
+
+    actions: list[Action] = []
+    for st in states.values():
+        if not st.status.active or st.job.release > now:
+            continue
+        actions += _actions_for(st, placed.get(st.job.job_id), why.get(st.job.job_id, "plan"),
+                                transfer_s)
+    return placed, actions
+

@@ -1,0 +1,200 @@
+"""Lightpath reservations on the APN: first-fit wavelength assignment with continuity.
+
+A reservation holds ``wavelengths`` channels on every link of the shortest path between two
+sites for a time window ``[start, end)``. Channels are numbered ``0 .. fiber_pairs ×
+wavelengths_per_pair − 1`` on every link; wavelength continuity means the same channel numbers on
+all links of the path (no conversion; regenerators are not used to change wavelength here, which
+is conservative). First fit takes the lowest channel numbers free on every link for the whole
+window. A reservation that cannot be met raises :class:`wattbit.errors.Infeasible` naming the
+blocking link, the window and how many channels were free.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pandas as pd
+
+from wattbit.errors import Infeasible, InvalidInput, unknown_name
+from wattbit.network.apn import APN
+
+__all__ = ["Reservation", "LightpathBook"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Wavelengths held on a path for a time window.
+
+    reservation_id : ``"lp-<n>"``;  src, dst : site names;  start, end : window [UTC, end
+    exclusive];  channels : channel numbers held on every link (continuity);  link_ids : the
+    path's links;  owner : free label (job id, tenant);  rate_gbps : capacity of the reservation
+    (channels × per-wavelength line rate) [Gbit/s].
+    """
+
+    reservation_id: str
+    src: str
+    dst: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    channels: tuple[int, ...]
+    link_ids: tuple[str, ...]
+    owner: str
+    rate_gbps: float
+
+    @property
+    def wavelengths(self) -> int:
+        return len(self.channels)
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    def overlaps(self, start: pd.Timestamp, end: pd.Timestamp) -> bool:
+        return self.start < end and start < self.end
+
+
+def _utc(value, field: str) -> pd.Timestamp:
+    if not isinstance(value, pd.Timestamp):
+        raise InvalidInput(f"{field} = {value!r}; expected a pandas.Timestamp with a time zone")
+    if value.tzinfo is None:
+        raise InvalidInput(
+            f"{field} = {value!r} has no time zone; give it one, e.g. pd.Timestamp('{value}', tz='UTC')"
+        )
+    return value.tz_convert("UTC")
+
+
+class LightpathBook:
+    """The wavelength reservations of one APN over time.
+
+    >>> from wattbit.scenarios import load_fleet
+    >>> from wattbit.network import build_apn
+    >>> book = LightpathBook(build_apn(load_fleet("japan-9")))
+    >>> t0 = pd.Timestamp("2025-05-04 03:00", tz="UTC")
+    >>> r = book.reserve("tokyo-dc", "kyushu-dc", t0, t0 + pd.Timedelta("30min"), wavelengths=2)
+    >>> r.channels, r.rate_gbps
+    ((0, 1), 400.0)
+    >>> book.reserve("kansai-dc", "kyushu-dc", t0, t0 + pd.Timedelta("10min")).channels
+    (2,)
+    >>> book.release(r.reservation_id)
+    >>> book.reserve("kansai-dc", "kyushu-dc", t0, t0 + pd.Timedelta("10min")).channels
+    (0,)
+    """
+
+    def __init__(self, apn: APN) -> None:
+        self.apn = apn
+        self._reservations: dict[str, Reservation] = {}
+        self._by_link: dict[str, set[str]] = defaultdict(set)
+        self._counter = itertools.count(1)
+
+    @property
+    def reservations(self) -> tuple[Reservation, ...]:
+        return tuple(self._reservations.values())
+
+    def capacity(self, link_id: str) -> int:
+        """Channels on a link [-]."""
+        return self.apn.link(link_id).wavelengths
+
+    def _busy(self, link_id: str, start: pd.Timestamp, end: pd.Timestamp) -> set[int]:
+        busy: set[int] = set()
+        for rid in self._by_link.get(link_id, ()):
+            r = self._reservations[rid]
+            if r.overlaps(start, end):
+                busy.update(r.channels)
+        return busy
+
+    def free_channels(self, src: str, dst: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[int, ...]:
+        """Channels free on every link of the src–dst path for the whole window."""
+        start, end = _utc(start, "start"), _utc(end, "end")
+        path = self.apn.path(src, dst)
+        free: set[int] | None = None
+        for lid in path.link_ids:
+            here = set(range(self.capacity(lid))) - self._busy(lid, start, end)
+            free = here if free is None else free & here
+        return tuple(sorted(free or ()))
+
+    def reserve(
+        self,
+        src: str,
+        dst: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        wavelengths: int = 1,
+        owner: str = "",
+    ) -> Reservation:
+        """Hold ``wavelengths`` channels on the src–dst path for ``[start, end)`` (first fit).
+
+        src, dst : site names;  start, end : window [tz-aware];  wavelengths : channels [-];
+        owner : a label kept with the reservation
+        """
+        start, end = _utc(start, "start"), _utc(end, "end")
+        if not end > start:
+            raise InvalidInput(f"reservation window: end = {end} is not after start = {start}; give end > start")
+        if not isinstance(wavelengths, int) or isinstance(wavelengths, bool) or wavelengths < 1:
+            raise InvalidInput(f"reservation: wavelengths = {wavelengths!r}; expected an integer >= 1")
+        if src == dst:
+            raise InvalidInput(f"reservation: src and dst are both {src!r}; a lightpath joins two different sites")
+        path = self.apn.path(src, dst)
+        cap = min(self.capacity(lid) for lid in path.link_ids)
+        if wavelengths > cap:
+            raise InvalidInput(
+                f"reservation {src!r} -> {dst!r}: wavelengths = {wavelengths}; a link carries at most {cap}. "
+                "Ask for fewer, or build the APN with more fiber_pairs"
+            )
+        free = self.free_channels(src, dst, start, end)
+        if len(free) < wavelengths:
+            per_link = {lid: self.capacity(lid) - len(self._busy(lid, start, end)) for lid in path.link_ids}
+            blocking = min(per_link, key=per_link.get)
+            raise Infeasible(
+                f"lightpath {src!r} -> {dst!r} for {start.isoformat()} .. {end.isoformat()}: needs {wavelengths} "
+                f"wavelength(s) free on every link; link {blocking!r} has {per_link[blocking]} of "
+                f"{self.capacity(blocking)} free in that window and only {len(free)} channel(s) are free on the "
+                "whole path (wavelength continuity). Shift the window, ask for fewer wavelengths, or add fiber pairs"
+            )
+        rid = f"lp-{next(self._counter)}"
+        r = Reservation(
+            rid, src, dst, start, end, tuple(free[:wavelengths]), path.link_ids, owner, wavelengths * path.rate_gbps
+        )
+        self._reservations[rid] = r
+        for lid in path.link_ids:
+            self._by_link[lid].add(rid)
+        return r
+
+    def release(self, reservation_id: str) -> None:
+        """Give a reservation's wavelengths back."""
+        r = self._reservations.pop(reservation_id, None)
+        if r is None:
+            raise unknown_name("reservation", reservation_id, self._reservations, field="reservation_id")
+        for lid in r.link_ids:
+            self._by_link[lid].discard(reservation_id)
+
+    def used(self, link_id: str, at: pd.Timestamp) -> int:
+        """Channels in use on a link at an instant [-]."""
+        at = _utc(at, "at")
+        return sum(
+            self._reservations[rid].wavelengths
+            for rid in self._by_link.get(link_id, ())
+            if self._reservations[rid].start <= at < self._reservations[rid].end
+        )
+
+    def utilisation(self, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
+        """Peak fraction of each link's wavelengths in use within ``[start, end)`` [pu]."""
+        start, end = _utc(start, "start"), _utc(end, "end")
+        out: dict[str, float] = {}
+        for link in self.apn.links:
+            rs = [self._reservations[rid] for rid in self._by_link.get(link.link_id, ())]
+            rs = [r for r in rs if r.overlaps(start, end)]
+            # the peak is reached at the start of some reservation (or at the window start)
+            instants = {max(r.start, start) for r in rs}
+            peak = max((sum(r.wavelengths for r in rs if r.start <= t < r.end) for t in instants), default=0)
+            out[link.link_id] = peak / link.wavelengths
+        return out
+
+    def peak_utilisation(self) -> float:
+        """Highest fraction of any link's wavelengths ever in use across all reservations [pu]."""
+        if not self._reservations:
+            return 0.0
+        start = min(r.start for r in self._reservations.values())
+        end = max(r.end for r in self._reservations.values())
+        return max(self.utilisation(start, end).values())

@@ -1,0 +1,262 @@
+"""Build a :class:`PlanningProblem` from the fleet, the jobs' state and the grid forecast.
+
+The jobs are grouped into flexibility classes (same allowed sites, same origin); each class is
+described by its concurrency, its due-work curve and its remaining work (see ``problem.py``).
+Online inference forms service classes (same sites inside the RTT budget).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from wattbit.domain import DemandResponse, DRDirection, Fleet, Job, JobKind
+from wattbit.grid import GridSignals
+from wattbit.plan.problem import Blocks, DRConstraint, ServiceClasses, WorkClasses
+
+__all__ = [
+    "FleetArrays", "JobView", "ClassMembers", "fleet_arrays", "grid_blocks",
+    "work_classes", "service_classes", "dr_constraints",
+]
+
+DEFAULT_THERMAL_MARGIN_G_PER_KWH = 450.0
+"""Fallback intensity of the marginal thermal unit [gCO2/kWh] when the forecast carries none:
+between a combined-cycle gas plant (~360–400 g/kWh direct) and an older gas/oil steam unit;
+IPCC AR5 WG3 Annex III gives 490 g/kWh (gas CC, lifecycle median). Assumption; see
+docs/assumptions.md ("Marginal carbon")."""
+
+
+@dataclass(frozen=True, eq=False)
+class FleetArrays:
+    """The fleet as arrays for the LP (site order = fleet order; areas = fleet areas).
+
+    base_mw[s] : facility power with no job running [MW];  mw_per_gpu[s] : facility power per busy
+    GPU at full speed [MW/GPU];  cap_gpus[s] : GPUs wattbit may use, limited by the IT power cap
+    and the base load [GPU].
+    """
+
+    sites: tuple[str, ...]
+    areas: tuple[str, ...]
+    site_area: np.ndarray
+    base_mw: np.ndarray
+    mw_per_gpu: np.ndarray
+    cap_gpus: np.ndarray
+
+
+def fleet_arrays(fleet: Fleet) -> FleetArrays:
+    from wattbit.power import power_coefficients
+
+    areas = fleet.areas
+    base, per_gpu, cap = [], [], []
+    for s in fleet.sites:
+        base_mw, mw_per_gpu = power_coefficients(s)
+        base.append(base_mw)
+        per_gpu.append(mw_per_gpu)
+        power_cap = (s.it_power_max_mw * s.pue - base_mw) / mw_per_gpu
+        cap.append(max(0.0, min(s.gpu_count * (1.0 - s.base_load_pu), power_cap)))
+    return FleetArrays(
+        sites=fleet.site_names,
+        areas=areas,
+        site_area=np.array([areas.index(s.area) for s in fleet.sites]),
+        base_mw=np.asarray(base),
+        mw_per_gpu=np.asarray(per_gpu),
+        cap_gpus=np.floor(np.asarray(cap)),
+    )
+
+
+def grid_blocks(signals: GridSignals, areas: Sequence[str], blocks: Blocks):
+    """Price [JPY/MWh], curtailment [MW] and the marginal intensity of grid-served energy
+    [g/kWh] per (area, block). While an area curtails, the energy beyond the surplus comes from
+    its thermal margin, so the marginal intensity used there is the area's thermal margin."""
+    sig = signals.select_areas(areas)
+    price = blocks.aggregate_mean(sig.price_jpy_per_mwh).T
+    curt = blocks.aggregate_mean(sig.curtailment_mw).T
+    mc = sig.carbon_marginal_g_per_kwh
+    margin = np.where(mc.max(axis=0) > 0, mc.max(axis=0), DEFAULT_THERMAL_MARGIN_G_PER_KWH)
+    mc_eff = np.where(sig.curtailment_mw > 0, margin[None, :], mc)
+    return price, curt, blocks.aggregate_mean(mc_eff).T
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """What the planner needs of one job now: remaining work [GPU-h], where its state is
+    (site index or -1), whether it may move, the hours from now to its release and deadline."""
+
+    job: Job
+    remaining_gpu_h: float
+    origin: int
+    pinned: bool
+    release_in_h: float
+    deadline_in_h: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClassMembers:
+    """Job ids in each work class and each service class (same order as the LP's classes)."""
+
+    work: tuple[tuple[str, ...], ...]
+    service: tuple[tuple[str, ...], ...]
+
+
+def _hours(delta: pd.Timedelta) -> float:
+    return delta.total_seconds() / 3600.0
+
+
+def job_view(job: Job, now: pd.Timestamp, remaining_gpu_h: float, site_index: int,
+             running: bool, nominal_slack_h: float = 72.0) -> JobView:
+    """Jobs without a deadline get a nominal one ``nominal_slack_h`` after they could finish."""
+    deadline = job.deadline
+    if deadline is None:
+        deadline_in_h = max(0.0, _hours(job.release - now)) + job.runtime_h + nominal_slack_h
+    else:
+        deadline_in_h = _hours(deadline - now)
+    pinned = running and not job.kind.checkpointable
+    return JobView(job, remaining_gpu_h, site_index if (running or job.kind.checkpointable) else -1,
+                   pinned, max(0.0, _hours(job.release - now)), deadline_in_h)
+
+
+def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, spatial: bool,
+                 temporal: bool, pacing_pu: float, move_time_s, home_index) -> tuple[WorkClasses, list]:
+    """Group deferrable jobs into classes and build their curves.
+
+    move_time_s(size_gb, src_site, dst_site) gives a move's duration [s];
+    home_index(job) gives the index of a job's home site.
+    due curve: the work each job must have done by the end of block b to still meet its
+    deadline at full speed (latest-start envelope); with ``temporal`` its work beyond the horizon
+    is paced — at least ``pacing_pu`` × the share of the time left to its deadline that the
+    horizon covers — and without it the job must progress at full speed (no deferral).
+    """
+    S, B = len(fa.sites), blocks.n
+    end_h = blocks.end_h
+    start_h = blocks.offset_h
+    horizon_h = end_h[-1]
+    groups: dict[tuple, list[JobView]] = defaultdict(list)
+    for v in views:
+        job = v.job
+        if v.pinned:
+            allowed = np.zeros(S, bool)
+            allowed[v.origin] = True
+        elif spatial:
+            allowed = np.array([fa.areas[fa.site_area[s]] in job.allowed_areas for s in range(S)])
+        else:
+            allowed = np.zeros(S, bool)
+            allowed[v.origin if v.origin >= 0 else home_index(job)] = True
+        if not allowed.any():
+            continue
+        origin = v.origin if (v.origin >= 0 and allowed[v.origin]) else -1
+        groups[(tuple(allowed), origin, v.pinned)].append(v)
+
+    keys = list(groups)
+    C = len(keys)
+    allowed = np.zeros((C, S), bool)
+    origin = np.full(C, -1)
+    cap = np.zeros((C, B))
+    due = np.zeros((C, B))
+    upper = np.zeros((C, B))
+    remaining = np.zeros(C)
+    move_h = np.zeros((C, S))
+    ckpt = np.zeros(C)
+    members = []
+    for c, key in enumerate(keys):
+        vs = groups[key]
+        allowed[c] = key[0]
+        origin[c] = key[1]
+        g = np.array([v.job.gpus for v in vs], dtype=float)
+        rem = np.array([v.remaining_gpu_h for v in vs])
+        rel = np.array([v.release_in_h for v in vs])
+        dl = np.array([v.deadline_in_h for v in vs])
+        active = (start_h[None, :] < dl[:, None]) & (end_h[None, :] > rel[:, None])
+        cap[c] = (g[:, None] * active).sum(0)
+        # latest-start envelope: work that must be done by end_b at full speed
+        must = np.maximum(0.0, rem[:, None] - g[:, None] * np.maximum(0.0, dl[:, None] - end_h[None, :]))
+        if key[2]:  # pinned (running, not checkpointable): runs on at full speed
+            must = np.minimum(rem[:, None], g[:, None] * end_h[None, :])
+        elif not temporal:  # no deferral: progress at full speed from release on
+            asap = np.minimum(rem[:, None], g[:, None] * np.maximum(0.0, end_h[None, :] - rel[:, None]))
+            must = np.maximum(must, asap)
+        else:  # paced: work beyond the horizon keeps up with the time left to its deadline
+            beyond = dl > horizon_h
+            paced = rem * np.minimum(1.0, pacing_pu * horizon_h / np.maximum(dl, 1e-9))
+            doable = g * np.maximum(0.0, horizon_h - rel)
+            must[beyond, -1] = np.maximum(must[beyond, -1], np.minimum(paced, doable)[beyond])
+        must = np.minimum(must, rem[:, None])
+        due[c] = np.maximum.accumulate(must.sum(0))
+        upper[c] = np.minimum(rem[:, None], g[:, None] * np.maximum(0.0, end_h[None, :] - rel[:, None])).sum(0)
+        remaining[c] = rem.sum()
+        gb = sum(v.job.checkpoint_gb for v in vs)
+        ckpt[c] = gb / max(g.sum(), 1.0)
+        if origin[c] >= 0 and spatial:
+            mean_gb = gb / len(vs)
+            for s in np.flatnonzero(allowed[c]):
+                if s != origin[c]:
+                    move_h[c, s] = move_time_s(mean_gb, fa.sites[origin[c]], fa.sites[s]) / 3600.0
+        members.append(tuple(v.job.job_id for v in vs))
+    return WorkClasses(allowed, origin, cap, due, remaining, move_h, ckpt, upper, tuple(keys)), members
+
+
+def service_classes(jobs: Iterable[Job], now: pd.Timestamp, fa: FleetArrays, blocks: Blocks, *,
+                    reroute: bool, rtt_s, home_index) -> tuple[ServiceClasses, list]:
+    """Online inference grouped by the sites that may serve it; demand per block [GPU] is each
+    job's GPUs times the share of the block inside its serving window.
+
+    rtt_s(user_area, site) gives the round trip from a grid area's users to a site [s].
+    """
+    S, B = len(fa.sites), blocks.n
+    start_h, end_h = blocks.offset_h, blocks.end_h
+    groups: dict[tuple, list[Job]] = defaultdict(list)
+    for job in jobs:
+        if reroute:
+            allowed = np.array([
+                fa.areas[fa.site_area[s]] in job.allowed_areas
+                and rtt_s(job.user_area, fa.sites[s]) <= job.rtt_budget_s
+                for s in range(S)
+            ])
+            if not allowed.any():
+                allowed = np.zeros(S, bool)
+                allowed[home_index(job)] = True
+        else:
+            allowed = np.zeros(S, bool)
+            allowed[home_index(job)] = True
+        groups[tuple(allowed)].append(job)
+    keys = list(groups)
+    K = len(keys)
+    allowed = np.zeros((K, S), bool)
+    demand = np.zeros((K, B))
+    members = []
+    for k, key in enumerate(keys):
+        allowed[k] = key
+        for job in groups[key]:
+            rel = _hours(job.release - now)
+            dl = _hours(job.deadline - now)
+            overlap = np.clip(np.minimum(end_h, dl) - np.maximum(start_h, rel), 0, None)
+            demand[k] += job.gpus * overlap / blocks.duration_h
+        members.append(tuple(j.job_id for j in groups[key]))
+    return ServiceClasses(allowed, demand, tuple(keys)), members
+
+
+def dr_constraints(requests: Iterable[tuple[DemandResponse, float]], now: pd.Timestamp,
+                   fa: FleetArrays, blocks: Blocks) -> tuple[DRConstraint, ...]:
+    """Each (request, reference load [MW]) pair becomes a constraint on the area's fleet load
+    over the blocks its window overlaps: load >= ref + MW (上げ) or <= ref - MW (下げ)."""
+    out = []
+    start_h, end_h = blocks.offset_h, blocks.end_h
+    for dr, ref_mw in requests:
+        if dr.area not in fa.areas:
+            continue
+        a = _hours(dr.start - now)
+        b = _hours(dr.end - now)
+        mask = (end_h > a + 1e-9) & (start_h < b - 1e-9)
+        if not mask.any():
+            continue
+        up = dr.direction is DRDirection.UP
+        target = ref_mw + dr.power_mw if up else max(0.0, ref_mw - dr.power_mw)
+        out.append(DRConstraint(dr.request_id, fa.areas.index(dr.area), mask, 1 if up else -1, target))
+    return tuple(out)
+
+
+def is_deferrable(job: Job) -> bool:
+    return job.kind is not JobKind.ONLINE_INFERENCE

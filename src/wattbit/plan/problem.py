@@ -1,0 +1,189 @@
+"""The planning problem in numbers: sites, time blocks, flexibility classes and grid signals.
+
+The planner does not see individual jobs. It sees *flexibility classes* — jobs that may run on
+the same set of sites and that start from the same place — described by three curves over the
+horizon's blocks (a relaxation of the per-job problem, tight for the decisions of the first block):
+
+* ``cap_gpus[c, b]``: how many GPUs the class could use at once in block b (sum of its jobs' GPUs);
+* ``due_gpu_h[c, b]``: work that must be done by the end of block b (deadlines, pacing) [GPU-h];
+* ``remaining_gpu_h[c]``: all the work the class has left [GPU-h].
+
+Online inference forms *service classes* with a GPU demand per block that must be served from
+sites inside its round-trip budget. Every array is named with its unit; dimensions are written
+``(class, site, block)`` and so on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wattbit.errors import InvalidInput
+
+__all__ = ["Blocks", "WorkClasses", "ServiceClasses", "DRConstraint", "PlanningProblem"]
+
+
+@dataclass(frozen=True, eq=False)
+class Blocks:
+    """Consecutive time blocks of a horizon: ``duration_h[b]`` [h], starting ``offset_h[b]`` after
+    the decision instant, each covering ``slots[b]`` of the underlying slots."""
+
+    duration_h: np.ndarray
+    slots: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.duration_h) == 0 or (np.asarray(self.duration_h) <= 0).any():
+            raise InvalidInput("blocks: every duration_h must be > 0 and there must be at least one")
+
+    @property
+    def n(self) -> int:
+        return len(self.duration_h)
+
+    @property
+    def offset_h(self) -> np.ndarray:
+        return np.concatenate([[0.0], np.cumsum(self.duration_h)[:-1]])
+
+    @property
+    def end_h(self) -> np.ndarray:
+        return np.cumsum(self.duration_h)
+
+    @classmethod
+    def uniform(cls, n_slots: int, step_h: float) -> Blocks:
+        return cls(np.full(n_slots, step_h), np.ones(n_slots, dtype=int))
+
+    @classmethod
+    def telescoping(cls, n_slots: int, step_h: float, fine_slots: int = 8) -> Blocks:
+        """Fine blocks first, coarser later: ``fine_slots`` single slots, then blocks of 2, 4, 8
+        slots, each size used as often as the previous size's span allows. The decisions that are
+        executed come from the first block, so detail matters most there.
+
+        >>> b = Blocks.telescoping(96, 0.5)
+        >>> int(b.slots.sum()), b.n
+        (96, 20)
+        """
+        sizes: list[int] = []
+        used, size = 0, 1
+        while used < n_slots:
+            count = fine_slots if size == 1 else max(1, fine_slots // 2)
+            for _ in range(count):
+                if used >= n_slots:
+                    break
+                take = min(size, n_slots - used)
+                sizes.append(take)
+                used += take
+            size *= 2
+        slots = np.asarray(sizes, dtype=int)
+        return cls(slots * step_h, slots)
+
+    def aggregate_mean(self, per_slot: np.ndarray) -> np.ndarray:
+        """Mean over each block of an array shaped ``(slot, ...)``."""
+        edges = np.concatenate([[0], np.cumsum(self.slots)])
+        if len(per_slot) < edges[-1]:
+            raise InvalidInput(
+                f"blocks: need {edges[-1]} slots of data, got {len(per_slot)}; shorten the horizon"
+            )
+        sums = np.add.reduceat(per_slot[: edges[-1]], edges[:-1], axis=0)
+        return sums / self.slots.reshape((-1,) + (1,) * (per_slot.ndim - 1))
+
+
+@dataclass(frozen=True, eq=False)
+class WorkClasses:
+    """Deferrable work (training, fine-tuning, batch inference) grouped into classes.
+
+    allowed[c, s] : site s may run class c (residency, policy);  origin[c] : site index where the
+    class's state lies (running or checkpointed), -1 if none yet;
+    cap_gpus[c, b] : GPUs the class can use at once [GPU];  due_gpu_h[c, b] : cumulative work
+    due by the end of block b [GPU-h];  remaining_gpu_h[c] : work left [GPU-h];
+    move_h[c, s] : time a move from the origin to s costs (GPUs idle) [h];
+    checkpoint_gb_per_gpu[c] : state to ship per GPU moved [GB/GPU];
+    upper_gpu_h[c, b] : cumulative work that *can* be done by the end of block b, given releases
+    [GPU-h] (None: all remaining work is available now, the online case).
+    """
+
+    allowed: np.ndarray
+    origin: np.ndarray
+    cap_gpus: np.ndarray
+    due_gpu_h: np.ndarray
+    remaining_gpu_h: np.ndarray
+    move_h: np.ndarray
+    checkpoint_gb_per_gpu: np.ndarray
+    upper_gpu_h: np.ndarray | None = None
+    keys: tuple = ()
+
+    @property
+    def n(self) -> int:
+        return len(self.origin)
+
+
+@dataclass(frozen=True, eq=False)
+class ServiceClasses:
+    """Online inference: ``demand_gpus[k, b]`` [GPU] to serve from sites with ``allowed[k, s]``."""
+
+    allowed: np.ndarray
+    demand_gpus: np.ndarray
+    keys: tuple = ()
+
+    @property
+    def n(self) -> int:
+        return self.allowed.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class DRConstraint:
+    """A demand-response request as a constraint on an area's fleet load over some blocks.
+
+    area : area index;  blocks : bool mask over blocks;  direction : +1 (上げ, raise) or -1 (下げ);
+    target_mw : change asked for when ``ref_block`` >= 0, else the fleet facility load to reach
+    (>= for up, <= for down) [MW];  ref_block : if >= 0, the target is relative to the area's
+    planned load in that block (used when the reference load is not known yet: the oracle).
+    """
+
+    request_id: str
+    area: int
+    blocks: np.ndarray
+    direction: int
+    target_mw: float
+    ref_block: int = -1
+
+
+@dataclass(frozen=True, eq=False)
+class PlanningProblem:
+    """Everything the LP needs, in arrays.
+
+    site_area[s] : area index of site s;  cap_gpus[s, b] : GPUs available to wattbit [GPU];
+    base_mw[s] : facility power with no job running [MW];  mw_per_gpu[s] : facility power per
+    busy GPU at full speed [MW/GPU];  price_jpy_per_mwh[a, b];  curtailment_mw[a, b];
+    carbon_marginal_g_per_kwh[a, b] : intensity of grid-served energy (thermal margin while the
+    area curtails, since the surplus is then used up) [g/kWh].
+    """
+
+    blocks: Blocks
+    site_area: np.ndarray
+    cap_gpus: np.ndarray
+    base_mw: np.ndarray
+    mw_per_gpu: np.ndarray
+    price_jpy_per_mwh: np.ndarray
+    curtailment_mw: np.ndarray
+    carbon_marginal_g_per_kwh: np.ndarray
+    work: WorkClasses
+    service: ServiceClasses
+    dr: tuple[DRConstraint, ...] = ()
+    carbon_price_jpy_per_t: float = 10_000.0
+    curtailment_value_jpy_per_mwh: float = 5_000.0
+    deadline_penalty_jpy_per_gpu_h: float = 50_000.0
+    unserved_penalty_jpy_per_gpu_h: float = 200_000.0
+    move_penalty_jpy_per_gb: float = 1.0
+    dr_penalty_jpy_per_mwh: float = 1_000_000.0
+    earliness_jpy_per_gpu_h2: float = 0.0
+    progress_value_jpy_per_gpu_h: float = 0.0
+    allow_moves: bool = True
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_sites(self) -> int:
+        return len(self.site_area)
+
+    @property
+    def n_areas(self) -> int:
+        return self.price_jpy_per_mwh.shape[0]

@@ -1,0 +1,97 @@
+"""The figures users care about, from a twin run (MISSION.md, "What good means")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from wattbit.sim.twin import TwinResult
+
+__all__ = ["kpis", "kpi_table", "absorbed_by_area", "KPI_LABELS"]
+
+KPI_LABELS: dict[str, str] = {
+    "curtailment_absorbed_mwh": "curtailment absorbed [MWh]",
+    "curtailment_absorbed_pct": "share of curtailment in fleet areas [%]",
+    "energy_mwh": "energy [MWh]",
+    "cost_mjpy": "energy cost [M JPY]",
+    "emissions_avg_t": "emissions, average [t-CO2]",
+    "emissions_marginal_t": "emissions, marginal [t-CO2]",
+    "deadline_misses": "deadline misses [jobs]",
+    "inference_unserved_gpu_h": "inference unserved [GPU-h]",
+    "inference_slo_violations": "inference SLO violations [jobs]",
+    "gpu_h_lost_to_moves": "GPU-h lost to checkpoints and moves",
+    "moves": "migrations [-]",
+    "apn_moved_tb": "APN data moved [TB]",
+    "apn_peak_link_utilisation_pct": "APN peak link utilisation [%]",
+    "lightpaths": "lightpaths set up [-]",
+    "dr_delivered_mw": "DR delivered, mean [MW]",
+    "dr_response_s": "DR response, worst [s]",
+    "mean_delay_h": "job delay, mean [h]",
+    "p95_delay_h": "job delay, p95 [h]",
+    "work_done_gpu_h": "work done [GPU-h]",
+    "decide_ms_mean": "decision time, mean [ms]",
+}
+
+
+def kpis(r: TwinResult) -> dict[str, float]:
+    """One number per KPI for a run."""
+    h = r.step_h
+    a = r.areas
+    energy = float((a["load_mw"] * h).sum())
+    absorbed = float((a["absorbed_mw"] * h).sum())
+    curtailed = float((a["curtailment_mw"] * h).sum())
+    grid_mwh = (a["load_mw"] - a["absorbed_mw"]) * h
+    jobs = r.jobs
+    batch = jobs[jobs["kind"] != "online_inference"]
+    inf = jobs[jobs["kind"] == "online_inference"]
+    delays = batch["delay_h"].dropna().astype(float)
+    dr = r.dr
+    return {
+        "curtailment_absorbed_mwh": absorbed,
+        "curtailment_absorbed_pct": 100.0 * absorbed / curtailed if curtailed > 0 else 0.0,
+        "energy_mwh": energy,
+        "cost_mjpy": float((a["load_mw"] * h * a["price_jpy_per_mwh"]).sum()) / 1e6,
+        "emissions_avg_t": float((a["load_mw"] * h * a["carbon_avg_g_per_kwh"]).sum()) / 1000.0,
+        "emissions_marginal_t": float((grid_mwh * a["carbon_marginal_g_per_kwh"]).sum()) / 1000.0,
+        "deadline_misses": int(batch["missed"].sum()),
+        "inference_unserved_gpu_h": float(inf["unserved_gpu_h"].sum()) if len(inf) else 0.0,
+        "inference_slo_violations": int((inf["unserved_gpu_h"] > 1e-6).sum()) if len(inf) else 0,
+        "gpu_h_lost_to_moves": float(r.counters.get("lost_gpu_h", 0.0)),
+        "moves": int(r.counters.get("moves", 0)),
+        "apn_moved_tb": float(r.counters.get("moved_gb", 0.0)) / 1000.0,
+        "apn_peak_link_utilisation_pct": 100.0 * float(r.counters.get("peak_link_utilisation_pu", 0.0)),
+        "lightpaths": int(r.counters.get("lightpaths", 0)),
+        "dr_delivered_mw": float(dr["delivered_mean_mw"].mean()) if len(dr) else 0.0,
+        "dr_response_s": float(dr["response_s"].max()) if len(dr) else 0.0,
+        "mean_delay_h": float(delays.mean()) if len(delays) else 0.0,
+        "p95_delay_h": float(np.percentile(delays, 95)) if len(delays) else 0.0,
+        "work_done_gpu_h": float(batch["done_gpu_h"].sum()),
+        "decide_ms_mean": float(np.mean(r.decide_s) * 1000.0) if len(r.decide_s) else 0.0,
+    }
+
+
+def kpi_table(results: Mapping[str, TwinResult]) -> pd.DataFrame:
+    """KPIs as rows, policies as columns; with ``wls`` and ``oracle`` present, the ratio of
+    their curtailment absorbed is added as the row ``wls_vs_oracle_absorbed_pct``."""
+    table = pd.DataFrame({name: kpis(r) for name, r in results.items()})
+    if "wls" in table and "oracle" in table:
+        o = table.loc["curtailment_absorbed_mwh", "oracle"]
+        ratio = 100.0 * table.loc["curtailment_absorbed_mwh", "wls"] / o if o > 0 else np.nan
+        table.loc["wls_vs_oracle_absorbed_pct"] = np.nan
+        table.loc["wls_vs_oracle_absorbed_pct", "wls"] = ratio
+    return table
+
+
+def absorbed_by_area(r: TwinResult, freq: str | None = None) -> pd.DataFrame:
+    """Curtailed and absorbed MWh per area (and per period, e.g. ``freq="MS"`` for months, in JST)."""
+    a = r.areas[["curtailment_mw", "absorbed_mw"]] * r.step_h
+    a.columns = ["curtailed_mwh", "absorbed_mwh"]
+    if freq is None:
+        out = a.groupby(level="area").sum()
+    else:
+        t = a.index.get_level_values("time").tz_convert("Asia/Tokyo")
+        out = a.groupby([t.to_period(freq[0]), a.index.get_level_values("area")]).sum()
+    out["absorbed_pct"] = 100.0 * out["absorbed_mwh"] / out["curtailed_mwh"].where(out["curtailed_mwh"] > 0)
+    return out

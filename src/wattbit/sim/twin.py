@@ -1,0 +1,247 @@
+"""The digital twin: runs a controller against a recorded world, slot by slot.
+
+Each slot: released jobs become visible, events (demand response, outages) arrive, the
+controller decides from the observed state, the simulated executor carries the actions out, and
+the slot's work, power and grid interaction are accounted. An area's curtailment absorbed is
+min(the fleet's load there, the curtailed MW): the recorded grid had no fleet, so all of the
+fleet's load is extra load, and it is served first by power that would otherwise be curtailed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from wattbit.control.controller import Controller, check_job
+from wattbit.control.state import JobStatus
+from wattbit.domain import DemandResponse, Job, JobKind, SiteOutage
+from wattbit.grid import GridSignals
+from wattbit.plan import build as pb
+from wattbit.plan.problem import Blocks
+from wattbit.sim.executor import SimulatedExecutor
+
+__all__ = ["TwinResult", "run_twin", "run_window"]
+
+
+def run_window(jobs: Sequence[Job], start: pd.Timestamp, end: pd.Timestamp, step_s: float,
+               drain_h: float = 0.0) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The slots a run must cover: from ``start`` until the last deadline (or release plus run
+    time) of the jobs released before ``end``, plus ``drain_h``, on the slot grid."""
+    last = end
+    for j in jobs:
+        stop = j.deadline if j.deadline is not None else j.release + pd.Timedelta(hours=3 * j.runtime_h)
+        last = max(last, stop)
+    last = last + pd.Timedelta(hours=drain_h)
+    step = pd.Timedelta(seconds=step_s)
+    n = int(np.ceil((last - start) / step))
+    return start, start + n * step
+
+
+@dataclass(frozen=True, eq=False)
+class TwinResult:
+    """Everything a twin run recorded.
+
+    sites : (time, site) → busy_gpus [GPU], power_mw [MW];
+    areas : (time, area) → load_mw, curtailment_mw, absorbed_mw, price_jpy_per_mwh,
+            carbon_avg_g_per_kwh, carbon_marginal_g_per_kwh;
+    jobs : one row per job (finish, delay_h, missed, moves, served and unserved GPU-h, ...);
+    dr : one row per demand-response request (committed, delivered and response time);
+    counters : moves, moved_gb, suspends, lost_gpu_h, lightpaths, peak link utilisation, ...
+    """
+
+    policy: str
+    step_h: float
+    sites: pd.DataFrame
+    areas: pd.DataFrame
+    jobs: pd.DataFrame
+    dr: pd.DataFrame
+    counters: dict = field(default_factory=dict)
+    decide_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
+             demand_response: Sequence[DemandResponse] = (),
+             outages: Sequence[SiteOutage] = (),
+             on_slot: Callable[[int, int], None] | None = None) -> TwinResult:
+    """Run ``controller`` over every slot of ``truth.time``; every policy compared must run over
+    the same slots (idle power counts too), so give a window that outlasts the last deadline
+    (see :func:`run_window`). ``on_slot(i, n)`` is called after each slot (for progress bars)."""
+    from wattbit.power import throttled_mw_per_gpu, work_rate_pu
+
+    fleet, fa = controller.fleet, controller.fa
+    for job in jobs:
+        check_job(job, fleet)
+    step_s = truth.step_s
+    step_h = step_s / 3600.0
+    step = pd.Timedelta(seconds=step_s)
+    times = truth.time
+    T, S = len(times), len(fa.sites)
+    site_i = {s: i for i, s in enumerate(fa.sites)}
+    sites_by_area = {a: [fa.sites[s] for s in range(S) if fa.site_area[s] == i] for i, a in enumerate(fa.areas)}
+
+    @lru_cache(maxsize=None)
+    def mw_per_gpu(site: str, duty: float) -> float:
+        return throttled_mw_per_gpu(fleet.site(site), duty)
+
+    @lru_cache(maxsize=None)
+    def rate(duty: float) -> float:
+        return 1.0 if duty >= 1.0 else work_rate_pu(duty)
+
+    ex = SimulatedExecutor(fleet)
+    pending = sorted(jobs, key=lambda j: (j.release, j.job_id))
+    ptr = 0
+    active: set[str] = set()
+    busy = np.zeros((T, S))
+    site_mwh = np.zeros((T, S))
+    finish: dict[str, pd.Timestamp] = {}
+    served = dict.fromkeys((j.job_id for j in jobs if j.kind is JobKind.ONLINE_INFERENCE), 0.0)
+    unserved = dict(served)
+    moves_by_job: dict[str, int] = {}
+    dr_rows: dict[str, dict] = {}
+    decide = np.zeros(T)
+    area_load_prev = {a: None for a in fa.areas}
+    for t, now in enumerate(times):
+        while ptr < len(pending) and pending[ptr].release <= now:
+            ex.submit(pending[ptr])
+            active.add(pending[ptr].job_id)
+            ptr += 1
+        events = [d for d in demand_response if now <= d.start < now + step] + \
+                 [o for o in outages if now <= o.start < now + step]
+        out = frozenset(o.site for o in outages if o.start < now + step and o.end > now)
+        state = ex.fleet_state(now, out)
+        decision = controller.step(state, events)
+        decide[t] = decision.decide_s
+        ex.lost_s.clear()
+        ex.lead_s.clear()
+        for action in decision.actions:
+            ex.apply(action, ex.states[action.job_id].job)
+            if action.__class__.__name__ == "Migrate":
+                moves_by_job[action.job_id] = moves_by_job.get(action.job_id, 0) + 1
+        for d in events:
+            if isinstance(d, DemandResponse):
+                touched = [a for a in decision.actions
+                           if getattr(a, "site", None) in sites_by_area.get(d.area, ())
+                           or getattr(a, "destination", None) in sites_by_area.get(d.area, ())
+                           or ex.states[a.job_id].site in sites_by_area.get(d.area, ())]
+                lead = max((ex.lead_s.get(a.job_id, 0.0) for a in touched), default=0.0)
+                ref = area_load_prev.get(d.area)
+                dr_rows[d.request_id] = dict(
+                    request_id=d.request_id, direction=d.direction.value, area=d.area,
+                    asked_mw=d.power_mw, start=d.start, end=d.end,
+                    response_deadline_s=d.response_deadline_s,
+                    committed_mw=decision.dr_commitments.get(d.request_id, 0.0),
+                    response_s=decision.decide_s + lead, actions=len(touched),
+                    reference_mw=ref if ref is not None else np.nan)
+
+        # --- advance the slot ---------------------------------------------------------------
+        done_now = []
+        slot_end = now + step
+        for jid in active:
+            st = ex.states[jid]
+            job = st.job
+            if job.kind is JobKind.ONLINE_INFERENCE:
+                lo, hi = max(now, job.release), min(slot_end, job.deadline)
+                overlap_h = max(0.0, (hi - lo).total_seconds() / 3600.0)
+                if st.status is JobStatus.RUNNING:
+                    lost_h = min(overlap_h, ex.lost_s.get(jid, 0.0) / 3600.0)
+                    served[jid] += job.gpus * (overlap_h - lost_h)
+                    unserved[jid] += job.gpus * lost_h
+                    s = site_i[st.site]
+                    busy[t, s] += job.gpus * overlap_h / step_h
+                    site_mwh[t, s] += job.gpus * mw_per_gpu(st.site, 1.0) * overlap_h
+                else:
+                    unserved[jid] += job.gpus * overlap_h
+                if job.deadline <= slot_end:
+                    ex.states[jid] = st.with_(status=JobStatus.DONE, duty_pu=0.0)
+                    finish[jid] = job.deadline
+                    done_now.append(jid)
+                continue
+            if st.status is not JobStatus.RUNNING:
+                continue
+            s = site_i[st.site]
+            lost_h = min(step_h, ex.lost_s.get(jid, 0.0) / 3600.0)
+            r = rate(st.duty_pu)
+            can = job.gpus * r * (step_h - lost_h)
+            run_h = step_h - lost_h
+            if can >= st.remaining_gpu_h - 1e-9:
+                run_h = st.remaining_gpu_h / (job.gpus * r)
+                ex.states[jid] = st.with_(status=JobStatus.DONE, duty_pu=0.0, done_gpu_h=job.work_gpu_h)
+                finish[jid] = now + pd.Timedelta(hours=lost_h + run_h)
+                done_now.append(jid)
+            else:
+                ex.states[jid] = st.with_(done_gpu_h=st.done_gpu_h + can)
+            busy[t, s] += job.gpus * st.duty_pu * (run_h + lost_h) / step_h
+            site_mwh[t, s] += job.gpus * mw_per_gpu(st.site, st.duty_pu) * (run_h + lost_h)
+        active.difference_update(done_now)
+        load = fa.base_mw + site_mwh[t] / step_h
+        for i, a in enumerate(fa.areas):
+            area_load_prev[a] = float(load[fa.site_area == i].sum())
+        if on_slot is not None:
+            on_slot(t, T)
+
+    n_used = T
+    site_mw = fa.base_mw[None, :] + site_mwh / step_h
+    sites = pd.DataFrame(
+        {"busy_gpus": busy.ravel(), "power_mw": site_mw.ravel()},
+        index=pd.MultiIndex.from_product([times, list(fa.sites)], names=["time", "site"]))
+    # --- areas --------------------------------------------------------------------------------
+    sig = truth.window(0, n_used).select_areas(fa.areas)
+    _, _, mc_eff = pb.grid_blocks(sig, fa.areas, Blocks.uniform(n_used, step_h))
+    load = np.zeros((n_used, len(fa.areas)))
+    for s in range(S):
+        load[:, fa.site_area[s]] += site_mw[:, s]
+    absorbed = np.minimum(load, sig.curtailment_mw)
+    areas = pd.DataFrame({
+        "load_mw": load.ravel(), "curtailment_mw": sig.curtailment_mw.ravel(),
+        "absorbed_mw": absorbed.ravel(), "price_jpy_per_mwh": sig.price_jpy_per_mwh.ravel(),
+        "carbon_avg_g_per_kwh": sig.carbon_avg_g_per_kwh.ravel(),
+        "carbon_marginal_g_per_kwh": mc_eff.T.ravel(),
+    }, index=pd.MultiIndex.from_product([times, list(fa.areas)], names=["time", "area"]))
+    # --- jobs ---------------------------------------------------------------------------------
+    rows = []
+    for job in jobs:
+        st = ex.states.get(job.job_id)
+        fin = finish.get(job.job_id)
+        earliest = job.release + pd.Timedelta(hours=job.runtime_h)
+        is_inf = job.kind is JobKind.ONLINE_INFERENCE
+        missed = (not is_inf and job.deadline is not None
+                  and (fin is None or fin > job.deadline + pd.Timedelta(seconds=1)))
+        rows.append(dict(
+            job_id=job.job_id, tenant=job.tenant, kind=job.kind.value, gpus=job.gpus,
+            work_gpu_h=job.work_gpu_h, release=job.release, deadline=job.deadline, finish=fin,
+            delay_h=(None if (fin is None or is_inf) else max(0.0, (fin - earliest).total_seconds() / 3600.0)),
+            missed=bool(missed), done_gpu_h=(st.done_gpu_h if st else 0.0),
+            finished=fin is not None, moves=moves_by_job.get(job.job_id, 0),
+            home_site=job.home_site, final_site=(st.site if st else None),
+            served_gpu_h=served.get(job.job_id, np.nan), unserved_gpu_h=unserved.get(job.job_id, np.nan),
+            allowed_areas=",".join(sorted(job.allowed_areas)),
+        ))
+    jobs_df = pd.DataFrame(rows)
+    # --- demand response ------------------------------------------------------------------------
+    dr_out = []
+    for d in demand_response:
+        row = dr_rows.get(d.request_id)
+        if row is None or d.area not in fa.areas:
+            continue
+        a = fa.areas.index(d.area)
+        in_window = np.asarray((times >= d.start) & (times < d.end))
+        sign = 1.0 if d.direction.value == "up" else -1.0
+        delivered = sign * (load[in_window, a] - row["reference_mw"]) if in_window.any() else np.zeros(1)
+        row.update(delivered_mean_mw=float(np.mean(delivered)), delivered_min_mw=float(np.min(delivered)))
+        dr_out.append(row)
+    dr_df = pd.DataFrame(dr_out, columns=[
+        "request_id", "direction", "area", "asked_mw", "start", "end", "response_deadline_s",
+        "committed_mw", "response_s", "actions", "reference_mw", "delivered_mean_mw", "delivered_min_mw"])
+    lp = controller.lightpaths
+    counters = dict(
+        moves=ex.moves, moved_gb=ex.moved_gb, suspends=ex.suspends, lost_gpu_h=ex.lost_gpu_h,
+        decisions=len(ex.log), slots=n_used,
+        lightpaths=(len(getattr(lp, "reservations", ())) if lp is not None else 0),
+        peak_link_utilisation_pu=(float(lp.peak_utilisation()) if lp is not None else 0.0),
+    )
+    return TwinResult(controller.policy.name, step_h, sites, areas, jobs_df, dr_df, counters,
+                      decide[:n_used])
