@@ -140,15 +140,42 @@ def test_checkpoint_suspend_then_resume_keeps_progress(executor, lab):
     assert f"from {saved} ms" in job_log(lab, "tokyo-dc", job.job_id, f"from {saved} ms")
 
 
-def test_suspend_without_checkpoint_stops_and_resumes(executor, lab):
+def test_suspend_without_checkpoint_releases_the_gpus(executor, lab):
     job = make_job(kind=JobKind.BATCH_INFERENCE)
     executor.apply(Start(job.job_id, "kansai-dc"), job)
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
-    executor.apply(Suspend(job.job_id, checkpoint=True), job)  # not checkpointable: SIGSTOP
+    executor.apply(Suspend(job.job_id, checkpoint=True), job)  # not checkpointable: starts over
+    seen = wait_for(executor, job.job_id, lambda o: o.status is JobStatus.PENDING)
+    assert seen.site == "kansai-dc"
+    assert squeue(lab, "kansai-dc", job.job_id)[0][1] == "PENDING"
+    executor.apply(Start(job.job_id, "kansai-dc"), job)
+    wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING, timeout_s=30)
+
+
+def test_slurm_suspend_by_hand_is_resumed(executor, lab):
+    job = make_job()
+    executor.apply(Start(job.job_id, "kansai-dc"), job)
+    seen = wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
+    subprocess.run(["scontrol", "suspend", seen.native_id.split(":")[1]],
+                   env=lab.clusters["kansai-dc"].env(), check=True)
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.SUSPENDED)
-    assert squeue(lab, "kansai-dc", job.job_id)[0][1] == "SUSPENDED"
     executor.apply(Start(job.job_id, "kansai-dc"), job)
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
+
+
+def test_a_held_job_starts_elsewhere_with_its_checkpoint(executor, lab):
+    job = make_job()
+    executor.apply(Start(job.job_id, "tokyo-dc"), job)
+    wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
+    time.sleep(2.2)
+    executor.apply(Suspend(job.job_id, checkpoint=True), job)
+    wait_for(executor, job.job_id, lambda o: o.status is JobStatus.SUSPENDED)
+    saved = progress_ms(lab, "tokyo-dc", job.job_id)
+    executor.apply(Start(job.job_id, "kansai-dc"), job)
+    seen = wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
+    assert seen.site == "kansai-dc"
+    assert active_copies(lab, job.job_id) == ["kansai-dc"]
+    assert f"from {saved} ms" in job_log(lab, "kansai-dc", job.job_id, f"from {saved} ms")
 
 
 def test_throttle_sets_duty(executor, lab):
@@ -245,5 +272,6 @@ def test_reroute_makes_before_it_breaks(executor, lab):
 def test_start_elsewhere_while_running_is_refused(executor):
     job = make_job()
     executor.apply(Start(job.job_id, "tokyo-dc"), job)
+    wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
     with pytest.raises(ExecutorError, match="use Migrate"):
         executor.apply(Start(job.job_id, "kansai-dc"), job)

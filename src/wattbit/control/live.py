@@ -19,15 +19,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from wattbit.control.executor import Executor, Observed
 from wattbit.control.state import FleetState, JobState, JobStatus
-from wattbit.domain import Action, Cancel, DemandResponse, Job, SiteOutage
+from wattbit.domain import (
+    Action, Cancel, DemandResponse, Job, Migrate, Reroute, SiteOutage, Start, Suspend, Throttle,
+)
 from wattbit.errors import ExecutorError, ResidencyViolation, WattbitError
 
 __all__ = [
     "ControllerLike", "DecisionLike", "BookedJob", "Outcome", "TickReport", "LiveLoop", "reconcile",
+    "ReplayForecaster", "REPLAY_SHIFT", "converged",
     "utc_now",
 ]
 
@@ -157,6 +161,33 @@ def reconcile(
     return FleetState(now=now, jobs=jobs, sites_out=frozenset(sites_out)), mechanical, orphans
 
 
+def converged(action: Action, seen: Observed | None) -> bool:
+    """Whether what the executor observes shows the action's effect.
+
+    >>> from wattbit.domain import Start
+    >>> converged(Start("j1", "kyushu-dc"), Observed("j1", JobStatus.PENDING, "kyushu-dc"))
+    False
+    >>> converged(Start("j1", "kyushu-dc"), Observed("j1", JobStatus.RUNNING, "kyushu-dc", 1.0))
+    True
+    """
+    return _CONVERGED[type(action)](action, seen)
+
+
+def _running_at(site: str, seen: Observed | None) -> bool:
+    return seen is not None and seen.status is JobStatus.RUNNING and seen.site == site
+
+
+_CONVERGED: dict[type, Callable[[Any, Observed | None], bool]] = {
+    Start: lambda a, seen: _running_at(a.site, seen),
+    Suspend: lambda a, seen: seen is None or seen.status is not JobStatus.RUNNING,
+    Throttle: lambda a, seen: seen is None or seen.status is not JobStatus.RUNNING
+    or abs(seen.duty_pu - a.duty_pu) < 0.01,
+    Migrate: lambda a, seen: _running_at(a.destination, seen),
+    Reroute: lambda a, seen: _running_at(a.site, seen),
+    Cancel: lambda a, seen: seen is None or not seen.status.active,
+}
+
+
 @dataclass
 class LiveLoop:
     """Drive an executor with a controller.
@@ -170,8 +201,17 @@ class LiveLoop:
     executor: Executor
     clock: Callable[[], pd.Timestamp] = utc_now
     wall: Callable[[], float] = time.time
+    pending: dict[str, Action] = field(default_factory=dict, init=False)
+    """The last action applied to each job whose effect the executor does not show yet."""
     _prev_at: pd.Timestamp | None = field(default=None, init=False)
     _prev: dict[str, Observed] = field(default_factory=dict, init=False)
+
+    def snapshot(self, book: Mapping[str, BookedJob], sites_out: frozenset[str] = frozenset()
+                 ) -> tuple[FleetState, dict[str, Observed]]:
+        """The state the controller would see now, without deciding anything."""
+        observed = self.executor.observe()
+        state, _, _ = reconcile(book, observed, self.clock(), sites_out)
+        return state, observed
 
     def credit(self, book: Mapping[str, BookedJob], observed: Mapping[str, Observed],
                now: pd.Timestamp) -> dict[str, float]:
@@ -227,8 +267,105 @@ class LiveLoop:
         t3 = time.perf_counter()
         applied = [o.at_s for o in outcomes if o.outcome != "skipped"]
         self._prev_at, self._prev = now, dict(observed)
+        self.pending = {j: a for j, a in self.pending.items()
+                        if j in wanted and not converged(a, observed.get(j))}
+        self.pending.update({o.action.job_id: o.action for o in outcomes if o.outcome == "applied"})
         return TickReport(
             at=now, state=state, observed=observed, decision=decision, outcomes=tuple(outcomes),
             done_gpu_h=done, orphans=orphans, started_s=started, observe_s=t1 - t0,
             decide_s=t2 - t1, apply_s=t3 - t2, last_command_s=max(applied) if applied else None,
         )
+
+
+REPLAY_SHIFT = pd.Timedelta(days=364)
+"""Whole 52-week shift used to map a live instant into the recorded years: it keeps the weekday
+and the time of day (JEPX prices follow both) and moves the season by one day a year."""
+
+
+class ReplayForecaster:
+    """The grid as the live control plane sees it.
+
+    Prices and carbon intensities are the recorded ones of the same season in the bundled grid
+    years: the live instant is shifted back by whole 52-week steps (:data:`REPLAY_SHIFT`) until
+    the horizon lies inside the data (an instant inside the data maps to itself). Curtailment
+    headroom is what the grid side posted (``posted``; latest wins), 0 MW where nothing was
+    posted — or, with ``replay_curtailment``, the recorded curtailment there. Where posted
+    curtailment is positive the marginal intensity is 0 (the next MWh is surplus renewable
+    power, as in :class:`~wattbit.grid.GridSignals`).
+
+    areas : areas to forecast (the fleet's);  posted : ``posted(start, end)`` → frame with columns
+    time, area, curtailment_mw [MW];  step_s : slot length [s];  data_dir : dataset folder
+    (default the bundled one);  replay_curtailment : fill unposted slots from the record.
+    """
+
+    def __init__(self, areas, posted: Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame] | None = None,
+                 step_s: float = 1800.0, data_dir=None, replay_curtailment: bool = False):
+        self.areas = tuple(areas)
+        self.posted = posted
+        self.step_s = float(step_s)
+        self.data_dir = data_dir
+        self.replay_curtailment = replay_curtailment
+        self._cache: tuple[tuple[pd.Timestamp, int], Any] | None = None
+
+    def mapped(self, start: pd.Timestamp, n_slots: int) -> pd.Timestamp:
+        """The recorded instant that stands for ``start`` (a slot start) [UTC]."""
+        from wattbit.grid import signal_span
+
+        first, last = signal_span(self.data_dir)
+        span = pd.Timedelta(seconds=self.step_s * n_slots)
+        if last - first < span:
+            raise WattbitError(f"replay forecaster: the data ({first} .. {last}) is shorter than the "
+                               f"horizon of {n_slots} slots")
+        k = 0
+        if start + span > last:
+            k = int(-(-(start + span - last) // REPLAY_SHIFT))
+        mapped = start - k * REPLAY_SHIFT
+        while mapped < first:  # an instant before the data: shift forward instead
+            mapped += REPLAY_SHIFT
+        if mapped + span > last:
+            raise WattbitError(f"replay forecaster: no 52-week shift of {start} fits a {n_slots}-slot "
+                               f"horizon inside the data ({first} .. {last})")
+        return mapped
+
+    def _recorded(self, mapped: pd.Timestamp, n_slots: int):
+        import warnings
+
+        from wattbit.grid import GapWarning, load_signals
+
+        day = mapped.floor("D")
+        n_days = int(-(-(mapped - day + pd.Timedelta(seconds=self.step_s * n_slots)) // pd.Timedelta(days=1)))
+        key = (day, n_days)
+        if self._cache is None or self._cache[0] != key:
+            from wattbit.grid import signal_span
+
+            _, last = signal_span(self.data_dir)
+            end = min(day + pd.Timedelta(days=n_days), last)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", GapWarning)
+                sig = load_signals(day, end, self.step_s, self.areas, self.data_dir)
+            self._cache = (key, sig)
+        sig = self._cache[1]
+        return sig.window(sig.slot(mapped), n_slots)
+
+    def forecast(self, issued_at: pd.Timestamp, n_slots: int):
+        """Signals for the ``n_slots`` slots from the one containing ``issued_at``."""
+        from wattbit.grid import GridSignals
+
+        step = pd.Timedelta(seconds=self.step_s)
+        start = pd.Timestamp(issued_at).tz_convert("UTC").floor(step)
+        rec = self._recorded(self.mapped(start, n_slots), n_slots)
+        time_index = pd.date_range(start, periods=len(rec.time), freq=step, name="time")
+        curt = rec.curtailment_mw.copy() if self.replay_curtailment else np.zeros_like(rec.curtailment_mw)
+        marginal = rec.carbon_marginal_g_per_kwh.copy()
+        if self.posted is not None:
+            posted = self.posted(start, time_index[-1] + step)
+            if len(posted):
+                slot = ((pd.to_datetime(posted["time"], utc=True) - start) // step).to_numpy()
+                col = {a: i for i, a in enumerate(self.areas)}
+                for s, area, mw in zip(slot, posted["area"], posted["curtailment_mw"]):
+                    if 0 <= s < len(time_index) and area in col:
+                        curt[int(s), col[area]] = float(mw)
+                        if mw > 0:
+                            marginal[int(s), col[area]] = 0.0
+        return GridSignals(time_index, self.areas, curt, rec.price_jpy_per_mwh.copy(),
+                           rec.carbon_avg_g_per_kwh.copy(), marginal)

@@ -7,11 +7,13 @@ cluster:
 action                         commands
 =============================  ==================================================================
 Start (new job)                ``sbatch --gres=gpu:N --requeue`` with the job's checkpoint dir
-Start (job held / suspended)   ``scontrol release`` + ``scontrol update StartTime=now`` /
-                               ``scontrol resume``
-Suspend, checkpoint            ``scontrol requeuehold``: the job gets SIGTERM, writes its
-                               checkpoint and waits in the queue, held
-Suspend, no checkpoint         ``scontrol suspend`` (SIGSTOP; the GPUs stay allocated)
+Start (job held / suspended)   ``scontrol release`` + ``scontrol update StartTime=now``
+                               (``scontrol resume`` for a job SIGSTOPped by ``scontrol suspend``);
+                               held or queued at another site: ``scancel`` there, checkpoint
+                               copied, ``sbatch`` here
+Suspend                        ``scontrol requeuehold``: the job gets SIGTERM, writes its
+                               checkpoint (if it can) and waits in the queue, held, its GPUs
+                               released (a job that cannot checkpoint restarts when resumed)
 Throttle                       duty cycle written to the job's control file and its comment
 Migrate                        SIGTERM (checkpoint signal) at the source; once the job has
                                stopped, its checkpoint is copied to the destination's storage
@@ -69,6 +71,7 @@ __all__ = [
     "check_residency",
     "job_to_dict",
     "job_from_dict",
+    "load_slurm_sites",
 ]
 
 NAME_PREFIX = "wattbit:"
@@ -321,11 +324,17 @@ class SlurmExecutor:
         active = [r for r in self._records_of(job.job_id) if r.active]
         here = [r for r in active if r.site == a.site]
         elsewhere = [r for r in active if r.site != a.site]
-        if elsewhere:
+        running = [r for r in elsewhere if not (r.held or r.state == "PENDING")]
+        if running:
             raise ExecutorError(
-                f"job {job.job_id!r}: is active at {elsewhere[0].site!r} ({elsewhere[0].state}); "
+                f"job {job.job_id!r}: is active at {running[0].site!r} ({running[0].state}); "
                 f"use Migrate or Reroute to move it to {a.site!r}"
             )
+        if elsewhere:  # queued or held at another site: start here instead, with its checkpoint
+            for r in elsewhere:
+                self._mark_stop(r, "restart-elsewhere")
+                self._run(r.site, ["scancel", r.native_id])
+            ledger["site"] = elsewhere[0].site
         self._set_duty(job, a.site, a.duty_pu, here[0] if here else None)
         if here:
             r = here[0]
@@ -353,11 +362,10 @@ class SlurmExecutor:
             self._mark_stop(r, "hold")
             self._run(r.site, ["scontrol", "hold", r.native_id])
             return
-        if a.checkpoint and job.kind.checkpointable:
-            self._mark_stop(r, "ckpt")
-            self._run(r.site, ["scontrol", "requeuehold", r.native_id])
-        else:
-            self._run(r.site, ["scontrol", "suspend", r.native_id])
+        # back to the queue, held, GPUs released; a checkpointable job writes its checkpoint
+        # on the SIGTERM that comes with the requeue, any other job starts over when resumed
+        self._mark_stop(r, "ckpt" if a.checkpoint and job.kind.checkpointable else "nockpt")
+        self._run(r.site, ["scontrol", "requeuehold", r.native_id])
 
     def _throttle(self, a: Throttle, job: Job) -> None:
         active = [r for r in self._records_of(job.job_id) if r.active]
@@ -555,7 +563,7 @@ class SlurmExecutor:
     def _status_active(r: SlurmRecord) -> JobStatus:
         if r.state in ("RUNNING", "CONFIGURING", "COMPLETING", "SIGNALING", "STAGE_OUT"):
             return JobStatus.RUNNING
-        if r.held and r.comment.get("stop") == "hold":  # held before it ever ran
+        if r.held and r.comment.get("stop") in ("hold", "nockpt"):  # held, nothing to resume from
             return JobStatus.PENDING
         if r.state == "SUSPENDED" or r.held:
             return JobStatus.SUSPENDED
@@ -679,3 +687,44 @@ SlurmExecutor._handlers = {
     Reroute: SlurmExecutor._reroute,
     Cancel: SlurmExecutor._cancel,
 }
+
+
+def load_slurm_sites(path: str | Path) -> dict[str, SlurmSite]:
+    """One :class:`SlurmSite` per site from a TOML file::
+
+        [sites.kyushu-dc]
+        slurm_conf = "/etc/slurm-kyushu/slurm.conf"
+        storage_dir = "/mnt/kyushu/wattbit"
+        partition = "gpu"        # optional
+        cpus_per_gpu = 4         # optional
+
+    Relative paths are taken from the file's folder.
+    """
+    import tomllib
+
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInput(f"slurm clusters file {str(path)!r} does not exist; see docs/service.md for its format")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path}: not valid TOML: {exc}") from None
+    sites = raw.get("sites")
+    if not isinstance(sites, dict) or not sites:
+        raise InvalidInput(f"{path}: no [sites.<name>] tables; give one per site with slurm_conf and storage_dir")
+    out = {}
+    allowed = {"slurm_conf", "storage_dir", "partition", "cpus_per_gpu"}
+    for name, body in sites.items():
+        if not isinstance(body, dict):
+            raise InvalidInput(f"{path}: sites.{name} is not a table")
+        extra = set(body) - allowed
+        if extra:
+            raise InvalidInput(f"{path}: sites.{name}: unknown keys {sorted(extra)}; expected {sorted(allowed)}")
+        for key in ("slurm_conf", "storage_dir"):
+            if key not in body:
+                raise InvalidInput(f"{path}: sites.{name}: {key} is missing")
+        out[name] = SlurmSite(
+            site=name, slurm_conf=path.parent / body["slurm_conf"], storage_dir=path.parent / body["storage_dir"],
+            partition=body.get("partition"), cpus_per_gpu=int(body.get("cpus_per_gpu", 1)),
+        )
+    return out

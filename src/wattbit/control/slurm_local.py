@@ -205,6 +205,16 @@ class LocalSlurm:
             shutil.rmtree(self.dir, ignore_errors=True)
         self.clusters = {}
 
+    def write_sites_toml(self, path: Path) -> Path:
+        """Write the clusters as a sites file for :func:`wattbit.control.slurm.load_slurm_sites`
+        (and ``wattbit serve --slurm``)."""
+        lines = []
+        for site, c in self.clusters.items():
+            lines += [f'[sites."{site}"]', f'slurm_conf = "{c.conf}"', f'storage_dir = "{c.storage_dir}"', ""]
+        path = Path(path)
+        path.write_text("\n".join(lines))
+        return path
+
     # --- pieces -------------------------------------------------------------------------------
     def _spawn(self, log: Path, argv: list[str], env: dict[str, str], user: str | None = None) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)

@@ -170,6 +170,8 @@ class DemandResponseRow(Base):
     committed_mw: Mapped[float | None]
     decision_id: Mapped[int | None]
     status: Mapped[str] = mapped_column(sa.String(16), default="received")
+    decided_in_s: Mapped[float | None]  # request received → decision made [s]
+    reaction_s: Mapped[float | None]  # request received → last command returned [s]
 
 
 class SiteRow(Base):

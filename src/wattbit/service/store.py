@@ -13,6 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from wattbit.control.executor import Observed
 from wattbit.control.live import BookedJob, Outcome, TickReport
 from wattbit.control.state import JobStatus
 from wattbit.domain import Job, Migrate, Start, Throttle
@@ -188,32 +189,42 @@ class Store:
                     reasons[o.action.job_id] = f"{_kind(o.action)}: {o.action.reason}".rstrip(": ")
                 else:
                     reasons[o.action.job_id] = f"{_kind(o.action)} {o.outcome}: {o.error}"
-            at = _py(report.at)
-            ids = set(report.done_gpu_h) | set(report.observed)
-            rows = {r.job_id: r for r in s.scalars(sa.select(JobRow).where(JobRow.job_id.in_(ids)))} if ids else {}
-            for job_id, row in rows.items():
-                if row.status in _TERMINAL:
-                    continue
-                seen = report.observed.get(job_id)
-                if seen is not None:
-                    row.status, row.site, row.duty_pu = seen.status.value, seen.site, seen.duty_pu
-                    row.native_id, row.observed_at = seen.native_id, at
-                    if not seen.status.active:
-                        row.finished_at = at
-                elif row.desired == "cancel":
-                    row.status, row.finished_at = JobStatus.CANCELLED.value, at
-                else:  # no executor knows it (yet, or any more): it waits to be started
-                    row.status, row.site, row.duty_pu, row.native_id = JobStatus.PENDING.value, None, 0.0, None
-                if job_id in report.done_gpu_h:
-                    row.done_gpu_h = float(report.done_gpu_h[job_id])
-                if job_id in reasons:
-                    row.reason = reasons[job_id]
+            self._observed(s, report.observed, _py(report.at), report.done_gpu_h, reasons)
             s.add(AuditRow(at=_now(), actor=actor.subject, role=actor.role.value, token_id=actor.token_id,
                            action="decision", target=f"decision:{drow.decision_id}",
                            detail={"trigger": trigger, "status": drow.status, "n_actions": drow.n_actions,
                                    "dr_commitments": drow.dr_commitments,
                                    "orphans": list(report.orphans)}))
             return drow.decision_id
+
+    def record_observed(self, observed: Mapping[str, Observed], at: pd.Timestamp) -> None:
+        """Record what the executors show, between decisions."""
+        with self.session() as s, s.begin():
+            self._observed(s, observed, _py(at), {}, {}, only_seen=True)
+
+    @staticmethod
+    def _observed(s: Session, observed: Mapping[str, Observed], at: dt.datetime,
+                  done_gpu_h: Mapping[str, float], reasons: Mapping[str, str], only_seen: bool = False) -> None:
+        ids = set(observed) if only_seen else set(done_gpu_h) | set(observed)
+        if not ids:
+            return
+        for row in s.scalars(sa.select(JobRow).where(JobRow.job_id.in_(ids))):
+            if row.status in _TERMINAL:
+                continue
+            seen = observed.get(row.job_id)
+            if seen is not None:
+                row.status, row.site, row.duty_pu = seen.status.value, seen.site, seen.duty_pu
+                row.native_id, row.observed_at = seen.native_id, at
+                if not seen.status.active:
+                    row.finished_at = at
+            elif row.desired == "cancel":
+                row.status, row.finished_at = JobStatus.CANCELLED.value, at
+            else:  # no executor knows it (yet, or any more): it waits to be started
+                row.status, row.site, row.duty_pu, row.native_id = JobStatus.PENDING.value, None, 0.0, None
+            if row.job_id in done_gpu_h:
+                row.done_gpu_h = float(done_gpu_h[row.job_id])
+            if row.job_id in reasons:
+                row.reason = reasons[row.job_id]
 
     def list_decisions(self, limit: int = 50, offset: int = 0) -> list[DecisionRow]:
         with self.session() as s:
@@ -307,11 +318,13 @@ class Store:
                                   .order_by(DemandResponseRow.received_at)))
 
     def commit_demand_response(self, request_id: str, committed_mw: float | None, decision_id: int | None,
-                               status: str) -> DemandResponseRow | None:
+                               status: str, decided_in_s: float | None = None,
+                               reaction_s: float | None = None) -> DemandResponseRow | None:
         with self.session() as s, s.begin():
             row = s.get(DemandResponseRow, request_id)
             if row is not None:
                 row.committed_mw, row.decision_id, row.status = committed_mw, decision_id, status
+                row.decided_in_s, row.reaction_s = decided_in_s, reaction_s
             return row
 
     # --- sites --------------------------------------------------------------------------------

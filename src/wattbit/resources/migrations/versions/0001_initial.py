@@ -128,6 +128,8 @@ def upgrade() -> None:
         sa.Column("committed_mw", sa.Float(), nullable=True),
         sa.Column("decision_id", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("decided_in_s", sa.Float(), nullable=True),
+        sa.Column("reaction_s", sa.Float(), nullable=True),
     )
     op.create_table(
         "sites",
