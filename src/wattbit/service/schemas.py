@@ -57,6 +57,11 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=False)
 
 
+def _inputs(example: dict) -> ConfigDict:
+    """Settings of a request body, with an example for the OpenAPI documentation."""
+    return ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [example]})
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -64,6 +69,12 @@ class _Out(BaseModel):
 # --- jobs -------------------------------------------------------------------------------------
 class JobCreate(_In):
     """A job for the virtual data center. Work = ``gpus`` × ``runtime_h`` GPU-hours."""
+
+    model_config = _inputs({
+        "name": "llm-70b-finetune", "kind": "training", "gpus": 64, "runtime_h": 12.0,
+        "release": "2026-05-02T00:00:00Z", "deadline": "2026-05-03T00:00:00Z",
+        "allowed_areas": ["tokyo", "kansai", "kyushu"],
+        "checkpoint_gb": 1120.0})
 
     name: Text = Field("", description="a label of your own")
     kind: JobKind
@@ -167,6 +178,11 @@ class CurtailmentSlot(_In):
 class CurtailmentCreate(_In):
     """A curtailment forecast (出力制御の見通し) or notice (指令) for one area."""
 
+    model_config = _inputs({
+        "area": "kyushu", "kind": "forecast",
+        "slots": [{"time": "2026-05-02T02:00:00Z", "curtailment_mw": 850.0},
+                  {"time": "2026-05-02T02:30:00Z", "curtailment_mw": 920.0}]})
+
     area: AreaName
     kind: Literal["forecast", "notice"]
     slots: list[CurtailmentSlot] = Field(min_length=1, max_length=2000)
@@ -191,6 +207,10 @@ class SignalPublic(_Out):
 class DemandResponseCreate(_In):
     """A demand-response request: 上げ (``up``) raises the fleet's load in the area, 下げ
     (``down``) lowers it, by ``power_mw`` over [start, end)."""
+
+    model_config = _inputs({
+        "request_id": "kyuden-20260502-001", "direction": "上げ", "area": "kyushu", "power_mw": 5.0,
+        "start": "2026-05-02T02:00:00Z", "end": "2026-05-02T05:00:00Z", "response_deadline_s": 300})
 
     request_id: RequestId | None = Field(None, description="your id for it (default: one is made)")
     direction: Literal["up", "down", "上げ", "下げ"]
@@ -267,6 +287,8 @@ class FleetStatus(BaseModel):
 
 
 class SiteServiceUpdate(_In):
+    model_config = _inputs({"in_service": False, "note": "cooling maintenance"})
+
     in_service: bool
     note: Text = ""
 
@@ -314,6 +336,8 @@ class AuditEntry(_Out):
 # --- tokens ------------------------------------------------------------------------------------
 class TokenCreate(_In):
     role: Role
+
+    model_config = _inputs({"role": "tenant", "subject": "acme"})
     subject: Name = Field(description="the tenant's name (for tenant tokens) or the holder's")
 
 
