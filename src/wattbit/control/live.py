@@ -206,6 +206,10 @@ class LiveLoop:
     _prev_at: pd.Timestamp | None = field(default=None, init=False)
     _prev: dict[str, Observed] = field(default_factory=dict, init=False)
 
+    def settle(self, observed: Mapping[str, Observed]) -> None:
+        """Forget the pending actions whose effect the executor now shows."""
+        self.pending = {j: a for j, a in self.pending.items() if not converged(a, observed.get(j))}
+
     def snapshot(self, book: Mapping[str, BookedJob], sites_out: frozenset[str] = frozenset()
                  ) -> tuple[FleetState, dict[str, Observed]]:
         """The state the controller would see now, without deciding anything."""
@@ -267,8 +271,8 @@ class LiveLoop:
         t3 = time.perf_counter()
         applied = [o.at_s for o in outcomes if o.outcome != "skipped"]
         self._prev_at, self._prev = now, dict(observed)
-        self.pending = {j: a for j, a in self.pending.items()
-                        if j in wanted and not converged(a, observed.get(j))}
+        self.pending = {j: a for j, a in self.pending.items() if j in wanted}
+        self.settle(observed)
         self.pending.update({o.action.job_id: o.action for o in outcomes if o.outcome == "applied"})
         return TickReport(
             at=now, state=state, observed=observed, decision=decision, outcomes=tuple(outcomes),

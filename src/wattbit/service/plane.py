@@ -35,6 +35,9 @@ __all__ = ["ControlPlane", "Forbidden", "Conflict", "NotFound", "build_executor"
 
 log = logging.getLogger("wattbit.service")
 
+PENDING_REFRESH_S = 2.0
+"""While actions are in flight, the executors are observed this often [s] (without deciding)."""
+
 
 class Forbidden(WattbitError):
     """The caller's role does not allow this (HTTP 403)."""
@@ -162,6 +165,8 @@ class ControlPlane:
         next_tick = time.monotonic()
         while True:
             delay = next_tick - time.monotonic()
+            if self.loop.pending:  # follow actions in flight until the executor shows them done
+                delay = min(delay, PENDING_REFRESH_S)
             wake = getattr(self.executor, "next_wakeup_s", None)
             due = wake() if wake is not None else None
             if due is not None:
@@ -183,6 +188,8 @@ class ControlPlane:
         with self.lock:
             observed = self.executor.observe()
             self.store.record_observed(observed, self.clock())
+            self.loop.settle(observed)
+            self.metrics.pending_actions.set(len(self.loop.pending))
 
     def tick(self, trigger: str, actor: Principal, events: Sequence = ()) -> tuple[TickReport, int]:
         """One turn of the live loop, recorded. Open demand-response requests are handed to the
