@@ -3,6 +3,7 @@ no policy or model logic lives here."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -28,13 +29,231 @@ DataDir = Annotated[
 data_app = typer.Typer(help="Import and summarise grid data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
+
+def _num(x: float, fmt: str) -> str:
+    return "n/a" if math.isnan(x) else format(x, fmt)
+
+
+@data_app.command("import")
+def data_import(
+    raw_dir: Annotated[Path, typer.Argument(help="Folder of raw TSO/TEPCO/JEPX files (searched recursively).")],
+    out: Annotated[Path, typer.Option("--out", help="Dataset folder to write.")],
+) -> None:
+    """Read, validate and convert raw grid files into wattbit's compact dataset."""
+    from rich import box
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from wattbit.data import import_raw
+
+    with Progress(TextColumn("[bold]import"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+        report = import_raw(raw_dir, out, progress=lambda done, total, f: bar.update(task, completed=done, total=total, description=f))
+    table = Table(title=f"imported into {report.out_dir}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True, show_edge=False)
+    for col in ("area", "first (JST)", "last (JST)", "hours"):
+        table.add_column(col, justify="right" if col == "hours" else "left")
+    for area, (a, b, n) in report.coverage.items():
+        table.add_row(area, f"{a.tz_convert('Asia/Tokyo'):%Y-%m-%d %H:%M}", f"{b.tz_convert('Asia/Tokyo'):%Y-%m-%d %H:%M}", f"{n:,}")
+    if report.price_coverage:
+        a, b, n = report.price_coverage
+        table.add_row("JEPX prices", f"{a.tz_convert('Asia/Tokyo'):%Y-%m-%d %H:%M}", f"{b.tz_convert('Asia/Tokyo'):%Y-%m-%d %H:%M}", f"{n:,} slots")
+    console.print(table)
+    console.print(f"{len(report.sources)} files read, {len(report.ignored)} other files ignored")
+    if report.summary_check is not None:
+        worst = report.summary_check["rel_diff"].abs().max()
+        console.print(f"curtailment totals vs the source's summaries: largest difference {worst:.3%}")
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+
+
+@data_app.command("summary")
+def data_summary(data: DataDir = None) -> None:
+    """Per area and fiscal year: demand, solar and wind TWh, curtailment, mean JEPX price."""
+    from rich import box
+    from rich.table import Table
+
+    from wattbit.data import summary
+
+    df = summary(data)
+    table = Table(title="grid data per area and fiscal year (April-March)", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True, show_edge=False)
+    heads = ("area", "FY", "hours", "demand\nTWh", "solar\nTWh", "wind\nTWh", "curtailed\nMWh", "curtailed\n%",
+             "mean price\nJPY/MWh")
+    for i, h in enumerate(heads):
+        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
+    for r in df.itertuples():
+        table.add_row(
+            r.area, str(r.fiscal_year), f"{r.hours:,}", _num(r.demand_twh, ".2f"), _num(r.solar_twh, ".2f"),
+            _num(r.wind_twh, ".2f"), _num(r.curtailed_mwh, ",.0f"), _num(r.curtailed_pct, ".2f"),
+            _num(r.mean_price_jpy_per_mwh, ",.0f"),
+        )
+    console.print(table)
+    console.print("n/a: the source has no such column (Tokyo: demand and solar only; no solar before FY2022).")
+
+
+@data_app.command("forecast-error")
+def data_forecast_error(
+    data: DataDir = None,
+    start: Annotated[str | None, typer.Option(help="Period start, e.g. 2022-04-01 (JST if no zone given).")] = None,
+    end: Annotated[str | None, typer.Option(help="Period end (exclusive).")] = None,
+    step_s: Annotated[int, typer.Option("--step-s", help="Slot length [s]: 1800 or 3600.")] = 1800,
+    horizon_h: Annotated[float, typer.Option("--horizon-h", help="Forecast horizon [h].")] = 24.0,
+    every: Annotated[int, typer.Option(help="Issue a forecast every N slots.")] = 4,
+) -> None:
+    """Error of the seasonal-persistence forecaster per area and signal (MAE, bias)."""
+    import pandas as pd
+    from rich import box
+    from rich.table import Table
+
+    from wattbit.grid.forecast import evaluate_forecaster
+
+    def instant(text: str | None):
+        if text is None:
+            return None
+        t = pd.Timestamp(text)
+        return (t.tz_localize("Asia/Tokyo") if t.tz is None else t).tz_convert("UTC")
+
+    err = evaluate_forecaster(instant(start), instant(end), step_s, horizon_h, every, data)
+    a, b = err.attrs["start"], err.attrs["end"]
+    table = Table(title=(f"forecast error, {a.tz_convert('Asia/Tokyo'):%Y-%m-%d} .. {b.tz_convert('Asia/Tokyo'):%Y-%m-%d} JST, "
+                         f"horizon {horizon_h:g} h, issued every {every} slots"), box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True, show_edge=False)
+    for i, h in enumerate(("area", "signal", "MAE", "bias", "mean truth", "MAE %\nof mean")):
+        table.add_column(h, justify="left" if i < 2 else "right", no_wrap=True)
+    for (area, signal), r in err.iterrows():
+        table.add_row(area, signal, f"{r.mae:,.1f}", f"{r.bias:+,.1f}", f"{r.mean_truth:,.1f}", _num(r.mae_pct, ".1f"))
+    console.print(table)
+
 # --- network ---------------------------------------------------------------------------------
 network_app = typer.Typer(help="The All-Photonics Network: paths, latency, move times.", no_args_is_help=True)
 app.add_typer(network_app, name="network")
 
+FleetArg = Annotated[str, typer.Option("--fleet", help="Bundled fleet name or a fleet TOML/YAML file.")]
+
+
+@network_app.command("paths")
+def network_paths(
+    fleet: FleetArg = "japan-9",
+    move_gb: Annotated[float, typer.Option("--move-gb", help="Data moved in the move-time column [GB].")] = 1000.0,
+    fiber_pairs: Annotated[int, typer.Option(help="Fiber pairs per link.")] = 1,
+    wavelengths_per_pair: Annotated[int, typer.Option(help="Wavelengths per fiber pair (64 = 75 GHz grid).")] = 64,
+    slack_pu: Annotated[float, typer.Option(help="Fiber length / track length.")] = 1.03,
+) -> None:
+    """Every site pair: fiber km, one-way latency, all-optical or regenerated, best rate, move time."""
+    from wattbit.network.report import paths_report
+
+    typer.echo(paths_report(fleet, move_gb=move_gb, fiber_pairs=fiber_pairs,
+                            wavelengths_per_pair=wavelengths_per_pair, slack_pu=slack_pu))
+
+
+@network_app.command("links")
+def network_links(
+    fleet: FleetArg = "japan-9",
+    fiber_pairs: Annotated[int, typer.Option(help="Fiber pairs per link.")] = 1,
+    wavelengths_per_pair: Annotated[int, typer.Option(help="Wavelengths per fiber pair.")] = 64,
+    slack_pu: Annotated[float, typer.Option(help="Fiber length / track length.")] = 1.03,
+) -> None:
+    """The APN's links: fiber and track km, amplified spans, wavelengths, railway line."""
+    from wattbit.network.report import links_report
+
+    typer.echo(links_report(fleet, fiber_pairs=fiber_pairs, wavelengths_per_pair=wavelengths_per_pair, slack_pu=slack_pu))
+
+
+@network_app.command("move")
+def network_move(
+    size_gb: Annotated[float, typer.Argument(help="Checkpoint size [GB].")],
+    src: Annotated[str, typer.Argument(help="Source site.")],
+    dst: Annotated[str, typer.Argument(help="Destination site.")],
+    fleet: FleetArg = "japan-9",
+    wavelengths: Annotated[int, typer.Option(help="Wavelengths allocated to the move.")] = 1,
+    concurrent_moves: Annotated[int, typer.Option(help="Moves sharing those wavelengths.")] = 1,
+) -> None:
+    """Time to move a job's state between two sites, part by part."""
+    from wattbit.network.report import move_report
+
+    typer.echo(move_report(size_gb, src, dst, fleet, wavelengths=wavelengths, concurrent_moves=concurrent_moves))
+
 # --- fleet and workload ----------------------------------------------------------------------
 fleet_app = typer.Typer(help="Fleets and workloads.", no_args_is_help=True)
 app.add_typer(fleet_app, name="fleet")
+
+
+def _print_frame(frame, title: str, digits: int = 2) -> None:
+    """Print a DataFrame as a rich table (index first, numbers rounded)."""
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(width=max(console.width, 120))
+    table = Table(title=title, title_justify="left")
+    index_names = [n or "" for n in (frame.index.names or [""])]
+    for name in index_names:
+        table.add_column(str(name), style="bold")
+    for col in frame.columns:
+        table.add_column(str(col), justify="right")
+    for idx, row in frame.iterrows():
+        keys = idx if isinstance(idx, tuple) else (idx,)
+        cells = []
+        for v in row:
+            if isinstance(v, (bool, np.bool_)):
+                cells.append("yes" if v else "NO")
+            elif isinstance(v, (int, np.integer)) or (isinstance(v, float) and v.is_integer() and abs(v) >= 100):
+                cells.append(f"{int(v):,}")
+            elif isinstance(v, (float, np.floating)):
+                cells.append(f"{v:,.{digits}f}")
+            else:
+                cells.append(str(v))
+        table.add_row(*[str(k) for k in keys], *cells)
+    out.print(table)
+
+
+@fleet_app.command("show")
+def fleet_show(
+    fleet: Annotated[str, typer.Argument(help="Bundled fleet name or fleet file.")] = "japan-9",
+) -> None:
+    """Sites of a fleet with GPUs, PUE, IT cap and modelled power [MW]."""
+    from wattbit.power import fleet_power_table
+    from wattbit.scenarios import load_fleet
+
+    f = load_fleet(fleet)
+    table = fleet_power_table(f)[
+        ["area", "gpus", "pue", "it_power_max_mw", "it_idle_mw", "it_full_mw", "facility_full_mw"]
+    ].astype(object).fillna("")
+    table.columns = ["area", "GPUs", "PUE", "IT cap MW", "IT idle MW", "IT full MW", "facility full MW"]
+    _print_frame(table, f"fleet {f.name}: {len(f.sites)} sites, {f.gpu_count:,} H200-class GPUs")
+
+
+@fleet_app.command("workload")
+def fleet_workload(
+    start: Annotated[Optional[str], typer.Option(help="Release window start, JST (default: the scenario's).")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Release window end, JST, exclusive (default: the scenario's).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (default: the scenario's).")] = None,
+    scenario: Annotated[str, typer.Option(help="Bundled scenario name or scenario file.")] = "default",
+    source: Annotated[Optional[str], typer.Option(help="'traces' or 'synthetic' (default: the scenario's).")] = None,
+) -> None:
+    """Build a scenario's jobs and print the mix beside the traces it came from."""
+    import dataclasses
+
+    from wattbit.domain._validate import to_timestamp
+    from wattbit.scenarios import load_scenario
+    from wattbit.workload import describe_workload
+
+    sc = load_scenario(scenario)
+    spec = sc.workload
+    if seed is not None:
+        spec = dataclasses.replace(spec, seed=seed)
+    if source is not None:
+        spec = dataclasses.replace(spec, source=source)
+    t0 = to_timestamp(start) if start else sc.start
+    t1 = to_timestamp(end) if end else sc.end
+    reports = describe_workload(sc.fleet, spec, t0, t1)
+    span = f"{t0.tz_convert('Asia/Tokyo'):%Y-%m-%d %H:%M} .. {t1.tz_convert('Asia/Tokyo'):%Y-%m-%d %H:%M} JST"
+    mix = reports["mix"][["jobs", "gpu_h", "gpu_h_share_pu", "gpus_p50", "gpus_max", "runtime_h_p50",
+                          "runtime_h_mean", "runtime_h_p90", "resident_share_pu"]]
+    mix.columns = ["jobs", "GPU-h", "share", "GPUs p50", "GPUs max", "h p50", "h mean", "h p90", "resident"]
+    _print_frame(mix, f"workload mix: {sc.fleet.name}, {span}, source {spec.source}, seed {spec.seed}")
+    _print_frame(reports["sizes"].rename(columns=lambda c: c.replace("_inference", "_inf")),
+                 "share of each kind's jobs by GPU count", digits=3)
+    _print_frame(reports["trace"], "built jobs beside the traces (openb pods, Philly run times)", digits=3)
 
 # --- twin ------------------------------------------------------------------------------------
 

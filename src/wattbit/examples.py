@@ -25,7 +25,7 @@ from wattbit.domain import (
     WorkloadSpec,
 )
 
-__all__ = ["tiny_fleet", "tiny_jobs", "tiny_scenario", "TINY_START", "TINY_END"]
+__all__ = ["TINY_END", "TINY_START", "tiny_fleet", "tiny_jobs", "tiny_scenario"]
 
 TINY_START = "2023-03-18 00:00"
 """Start of the tiny scenario (JST): a Saturday before the fleet's biggest curtailment day."""

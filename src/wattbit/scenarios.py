@@ -30,13 +30,14 @@ from wattbit.errors import InvalidInput, UnknownName, unknown_name
 from wattbit.units import fiscal_year
 
 __all__ = [
-    "load_fleet",
-    "bundled_fleets",
-    "fleet_from_dict",
-    "load_scenario",
-    "bundled_scenarios",
-    "scenario_from_dict",
     "SCENARIO_FIELDS",
+    "bundled_fleets",
+    "bundled_scenarios",
+    "fleet_from_dict",
+    "load_fleet",
+    "load_scenario",
+    "scenario_fields_markdown",
+    "scenario_from_dict",
 ]
 
 
@@ -140,6 +141,21 @@ SCENARIO_FIELDS: dict[str, dict[str, tuple[str, str, object, str]]] = {
 }
 """Every scenario field: section → field → (type, unit, default, meaning). Sections
 ``demand_response`` and ``outages`` are lists of tables ([[demand_response]])."""
+
+
+def scenario_fields_markdown() -> str:
+    """The field table of docs/scenarios.md, generated from :data:`SCENARIO_FIELDS`.
+
+    >>> scenario_fields_markdown().splitlines()[0]
+    '| section | field | type | unit | default | meaning |'
+    """
+    lines = ["| section | field | type | unit | default | meaning |", "|---|---|---|---|---|---|"]
+    for section, fields in SCENARIO_FIELDS.items():
+        label = "(top level)" if not section else (
+            f"[[{section}]]" if section in ("demand_response", "outages") else f"[{section}]")
+        for name, (typ, unit, default, meaning) in fields.items():
+            lines.append(f"| {label} | `{name}` | {typ} | {unit} | {default} | {meaning} |")
+    return "\n".join(lines) + "\n"
 
 
 def _where(section: str, index: int | None = None) -> str:

@@ -248,3 +248,25 @@ def test_bad_move_input(apn, kwargs, field):
 def test_bad_build_input(fleet, kwargs, field):
     with pytest.raises(InvalidInput, match=field):
         build_apn(fleet, **kwargs)
+
+
+def test_concurrent_moves_on_different_paths_share_common_links():
+    """Two fiber pairs of 2 wavelengths: moves Tokyo→Osaka and Tokyo→Nagoya share Tokyo~Nagoya."""
+    apn = build_apn(load_fleet("japan-9"), wavelengths_per_pair=4)
+    alone = apn.concurrent_move_times_s([(1000.0, "tokyo-dc", "kansai-dc")], wavelengths=4)
+    assert alone[0] == pytest.approx(apn.move_time_s(1000.0, "tokyo-dc", "kansai-dc", wavelengths=4))
+    both = apn.concurrent_move_times_s(
+        [(1000.0, "tokyo-dc", "kansai-dc"), (1000.0, "tokyo-dc", "kansai-dc")], wavelengths=4
+    )
+    same = apn.move_time_s(1000.0, "tokyo-dc", "kansai-dc", wavelengths=4, concurrent_moves=2)
+    assert both == pytest.approx([same, same])
+    # disjoint paths do not slow each other
+    apart = apn.concurrent_move_times_s(
+        [(1000.0, "tokyo-dc", "tohoku-dc"), (1000.0, "kansai-dc", "kyushu-dc")], wavelengths=4
+    )
+    assert apart[0] == pytest.approx(apn.move_time_s(1000.0, "tokyo-dc", "tohoku-dc", wavelengths=4))
+    assert apart[1] == pytest.approx(apn.move_time_s(1000.0, "kansai-dc", "kyushu-dc", wavelengths=4))
+    # overlapping only in part, the moves share Tokyo~Nagoya for a while: between alone and half rate
+    mixed = apn.concurrent_move_times_s([(1500.0, "tokyo-dc", "chubu-dc"), (1000.0, "tokyo-dc", "kansai-dc")], wavelengths=4)
+    half = apn.move_time_s(1000.0, "tokyo-dc", "kansai-dc", wavelengths=4, concurrent_moves=2)
+    assert alone[0] < mixed[1] < half

@@ -174,6 +174,8 @@ class Controller:
         """Decide what the fleet does from ``state.now`` on."""
         t0 = _time.perf_counter()
         self._register(state, events)
+        if self.lightpaths is not None and hasattr(self.lightpaths, "retire"):
+            self.lightpaths.retire(state.now)
         if not self.policy.planner:
             caps = dict(zip(self.fa.sites, self._now_caps(state)))
             placed, actions = dispatch_fifo(state.jobs, state.now, caps, self.step_h)

@@ -42,7 +42,7 @@ def slack_h(st: JobState, now: pd.Timestamp) -> float:
     job = st.job
     if job.deadline is None:
         return float("inf")
-    left_h = (job.deadline - now).total_seconds() / 3600.0
+    left_h = (job.deadline.as_unit("ns").value - now.as_unit("ns").value) / 3.6e12
     return left_h - st.remaining_gpu_h / job.gpus
 
 
@@ -120,6 +120,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     """
     index = {s: i for i, s in enumerate(sites)}
     free = np.array(cap_gpus, dtype=float)
+    live = {j: st for j, st in states.items() if st.status.active and st.job.release <= now}
     placed: dict[str, Placement] = {}
     why: dict[str, str] = {}
     explain = explain or (lambda verb, s: f"plan: {verb} {sites[s]}")
@@ -130,8 +131,8 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
         why[job_id] = reason
 
     # 1. running jobs that cannot checkpoint keep their GPUs
-    for st in states.values():
-        if _is_running(st) and st.status.active and not st.job.kind.checkpointable \
+    for st in live.values():
+        if _is_running(st) and not st.job.kind.checkpointable \
                 and st.job.kind is not JobKind.ONLINE_INFERENCE and st.site in index:
             take(st.job.job_id, index[st.site], st.job.gpus, st.duty_pu, "running; cannot checkpoint")
 
@@ -139,8 +140,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     for k, members in enumerate(service_members):
         target = y0[k].copy()
         ok = service_allowed[k]
-        jobs = sorted((states[j] for j in members if states[j].status.active
-                       and states[j].job.release <= now < states[j].job.deadline),
+        jobs = sorted((live[j] for j in members if j in live and now < live[j].job.deadline),
                       key=lambda st: -st.job.gpus)
         for st in jobs:
             g = st.job.gpus
@@ -162,8 +162,8 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     queue = []
     for c, members in enumerate(work_members):
         for j in members:
-            st = states[j]
-            if st.status.active and j not in placed and st.job.release <= now:
+            st = live.get(j)
+            if st is not None and j not in placed:
                 sl = slack_h(st, now)
                 queue.append(((sl > urgent_h, c, not _is_running(st), sl, j), c, st))
     queue.sort(key=lambda q: q[0])
@@ -212,9 +212,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
         why[job.job_id] = explain("defer; nothing planned for it now at", where)
 
     actions: list[Action] = []
-    for st in states.values():
-        if not st.status.active or st.job.release > now:
-            continue
+    for st in live.values():
         actions += _actions_for(st, placed.get(st.job.job_id), why.get(st.job.job_id, "plan"),
                                 transfer_s)
     return placed, actions

@@ -17,28 +17,30 @@ from wattbit.data.dataset import (
     load_system_price,
     summary,
 )
+from wattbit.data.eria import read_eria_jukyu
 from wattbit.data.jepx import read_jepx_spot
 from wattbit.data.jukyu import FORMATS, JukyuFormat, read_jukyu
 from wattbit.data.summaries import read_curtailment_summary
 from wattbit.data.tepco import read_tepco_daily, read_tepco_yearly
 
 __all__ = [
-    "Column",
+    "FORMATS",
     "HOURLY_COLUMNS",
     "HOURLY_COLUMN_NAMES",
+    "Column",
     "ImportReport",
+    "JukyuFormat",
+    "default_data_dir",
     "import_raw",
     "load_dataset",
     "load_prices",
     "load_prices_wide",
     "load_system_price",
-    "summary",
-    "default_data_dir",
-    "FORMATS",
-    "JukyuFormat",
+    "read_curtailment_summary",
+    "read_eria_jukyu",
+    "read_jepx_spot",
     "read_jukyu",
     "read_tepco_daily",
     "read_tepco_yearly",
-    "read_jepx_spot",
-    "read_curtailment_summary",
+    "summary",
 ]

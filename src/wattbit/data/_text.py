@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
 from wattbit.errors import DataSourceError
 
-__all__ = ["read_rows", "normalise", "parse_number", "NOT_APPLICABLE"]
+__all__ = ["NOT_APPLICABLE", "normalise", "parse_number", "read_rows"]
 
 NOT_APPLICABLE = "-"
 """The TSOs' "not applicable" mark (全角 "－", NFKC-normalised to "-"): no plant of that kind
@@ -100,7 +101,7 @@ def parse_number(text: str, path: Path, line: int, column: str) -> float | None:
         value = float(s)
     except ValueError:
         raise DataSourceError(path, line, f"a number in column {column!r}", text) from None
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise DataSourceError(path, line, f"a finite number in column {column!r}", text)
     return value
 

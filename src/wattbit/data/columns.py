@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Column", "HOURLY_COLUMNS", "HOURLY_COLUMN_NAMES", "CURTAILMENT_COLUMNS", "GENERATION_COLUMNS"]
+__all__ = ["CURTAILMENT_COLUMNS", "GENERATION_COLUMNS", "HOURLY_COLUMNS", "HOURLY_COLUMN_NAMES", "Column"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from wattbit.data.columns import CURTAILMENT_COLUMNS, HOURLY_COLUMN_NAMES
+from wattbit.data.eria import AREA_BY_CODE, ERIA_FILE, read_eria_jukyu
 from wattbit.data.jepx import JEPX_AREAS, SYSTEM, read_jepx_spot
 from wattbit.data.jukyu import FORMATS, JukyuFile, read_jukyu
 from wattbit.data.summaries import SUMMARY_FILES, read_curtailment_summary
@@ -39,23 +41,23 @@ from wattbit.domain.area import AREA_NAMES
 from wattbit.errors import DataSourceError, InvalidInput
 
 __all__ = [
+    "HOURLY_FILE",
+    "MANIFEST_FILE",
+    "PRICES_FILE",
     "ImportReport",
+    "default_data_dir",
     "import_raw",
     "load_dataset",
     "load_prices",
     "load_system_price",
     "summary",
-    "default_data_dir",
-    "HOURLY_FILE",
-    "PRICES_FILE",
-    "MANIFEST_FILE",
 ]
 
 HOURLY_FILE = "hourly.parquet"
 PRICES_FILE = "prices_30min.parquet"
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
-_PARQUET_OPTIONS = dict(compression="zstd", compression_level=9, write_statistics=False)
+_PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 9, "write_statistics": False}
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
@@ -81,6 +83,12 @@ _JEPX_SPOT = re.compile(r"^spot_summary_.*\.csv$")
 def _kind(path: Path) -> tuple[str, str | None] | None:
     """Which reader a file goes to, from its folder and name; None = not a grid data file."""
     name, parent = path.name, path.parent.name.lower()
+    eria = ERIA_FILE.match(name)
+    if eria and parent in AREA_NAMES:
+        code_area = AREA_BY_CODE.get(eria.group(2))
+        if code_area != parent:
+            raise DataSourceError(path, None, f"a file of area {parent!r} in folder {parent}/ (its name says {code_area!r})")
+        return "eria", parent
     if path.suffix.lower() in (".csv", ".txt") and parent in FORMATS:
         return "jukyu", parent
     if _TEPCO_DAILY.match(name):
@@ -158,7 +166,7 @@ def _sha256(path: Path) -> str:
 def _merge_area(area: str, files: list[JukyuFile]) -> tuple[pd.DataFrame, list[tuple[pd.Timestamp, pd.Timestamp]]]:
     """Concatenate one area's files; a repeated hour is an error, a gap between files is reported."""
     files = sorted(files, key=lambda f: f.frame.index[0])
-    for a, b in zip(files, files[1:]):
+    for a, b in pairwise(files):
         if b.frame.index[0] <= a.frame.index[-1]:
             raise DataSourceError(
                 b.path, None,
@@ -166,7 +174,7 @@ def _merge_area(area: str, files: list[JukyuFile]) -> tuple[pd.DataFrame, list[t
                 f"{b.frame.index[0]:%Y-%m-%d %H:%M} UTC",
             )
     gaps = []
-    for a, b in zip(files, files[1:]):
+    for a, b in pairwise(files):
         nxt = a.frame.index[-1] + pd.Timedelta(hours=1)
         if b.frame.index[0] > nxt:
             gaps.append((nxt, b.frame.index[0] - pd.Timedelta(hours=1)))
@@ -216,7 +224,8 @@ def import_raw(
     """Read every grid data file under ``raw_dir``, validate it and write the compact dataset.
 
     Files are recognised by folder and name: TSO area files in a folder named after the area
-    (``kyushu/``, ``shikoku/``, ...; any period, in that TSO's layout), TEPCO daily
+    (``kyushu/``, ``shikoku/``, ...; any period, in that TSO's FY2016-FY2023 layout, or the
+    common ``eria_jukyu_YYYYMM_NN.csv`` format of April 2024 on), TEPCO daily
     ``YYYYMMDD_power_usage.csv`` and yearly ``juyo-YYYY.csv``, JEPX ``spot_summary_*.csv``, and
     the curtailment summary tables (used only to cross-check). Other files are listed in
     ``ImportReport.ignored``. Any malformed file raises DataSourceError naming file and line.
@@ -243,6 +252,9 @@ def import_raw(
     for done, (p, rel, kind, area) in enumerate(todo, start=1):
         if kind == "jukyu":
             jf = read_jukyu(p, FORMATS[area])
+            rows = jf.lines
+        elif kind == "eria":
+            jf = read_eria_jukyu(p, area)
             rows = jf.lines
         elif kind == "tepco_daily":
             jf = read_tepco_daily(p)
@@ -288,7 +300,7 @@ def import_raw(
     if not price_parts:
         raise DataSourceError(raw_dir, None, "at least one JEPX spot_summary_*.csv file")
     price_parts.sort(key=lambda x: x[1].index[0])
-    for (pa_, a), (pb, b) in zip(price_parts, price_parts[1:]):
+    for (pa_, a), (pb, b) in pairwise(price_parts):
         if b.index[0] <= a.index[-1]:
             raise DataSourceError(pb, None, f"no slot already given by {pa_}", f"{b.index[0]:%Y-%m-%d %H:%M} UTC")
     prices = pd.concat([p for _, p in price_parts])

@@ -22,7 +22,7 @@ from wattbit.data.jukyu import _parse_date, jst_to_utc
 from wattbit.domain.area import AREAS
 from wattbit.errors import DataSourceError
 
-__all__ = ["read_jepx_spot", "JEPX_AREAS", "SYSTEM", "JPY_PER_MWH_PER_JPY_PER_KWH"]
+__all__ = ["JEPX_AREAS", "JPY_PER_MWH_PER_JPY_PER_KWH", "SYSTEM", "read_jepx_spot"]
 
 JPY_PER_MWH_PER_JPY_PER_KWH = 1000.0
 """1 JPY/kWh = 1000 JPY/MWh."""

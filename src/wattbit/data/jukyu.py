@@ -19,11 +19,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from wattbit.data._text import NOT_APPLICABLE, iter_nonblank, normalise, parse_number, read_rows, trimmed
+from wattbit.data._text import (
+    NOT_APPLICABLE,
+    iter_nonblank,
+    normalise,
+    parse_number,
+    read_rows,
+    trimmed,
+)
 from wattbit.data.columns import HOURLY_COLUMN_NAMES
 from wattbit.errors import DataSourceError
 
-__all__ = ["JukyuFormat", "FORMATS", "read_jukyu", "JukyuFile", "jst_to_utc"]
+__all__ = ["FORMATS", "JukyuFile", "JukyuFormat", "jst_to_utc", "read_jukyu"]
 
 JST_OFFSET = pd.Timedelta(hours=9)
 """Japan Standard Time is UTC+9 all year (Japan has no daylight saving time)."""
@@ -182,6 +189,18 @@ def _find_header(rows: list[tuple[int, list[str]]], fmt: JukyuFormat, path: Path
     for i in range(len(norm) - n + 1):
         if all(norm[i + k] == fmt.header[k] for k in range(n)):
             return i + n
+    # a file saved in another encoding: say so rather than "header not found"
+    for alt in ("utf-8-sig", "cp932"):
+        if alt == fmt.encoding:
+            continue
+        try:
+            alt_rows = read_rows(path, alt)
+        except DataSourceError:
+            continue
+        alt_norm = [trimmed(cells) for _, cells in alt_rows[:40]]
+        if any(all(alt_norm[i + k] == fmt.header[k] for k in range(n)) for i in range(len(alt_norm) - n + 1)):
+            raise DataSourceError(path, 1, f"text encoded as {fmt.encoding} (the {fmt.area} TSO's encoding)",
+                                  f"{alt} text")
     # name the header row we expected and what the closest line holds
     key = fmt.header[-1] if fmt.header[-1] and fmt.header[-1][0] else fmt.header[0]
     line, cells = rows[0] if rows else (1, [])

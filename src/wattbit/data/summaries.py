@@ -19,7 +19,7 @@ import pandas as pd
 from wattbit.data._text import parse_number, read_rows, trimmed
 from wattbit.errors import DataSourceError
 
-__all__ = ["read_curtailment_summary", "SUMMARY_FILES"]
+__all__ = ["SUMMARY_FILES", "read_curtailment_summary"]
 
 SUMMARY_FILES = (
     "curtailment_rate_by_fiscal_year.csv",

@@ -16,17 +16,18 @@ curtailment columns; the other Tokyo columns stay NaN.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from wattbit.data._text import normalise, parse_number, read_rows, trimmed
-from wattbit.data.jukyu import JukyuFile, _parse_date, _parse_hour, jst_to_utc
 from wattbit.data.columns import HOURLY_COLUMN_NAMES
+from wattbit.data.jukyu import JukyuFile, _parse_date, _parse_hour, jst_to_utc
 from wattbit.errors import DataSourceError
 
-__all__ = ["read_tepco_daily", "read_tepco_yearly", "MW_PER_MAN_KW"]
+__all__ = ["MW_PER_MAN_KW", "read_tepco_daily", "read_tepco_yearly"]
 
 MW_PER_MAN_KW = 10.0
 """1 万kW = 10,000 kW = 10 MW (definition of the Japanese unit 万 = 10^4)."""
@@ -35,14 +36,27 @@ _HOURLY_HEAD = ("DATE", "TIME", "当日実績(万kW)")
 _FIVE_MIN_HEAD = ("DATE", "TIME", "当日実績(5分間隔値)(万kW)", "太陽光発電実績(5分間隔値)(万kW)")
 
 
-def _block(rows, head: tuple[str, ...], n: int, path: Path) -> tuple[int, list[tuple[int, list[str]]]]:
+_DATE = re.compile(r"^\d{4}/\d{1,2}/\d{1,2}$")
+
+
+def _block(rows, head: tuple[str, ...], path: Path) -> tuple[int, list[tuple[int, list[str]]]]:
+    """The header line of the block headed ``head`` and its dated rows (up to the next block)."""
     for i, (line, cells) in enumerate(rows):
         if trimmed(cells)[: len(head)] == head:
-            block = rows[i + 1 : i + 1 + n]
-            if len(block) < n:
-                raise DataSourceError(path, line, f"{n} rows after this header", f"{len(block)} rows")
+            block = []
+            for ln, c in rows[i + 1 :]:
+                if not c or not _DATE.match(c[0].strip()):
+                    break
+                block.append((ln, c))
+            if not block:
+                raise DataSourceError(path, line + 1, "a dated row after this block header", ",".join(rows[i + 1][1]) if i + 1 < len(rows) else "")
             return line, block
     raise DataSourceError(path, None, f"a block headed {','.join(head)}")
+
+
+def _expect_rows(block, n: int, head_line: int, path: Path) -> None:
+    if len(block) != n:
+        raise DataSourceError(path, head_line, f"{n} rows in the block under this header", f"{len(block)} rows")
 
 
 def _stamp(cells: list[str], path: Path, line: int, minutes: bool) -> np.datetime64:
@@ -75,12 +89,14 @@ def read_tepco_daily(path: Path) -> JukyuFile:
     """
     path = Path(path)
     rows = read_rows(path, "utf-8")
-    _, hourly = _block(rows, _HOURLY_HEAD, 24, path)
-    _, five = _block(rows, _FIVE_MIN_HEAD, 288, path)
+    h_line, hourly = _block(rows, _HOURLY_HEAD, path)
+    f_line, five = _block(rows, _FIVE_MIN_HEAD, path)
     h_t = np.array([_stamp(c, path, ln, False) for ln, c in hourly], dtype="datetime64[s]")
     _check_steps(h_t, [ln for ln, _ in hourly], 3600, path, h_t[0].astype("datetime64[D]").astype("datetime64[s]"))
+    _expect_rows(hourly, 24, h_line, path)
     f_t = np.array([_stamp(c, path, ln, True) for ln, c in five], dtype="datetime64[s]")
     _check_steps(f_t, [ln for ln, _ in five], 300, path, h_t[0])
+    _expect_rows(five, 288, f_line, path)
     demand, solar = [], []
     for ln, c in hourly:
         v = parse_number(c[2], path, ln, "当日実績(万kW)")

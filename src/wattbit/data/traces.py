@@ -31,12 +31,12 @@ from wattbit.errors import DataSourceError
 
 __all__ = [
     "OPENB_COLUMNS",
-    "read_openb_pods",
-    "read_philly_runtime",
+    "RAW_FILES",
+    "derive_workload_stats",
     "read_azure_llm",
     "read_azure_llm_traces",
-    "derive_workload_stats",
-    "RAW_FILES",
+    "read_openb_pods",
+    "read_philly_runtime",
 ]
 
 OPENB_COLUMNS = (
@@ -194,7 +194,7 @@ def derive_workload_stats(gpu_traces_dir: str | Path, out_dir: str | Path) -> di
         span_s = (g["time"].max() - g["time"].min()).total_seconds()
         per_min = g.set_index("time").resample("1min").size()
         summary[str(name)] = {
-            "requests": int(len(g)),
+            "requests": len(g),
             "start_utc": g["time"].min().isoformat(),
             "span_s": round(span_s, 1),
             "rate_per_s": round(len(g) / span_s, 4),

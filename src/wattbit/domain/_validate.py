@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from wattbit.errors import InvalidInput
+from wattbit.errors import InvalidInput, UnknownName
 
 
 def positive(owner: str, field: str, value: float, *, allow_zero: bool = False) -> None:
@@ -39,3 +39,16 @@ def to_timestamp(value) -> pd.Timestamp:
     if ts.tzinfo is None:
         ts = ts.tz_localize("Asia/Tokyo")
     return ts.tz_convert("UTC")
+
+
+def area_name(owner: str, field: str, value) -> str:
+    """The canonical name of an area, or an error naming the owner, the field, the value and the
+    closest known area."""
+    from wattbit.domain.area import area
+
+    if not isinstance(value, str):
+        raise InvalidInput(f"{owner}: {field} = {value!r}; expected an area name such as 'tokyo'")
+    try:
+        return area(value).name
+    except UnknownName as exc:
+        raise UnknownName(f"{owner}: {field}: {exc}") from None

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from wattbit.domain._validate import aware, positive
-from wattbit.domain.area import area as _area
+from wattbit.domain._validate import area_name, aware, positive
 from wattbit.errors import InvalidInput
 
 __all__ = ["DRDirection", "DemandResponse", "SiteOutage"]
@@ -46,7 +45,7 @@ class DemandResponse:
             object.__setattr__(self, "direction", DRDirection(self.direction))
         except ValueError:
             raise InvalidInput(f"{owner}: direction = {self.direction!r}; expected 'up' or 'down'") from None
-        object.__setattr__(self, "area", _area(self.area).name)
+        object.__setattr__(self, "area", area_name(owner, "area", self.area))
         positive(owner, "power_mw", self.power_mw)
         aware(owner, "start", self.start)
         aware(owner, "end", self.end)

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from wattbit.domain._validate import aware, positive
+from wattbit.domain._validate import area_name, aware, positive
 from wattbit.domain.area import AREA_NAMES
-from wattbit.domain.area import area as _area
 from wattbit.errors import InvalidInput
 
 __all__ = ["JobKind", "Job"]
@@ -89,7 +88,8 @@ class Job:
         if not self.tenant:
             raise InvalidInput(f"{owner}: tenant is empty; name the tenant that owns it")
         try:
-            object.__setattr__(self, "kind", JobKind(self.kind))
+            if not isinstance(self.kind, JobKind):
+                object.__setattr__(self, "kind", JobKind(self.kind))
         except ValueError:
             kinds = ", ".join(k.value for k in JobKind)
             raise InvalidInput(f"{owner}: kind = {self.kind!r}; expected one of {kinds}") from None
@@ -116,8 +116,14 @@ class Job:
                 "list at least one area (e.g. ['tokyo'])"
             )
         if not (isinstance(self.allowed_areas, frozenset) and self.allowed_areas <= _AREA_NAME_SET):
+            if isinstance(self.allowed_areas, str):
+                raise InvalidInput(
+                    f"{owner}: allowed_areas = {self.allowed_areas!r} is a single string; "
+                    f"give a list of areas, e.g. [{self.allowed_areas!r}]"
+                )
             object.__setattr__(
-                self, "allowed_areas", frozenset(_area(a).name for a in self.allowed_areas)
+                self, "allowed_areas",
+                frozenset(area_name(owner, "allowed_areas", a) for a in self.allowed_areas),
             )
         if not (0 <= self.priority <= 9):
             raise InvalidInput(f"{owner}: priority = {self.priority!r}; expected 0..9")
@@ -128,7 +134,7 @@ class Job:
                     f"{owner}: online inference needs user_area, rtt_budget_s and deadline "
                     "(the end of its serving window)"
                 )
-            object.__setattr__(self, "user_area", _area(self.user_area).name)
+            object.__setattr__(self, "user_area", area_name(owner, "user_area", self.user_area))
             positive(owner, "rtt_budget_s", self.rtt_budget_s)
 
     @property

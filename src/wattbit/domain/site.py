@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wattbit.domain._validate import fraction, positive
-from wattbit.domain.area import area as _area
+from wattbit.domain._validate import area_name, fraction, positive
 from wattbit.errors import InvalidInput, unknown_name
 
 __all__ = ["Site", "Fleet"]
@@ -38,7 +37,7 @@ class Site:
         owner = f"site {self.name!r}"
         if not self.name or not isinstance(self.name, str):
             raise InvalidInput(f"site: name = {self.name!r}; expected a non-empty string")
-        object.__setattr__(self, "area", _area(self.area).name)
+        object.__setattr__(self, "area", area_name(owner, "area", self.area))
         if not (20.0 <= self.lat <= 46.0 and 122.0 <= self.lon <= 154.0):
             raise InvalidInput(
                 f"{owner}: location ({self.lat}, {self.lon}) is outside Japan; "

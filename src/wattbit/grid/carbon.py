@@ -43,16 +43,16 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "COLUMN_FACTORS",
+    "JAPAN_ANNUAL_G_PER_KWH",
+    "JAPAN_MIX_SHARES",
     "LIFECYCLE_G_PER_KWH",
+    "MARGINAL_THERMAL_G_PER_KWH",
     "THERMAL_FUEL_SHARES",
     "THERMAL_G_PER_KWH",
-    "MARGINAL_THERMAL_G_PER_KWH",
+    "TOKYO_ANNUAL_G_PER_KWH",
     "TOKYO_MIX_SHARES",
     "TOKYO_NON_SOLAR_G_PER_KWH",
-    "TOKYO_ANNUAL_G_PER_KWH",
-    "JAPAN_MIX_SHARES",
-    "JAPAN_ANNUAL_G_PER_KWH",
-    "COLUMN_FACTORS",
     "own_generation_intensity",
     "thermal_factor",
 ]
@@ -152,7 +152,7 @@ def own_generation_intensity(gen_mw: dict[str, np.ndarray]) -> tuple[np.ndarray,
 
     >>> i, g = own_generation_intensity({"thermal_mw": np.array([100.0]), "solar_mw": np.array([100.0])})
     >>> round(float(i[0]), 2), float(g[0])
-    (345.25, 200.0)
+    (345.27, 200.0)
     """
     emis = 0.0
     total = 0.0

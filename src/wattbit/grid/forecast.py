@@ -34,12 +34,13 @@ from wattbit.grid import carbon
 from wattbit.grid.signals import SIGNAL_FIELDS, Forecaster, GridSignals
 
 __all__ = [
-    "SeasonalPersistenceForecaster",
     "DEFAULT_PERSISTENCE_WEIGHTS",
     "JAPAN_PRIOR_G_PER_KWH",
     "JEPX_GATE_CLOSURE_JST_H",
-    "forecast_error",
+    "SeasonalPersistenceForecaster",
     "concat_signals",
+    "evaluate_forecaster",
+    "forecast_error",
 ]
 
 DEFAULT_PERSISTENCE_WEIGHTS: dict[str, float] = {
@@ -136,7 +137,7 @@ class SeasonalPersistenceForecaster(Forecaster):
         self.climatology_days = climatology_days
         world = truth if history is None or len(history.time) == 0 else concat_signals(history, truth)
         self._offset = len(world.time) - len(truth.time)
-        self._per_day = int(round(86400 / step_s))
+        self._per_day = round(86400 / step_s)
         self._time = world.time
         wt = world.time.as_unit("ns")
         t_ns = wt.asi8
@@ -206,15 +207,13 @@ class SeasonalPersistenceForecaster(Forecaster):
                 continue
             k = np.maximum(1, -((a - j) // P))  # ceil((j - a) / P), at least one day back
             m = j - k * P
-            known_now = j <= a
-            m = np.where(m < 0, a, m)
-            vals = prep.blend[m]
-            if known_now.any():
-                vals = np.where(known_now[:, None], prep.raw[np.minimum(j, a)], vals)
-            # no same-time-of-day day yet: the latest value, unblended
-            short = (j - k * P) < 0
+            short = m < 0  # no same-time-of-day value known yet: the latest value, unblended
+            vals = prep.blend[np.where(short, a, m)]
             if short.any():
                 vals = np.where(short[:, None], prep.raw[a], vals)
+            known_now = j <= a  # published day-ahead prices: exact
+            if known_now.any():
+                vals = np.where(known_now[:, None], prep.raw[np.minimum(j, a)], vals)
             out[f] = vals
         return GridSignals(self._time[j[0] : j[-1] + 1], self.truth.areas, *(out[f] for f in SIGNAL_FIELDS))
 
@@ -263,3 +262,33 @@ def forecast_error(
                 "n": count,
             })
     return pd.DataFrame(rows).set_index(["area", "signal"])
+
+
+def evaluate_forecaster(
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    step_s: float = 1800,
+    horizon_h: float = 24.0,
+    issue_every_slots: int = 4,
+    data_dir=None,
+) -> pd.DataFrame:
+    """Error of :class:`SeasonalPersistenceForecaster` on a period of the dataset, per area and
+    signal (see :func:`forecast_error`), with ``mae_pct`` = MAE / mean truth × 100.
+
+    start, end : period [UTC] (default: the last 365 days the dataset covers);  step_s : slot
+    length [s];  horizon_h : forecast horizon [h];  issue_every_slots : spacing of the issue
+    instants [slots];  data_dir : dataset folder (default bundled)
+    """
+    from wattbit.grid.truth import load_signals, signal_span
+
+    first, last = signal_span(data_dir)
+    end = last if end is None else pd.Timestamp(end)
+    start = max(first, end - pd.Timedelta(days=365)) if start is None else pd.Timestamp(start)
+    truth = load_signals(start, end, step_s, None, data_dir)
+    fc = SeasonalPersistenceForecaster.from_dataset(truth, data_dir=data_dir)
+    horizon = max(1, round(horizon_h * 3600 / step_s))
+    err = forecast_error(truth, fc, horizon, issue_every_slots)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err["mae_pct"] = 100 * err["mae"] / err["mean_truth"].where(err["mean_truth"].abs() > 0)
+    err.attrs.update(start=start, end=end, step_s=step_s, horizon_h=horizon_h)
+    return err

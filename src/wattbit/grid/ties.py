@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from wattbit.domain.area import AREAS
 from wattbit.errors import InvalidInput, unknown_name
 
-__all__ = ["TieLine", "TIE_LINES", "tie_line"]
+__all__ = ["TIE_LINES", "TieLine", "tie_line"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from wattbit.errors import InvalidInput, unknown_name
 from wattbit.grid import carbon
 from wattbit.grid.signals import GridSignals
 
-__all__ = ["load_signals", "hourly_signals", "signal_span", "GapWarning"]
+__all__ = ["GapWarning", "hourly_signals", "load_signals", "signal_span"]
 
 _NEIGHBOURS = {a.name: a.neighbours for a in AREAS}
 
@@ -62,30 +62,33 @@ def _hourly_cached(path: Path) -> dict[str, pd.DataFrame]:
     own = pd.DataFrame(index=full, columns=areas, dtype=float)
     gen_total = pd.DataFrame(index=full, columns=areas, dtype=float)
     for a in areas:
-        if a == "tokyo":
-            continue
         i, g = carbon.own_generation_intensity({c: w[c][a].to_numpy() for c in carbon.COLUMN_FACTORS})
-        own[a] = i
-        gen_total[a] = g
+        has_mix = w["thermal_mw"][a].notna().to_numpy()
+        own[a] = np.where(has_mix, i, np.nan)
+        gen_total[a] = np.where(has_mix, g, np.nan)
     if "tokyo" in areas:
+        # TEPCO's FY2021-FY2023 files have no mix: solar share + Tokyo's non-solar annual mix
         d = w["demand_mw"]["tokyo"].to_numpy()
         s = w["solar_mw"]["tokyo"].to_numpy()
         ok = np.isfinite(d) & np.isfinite(s) & (d > 0)
         share = np.where(ok, np.clip(s / np.where(ok, d, 1), 0, 1), np.nan)
         tk = share * carbon.LIFECYCLE_G_PER_KWH["solar"] + (1 - share) * carbon.TOKYO_NON_SOLAR_G_PER_KWH
-        own["tokyo"] = np.where(ok, tk, carbon.TOKYO_ANNUAL_G_PER_KWH)
+        no_mix = gen_total["tokyo"].isna().to_numpy()
+        own["tokyo"] = np.where(no_mix, np.where(ok, tk, carbon.TOKYO_ANNUAL_G_PER_KWH), own["tokyo"].to_numpy())
+        tokyo_fallback = no_mix
     # imports at the mean own-generation intensity of the neighbours present in the data
     avg = own.copy()
     for a in areas:
-        if a == "tokyo":
-            continue
         nbr = [n for n in _NEIGHBOURS[a] if n in own.columns]
         ef_imp = own[nbr].mean(axis=1, skipna=True).to_numpy() if nbr else own[a].to_numpy()
         imp = np.clip(np.nan_to_num(w["tie_net_import_mw"][a].to_numpy()), 0, None)
-        g = gen_total[a].to_numpy()
+        g = np.nan_to_num(gen_total[a].to_numpy())
         num = np.nan_to_num(own[a].to_numpy()) * g + np.nan_to_num(ef_imp) * imp
         den = g + imp
-        avg[a] = np.where((den > 0) & present[a].to_numpy(), num / np.where(den > 0, den, 1), np.nan)
+        value = np.where((den > 0) & present[a].to_numpy(), num / np.where(den > 0, den, 1), np.nan)
+        if a == "tokyo":
+            value = np.where(tokyo_fallback, own[a].to_numpy(), value)
+        avg[a] = value
     marg = pd.DataFrame(
         np.where(curt.to_numpy() > 0, 0.0, carbon.MARGINAL_THERMAL_G_PER_KWH), index=full, columns=areas
     ).where(curt_known)
@@ -163,7 +166,10 @@ def load_signals(
     for a in areas:
         if a not in known:
             if a == "okinawa":
-                raise InvalidInput("load_signals: area 'okinawa' is isolated and absent from the data (no JEPX price, no area file)")
+                raise InvalidInput(
+                    "load_signals: area 'okinawa' is isolated: it has no JEPX price and no tie-line, "
+                    "and the signals cover the nine interconnected areas only"
+                )
             raise unknown_name("area", a, known, field="load_signals")
     time = pd.date_range(start, end, freq=step, inclusive="left", name="time")
 

@@ -22,10 +22,10 @@ from wattbit.network.lightpath import LightpathBook, Reservation
 
 __all__ = [
     "APN",
-    "ApnParams",
     "DEFAULT_PARAMS",
     "DEFAULT_SLACK_PU",
     "DEFAULT_WAVELENGTHS_PER_PAIR",
+    "ApnParams",
     "LightpathBook",
     "Link",
     "MoveBreakdown",

@@ -19,6 +19,7 @@ Every constant is in :class:`ApnParams` with its source.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -29,21 +30,28 @@ import numpy as np
 from wattbit.domain import Fleet
 from wattbit.domain import area as _area
 from wattbit.errors import Infeasible, InvalidInput, unknown_name
-from wattbit.network.qot import QotModel, TransceiverMode, best_mode, gsnr_db, load_qot, span_lengths_km
-from wattbit.network.railway import Railway, great_circle_km, load_railway
+from wattbit.network.qot import (
+    QotModel,
+    TransceiverMode,
+    best_mode,
+    gsnr_db,
+    load_qot,
+    span_lengths_km,
+)
+from wattbit.network.railway import Railway, load_railway
 from wattbit.units import FIBER_DELAY_S_PER_KM
 
 __all__ = [
-    "ApnParams",
-    "DEFAULT_PARAMS",
-    "Link",
-    "Path",
-    "MoveBreakdown",
     "APN",
-    "build_apn",
-    "transport_power_w",
+    "DEFAULT_PARAMS",
     "DEFAULT_SLACK_PU",
     "DEFAULT_WAVELENGTHS_PER_PAIR",
+    "ApnParams",
+    "Link",
+    "MoveBreakdown",
+    "Path",
+    "build_apn",
+    "transport_power_w",
 ]
 
 DEFAULT_SLACK_PU = 1.03
@@ -438,7 +446,7 @@ class APN:
             if best is None or len(regens) < len(best[2]):
                 best = (mode, worst, regens)
         if best is None:
-            gap = max(b[1] - a[1] for a, b in zip(points, points[1:]))
+            gap = max(b[1] - a[1] for a, b in itertools.pairwise(points))
             raise Infeasible(
                 f"path {nodes[0]!r} -> {nodes[-1]!r}: no transceiver mode closes the {gap:.0f} km between two "
                 "adjacent stations even with a regenerator at every station; check the QoT model's modes"
@@ -538,6 +546,71 @@ class APN:
     ) -> float:
         """Checkpoint write + transfer + restore + lightpath setup [s] (see move_breakdown)."""
         return self.move_breakdown(size_gb, src, dst, wavelengths, concurrent_moves).total_s
+
+    def concurrent_move_times_s(
+        self, moves: Sequence[tuple[float, str, str]], wavelengths: int = 1
+    ) -> list[float]:
+        """Completion times of moves that run at once and share the links they cross [s].
+
+        Each move (size_gb, src, dst) writes its checkpoint and sets up its lightpath, then
+        transfers using up to ``wavelengths`` wavelengths of its path. Where moves cross the same
+        link they share its wavelengths max-min fairly (progressive filling; fractional shares
+        stand for time-sharing), re-shared whenever a move starts or finishes. Each move ends
+        with 1.5 RTT of protocol and flight time and its restore. A single move takes exactly
+        :meth:`move_time_s`.
+
+        moves : (size [GB], source site, destination site) each;  wavelengths : most a move may use [-]
+        """
+        _count("concurrent moves", "wavelengths", wavelengths)
+        p = self.params
+        n = len(moves)
+        paths, size_gbit, start_s = [], [], []
+        for size_gb, src, dst in moves:
+            _positive("move", "size_gb", size_gb, allow_zero=True)
+            paths.append(self.path(src, dst))
+            size_gbit.append(size_gb * 8.0)
+            start_s.append(size_gb * 8.0 / p.storage_write_gbps + p.lightpath_setup_s)
+        done_s = [0.0] * n
+        remaining = list(size_gbit)
+        pending = {i for i in range(n) if paths[i].src != paths[i].dst and size_gbit[i] > 0}
+        t = 0.0
+        while pending:
+            active = [i for i in pending if start_s[i] <= t + 1e-12]
+            share = self._fair_wavelengths(active, paths, wavelengths)
+            rate = {}
+            for i in active:
+                window = p.flows * p.flow_window_gb * 8.0 / paths[i].rtt_s
+                rate[i] = min(p.transfer_efficiency_pu * share[i] * paths[i].rate_gbps, window)
+            waits = [start_s[i] - t for i in pending if start_s[i] > t + 1e-12]
+            finish = [remaining[i] / rate[i] for i in active if rate[i] > 0]
+            step = min(waits + finish)
+            for i in active:
+                remaining[i] -= rate[i] * step
+            t += step
+            for i in list(active):
+                if remaining[i] <= 1e-9 * max(1.0, size_gbit[i]):
+                    pending.discard(i)
+                    done_s[i] = t + 1.5 * paths[i].rtt_s + size_gbit[i] / p.storage_read_gbps
+        return done_s
+
+    def _fair_wavelengths(self, active: list[int], paths: list[Path], cap: int) -> dict[int, float]:
+        """Max-min fair wavelengths per active move under each link's wavelength count."""
+        share = {i: 0.0 for i in active}
+        left = {lid: float(self.link(lid).wavelengths) for i in active for lid in paths[i].link_ids}
+        free = set(active)
+        while free:
+            users = defaultdict(list)
+            for i in free:
+                for lid in paths[i].link_ids:
+                    users[lid].append(i)
+            inc = min([left[lid] / len(us) for lid, us in users.items()] + [cap - share[i] for i in free])
+            for i in free:
+                share[i] += inc
+                for lid in paths[i].link_ids:
+                    left[lid] -= inc
+            saturated = {lid for lid in users if left[lid] <= 1e-9}
+            free = {i for i in free if share[i] < cap - 1e-9 and not saturated & set(paths[i].link_ids)}
+        return share
 
     # --- power ----------------------------------------------------------------------------------
     def line_system_power_w(self) -> float:

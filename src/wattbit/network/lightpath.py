@@ -20,7 +20,7 @@ import pandas as pd
 from wattbit.errors import Infeasible, InvalidInput, unknown_name
 from wattbit.network.apn import APN
 
-__all__ = ["Reservation", "LightpathBook"]
+__all__ = ["LightpathBook", "Reservation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +85,10 @@ class LightpathBook:
     def __init__(self, apn: APN) -> None:
         self.apn = apn
         self._reservations: dict[str, Reservation] = {}
-        self._by_link: dict[str, set[str]] = defaultdict(set)
+        self._by_link: dict[str, set[str]] = defaultdict(set)  # live: may still conflict
+        self._history_by_link: dict[str, set[str]] = defaultdict(set)  # every reservation
         self._counter = itertools.count(1)
+        self._peak_pu = 0.0
 
     @property
     def reservations(self) -> tuple[Reservation, ...]:
@@ -159,7 +161,23 @@ class LightpathBook:
         self._reservations[rid] = r
         for lid in path.link_ids:
             self._by_link[lid].add(rid)
+            self._history_by_link[lid].add(rid)
+            in_use = sum(self._reservations[q].wavelengths for q in self._by_link[lid]
+                         if self._reservations[q].start <= r.start < self._reservations[q].end)
+            self._peak_pu = max(self._peak_pu, in_use / self.capacity(lid))
         return r
+
+    def retire(self, before: pd.Timestamp) -> int:
+        """Stop checking reservations that ended by ``before`` for conflicts (they stay in the
+        history and in the statistics); a long-running controller calls it every step so that
+        booking stays fast. Returns how many were retired."""
+        before = _utc(before, "before")
+        done = 0
+        for lid, rids in self._by_link.items():
+            old = {rid for rid in rids if self._reservations[rid].end <= before}
+            rids -= old
+            done += len(old)
+        return done
 
     def release(self, reservation_id: str) -> None:
         """Give a reservation's wavelengths back."""
@@ -168,13 +186,14 @@ class LightpathBook:
             raise unknown_name("reservation", reservation_id, self._reservations, field="reservation_id")
         for lid in r.link_ids:
             self._by_link[lid].discard(reservation_id)
+            self._history_by_link[lid].discard(reservation_id)
 
     def used(self, link_id: str, at: pd.Timestamp) -> int:
         """Channels in use on a link at an instant [-]."""
         at = _utc(at, "at")
         return sum(
             self._reservations[rid].wavelengths
-            for rid in self._by_link.get(link_id, ())
+            for rid in self._history_by_link.get(link_id, ())
             if self._reservations[rid].start <= at < self._reservations[rid].end
         )
 
@@ -183,7 +202,7 @@ class LightpathBook:
         start, end = _utc(start, "start"), _utc(end, "end")
         out: dict[str, float] = {}
         for link in self.apn.links:
-            rs = [self._reservations[rid] for rid in self._by_link.get(link.link_id, ())]
+            rs = [self._reservations[rid] for rid in self._history_by_link.get(link.link_id, ())]
             rs = [r for r in rs if r.overlaps(start, end)]
             # the peak is reached at the start of some reservation (or at the window start)
             instants = {max(r.start, start) for r in rs}
@@ -192,9 +211,6 @@ class LightpathBook:
         return out
 
     def peak_utilisation(self) -> float:
-        """Highest fraction of any link's wavelengths ever in use across all reservations [pu]."""
-        if not self._reservations:
-            return 0.0
-        start = min(r.start for r in self._reservations.values())
-        end = max(r.end for r in self._reservations.values())
-        return max(self.utilisation(start, end).values())
+        """Highest fraction of any link's wavelengths ever in use across all reservations [pu]
+        (kept up to date at each booking: a link's use peaks at the start of a reservation)."""
+        return self._peak_pu

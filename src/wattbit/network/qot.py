@@ -24,16 +24,17 @@ from importlib import resources
 from wattbit.errors import DataSourceError, InvalidInput, require_extra
 
 __all__ = [
-    "TransceiverMode",
     "QotCoefficients",
     "QotModel",
-    "load_qot",
-    "db_to_lin",
-    "lin_to_db",
-    "span_lengths_km",
-    "gsnr_db",
+    "TransceiverMode",
     "best_mode",
     "calibrate_with_gnpy",
+    "coefficients_toml",
+    "db_to_lin",
+    "gsnr_db",
+    "lin_to_db",
+    "load_qot",
+    "span_lengths_km",
 ]
 
 
@@ -225,11 +226,26 @@ def _fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
     return my - b * mx, b
 
 
+def _gnpy_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gnpy")
+    except PackageNotFoundError:  # pragma: no cover - imported from a source tree
+        return "(source)"
+
+
+def _TX_OSNR_DB(baud_gbd: float) -> float:
+    """Transmitter OSNR of the probe [dB, 0.1 nm]: 36 dB up to 63 GBd, 40 dB at 126 GBd — the
+    values of the notes' calibration setup (apn-optical-notes §1.3 script A)."""
+    return 40.0 if baud_gbd > 100 else 36.0
+
+
 def calibrate_with_gnpy(
     model: QotModel | None = None,
     *,
-    spans: Sequence[int] = (1, 2, 4, 8, 12, 16),
-    bauds_gbd: Sequence[float] = (63.1, 126.2),
+    spans: Sequence[int] = (1, 2, 4, 8, 16, 24, 32),
+    bauds_gbd: Sequence[float] = (31.6, 63.1, 126.2),
     span_km: float | None = None,
 ) -> QotModel:
     """Regenerate the closed-form coefficients by fitting GNPy runs (needs ``wattbit[qot]``).
@@ -251,9 +267,18 @@ def calibrate_with_gnpy(
 
     from gnpy.core import elements  # noqa: F401  (ensures the core is importable)
     from gnpy.core.parameters import SimParams
-    from gnpy.tools.json_io import DEFAULT_EQPT_CONFIG, load_eqpt_topo_from_json, load_gnpy_json, requests_from_json
+    from gnpy.tools.json_io import (
+        DEFAULT_EQPT_CONFIG,
+        load_eqpt_topo_from_json,
+        load_gnpy_json,
+        requests_from_json,
+    )
     from gnpy.tools.worker_utils import designed_network
-    from gnpy.topology.request import compute_path_dsjctn, compute_path_with_disjunction, correct_json_route_list
+    from gnpy.topology.request import (
+        compute_path_dsjctn,
+        compute_path_with_disjunction,
+        correct_json_route_list,
+    )
     from gnpy.topology.spectrum_assignment import build_oms_list
 
     model = model or load_qot()
@@ -272,7 +297,7 @@ def calibrate_with_gnpy(
         eq["Transceiver"].append({
             "type_variety": "wattbit", "frequency": {"min": 191.35e12, "max": 196.1e12},
             "mode": [{"format": "probe", "baud_rate": baud * 1e9, "OSNR": 0.0, "bit_rate": mode.rate_gbps * 1e9,
-                      "roll_off": 0.15, "tx_osnr": 40, "min_spacing": slot_hz, "cost": 1}],
+                      "roll_off": 0.15, "tx_osnr": _TX_OSNR_DB(baud), "min_spacing": slot_hz, "cost": 1}],
         })
         power_dbm = 10.0 * math.log10(baud / 32.0)  # PSD-scaled launch power, notes §1.3 set_si
         eq["SI"][0].update(baud_rate=baud * 1e9, spacing=slot_hz, power_dbm=power_dbm, tx_power_dbm=power_dbm, roll_off=0.15)
@@ -314,9 +339,25 @@ def calibrate_with_gnpy(
         a, b = _fit_line(xs, ys)
         if a <= 0 or b <= 0:
             raise DataSourceError("GNPy calibration", None, "a positive floor and span term", (a, b))
+        residual_db = max(abs(lin_to_db(1.0 / (a + b * x)) - lin_to_db(1.0 / y)) for x, y in zip(xs, ys))
         # span_db is fitted at this span length; refer it to the model's reference loss.
         loss_db = span_km * model.loss_db_per_km + model.connector_loss_db
         span_db = lin_to_db(1.0 / b) - model.span_loss_slope_db_per_db * (loss_db - model.reference_span_loss_db)
         new[baud] = QotCoefficients(baud, round(lin_to_db(1.0 / a), 2), round(span_db, 2),
-                                    f"GNPy fit, spans {tuple(spans)} x {span_km:g} km")
+                                    f"GNPy {_gnpy_version()} fit, "
+                                    f"{len(xs)} runs of {min(spans)}-{max(spans)} x {span_km:g} km spans, "
+                                    f"max residual {residual_db:.2f} dB")
     return model.with_coefficients(sorted(new.values(), key=lambda c: c.baud_gbd), version="gnpy-calibrated")
+
+
+def coefficients_toml(model: QotModel) -> str:
+    """The ``[[coefficients]]`` tables of a model, to paste into ``resources/network/qot.toml``.
+
+    >>> print(coefficients_toml(load_qot()).splitlines()[0])
+    [[coefficients]]
+    """
+    out = []
+    for c in model.coefficients:
+        out += ["[[coefficients]]", f"baud_gbd = {c.baud_gbd:g}", f"floor_db = {c.floor_db:g}",
+                f"span_db = {c.span_db:g}", f"source = {c.source!r}".replace("'", '"'), ""]
+    return "\n".join(out)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 import json
 import math
 from collections import defaultdict
@@ -37,17 +38,17 @@ from pathlib import Path
 from wattbit.errors import DataSourceError, InvalidInput, unknown_name
 
 __all__ = [
+    "ATTRIBUTION",
     "EARTH_RADIUS_KM",
-    "Station",
-    "Segment",
+    "RESOURCE",
     "Railway",
+    "Segment",
+    "Station",
+    "derive_railway",
     "great_circle_km",
+    "load_railway",
     "polyline_km",
     "simplify",
-    "load_railway",
-    "derive_railway",
-    "RESOURCE",
-    "ATTRIBUTION",
 ]
 
 EARTH_RADIUS_KM = 6371.0088
@@ -112,8 +113,10 @@ ROMAJI: Mapping[str, str] = {
 GAP_LINKS: tuple[tuple[str, str, str, str], ...] = (
     (
         "金沢", "米原", "Hokuriku Main Line (estimated)",
-        "JR West Hokuriku Main Line Kanazawa–Maibara (operating km about 177) carries fiber but is "
-        "not in the N02 snapshot, which ends the Hokuriku Shinkansen at Kanazawa",
+        (
+            "JR West Hokuriku Main Line Kanazawa–Maibara (operating km about 177) carries fiber but is "
+            "not in the N02 snapshot, which ends the Hokuriku Shinkansen at Kanazawa"
+        ),
     ),
 )
 GAP_FACTOR_PU = 1.2
@@ -147,7 +150,7 @@ def polyline_km(coords: Iterable[tuple[float, float]]) -> float:
     202.3
     """
     pts = list(coords)
-    return sum(great_circle_km(a[1], a[0], b[1], b[0]) for a, b in zip(pts, pts[1:]))
+    return sum(great_circle_km(a[1], a[0], b[1], b[0]) for a, b in itertools.pairwise(pts))
 
 
 def simplify(coords: list[tuple[float, float]], tolerance_km: float) -> list[tuple[float, float]]:
@@ -330,7 +333,7 @@ def _line_segments(route: dict, stations: list[tuple[str, tuple[float, float]]])
     """Station-to-station track of one line: (name a, name b, km, full polyline)."""
     adj: dict = defaultdict(dict)
     for part in _line_parts(route):
-        for p, q in zip(part, part[1:]):
+        for p, q in itertools.pairwise(part):
             if p != q:
                 d = great_circle_km(p[1], p[0], q[1], q[0])
                 adj[p][q] = adj[q][p] = d

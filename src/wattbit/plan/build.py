@@ -102,21 +102,29 @@ class ClassMembers:
     service: tuple[tuple[str, ...], ...]
 
 
+_NS_PER_H = 3.6e12
+
+
 def _hours(delta: pd.Timedelta) -> float:
-    return delta.total_seconds() / 3600.0
+    return delta.as_unit("ns").value / _NS_PER_H
+
+
+def _hours_between(later: pd.Timestamp, earlier: pd.Timestamp) -> float:
+    """(later - earlier) in hours, on integer nanoseconds (fast in loops over many jobs)."""
+    return (later.as_unit("ns").value - earlier.as_unit("ns").value) / _NS_PER_H
 
 
 def job_view(job: Job, now: pd.Timestamp, remaining_gpu_h: float, site_index: int,
              running: bool, nominal_slack_h: float = 72.0) -> JobView:
     """Jobs without a deadline get a nominal one ``nominal_slack_h`` after they could finish."""
-    deadline = job.deadline
-    if deadline is None:
-        deadline_in_h = max(0.0, _hours(job.release - now)) + job.runtime_h + nominal_slack_h
+    release_in_h = max(0.0, _hours_between(job.release, now))
+    if job.deadline is None:
+        deadline_in_h = release_in_h + job.runtime_h + nominal_slack_h
     else:
-        deadline_in_h = _hours(deadline - now)
-    pinned = running and not job.kind.checkpointable
-    return JobView(job, remaining_gpu_h, site_index if (running or job.kind.checkpointable) else -1,
-                   pinned, max(0.0, _hours(job.release - now)), deadline_in_h)
+        deadline_in_h = _hours_between(job.deadline, now)
+    checkpointable = job.kind.checkpointable
+    return JobView(job, remaining_gpu_h, site_index if (running or checkpointable) else -1,
+                   running and not checkpointable, release_in_h, deadline_in_h)
 
 
 def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, spatial: bool,
@@ -230,8 +238,8 @@ def service_classes(jobs: Iterable[Job], now: pd.Timestamp, fa: FleetArrays, blo
     for k, key in enumerate(keys):
         allowed[k] = key
         for job in groups[key]:
-            rel = _hours(job.release - now)
-            dl = _hours(job.deadline - now)
+            rel = _hours_between(job.release, now)
+            dl = _hours_between(job.deadline, now)
             overlap = np.clip(np.minimum(end_h, dl) - np.maximum(start_h, rel), 0, None)
             demand[k] += job.gpus * overlap / blocks.duration_h
         members.append(tuple(j.job_id for j in groups[key]))

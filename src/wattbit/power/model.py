@@ -25,29 +25,34 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from wattbit.domain import Site
 from wattbit.errors import InvalidInput, unknown_name
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
+    "NODE_OVERHEAD_FIXED_SHARE_PU",
+    "NODE_OVERHEAD_W_PER_GPU",
     "AcceleratorPower",
     "accelerator_power",
-    "known_accelerators",
-    "gpu_power_w",
-    "work_rate_pu",
     "energy_per_work_pu",
-    "NODE_OVERHEAD_W_PER_GPU",
-    "NODE_OVERHEAD_FIXED_SHARE_PU",
-    "node_overhead_w_per_gpu",
-    "site_it_power_mw",
     "facility_power_mw",
+    "fleet_power_table",
+    "gpu_power_w",
+    "known_accelerators",
+    "node_overhead_w_per_gpu",
     "power_coefficients",
-    "throttled_mw_per_gpu",
     "site_facility_power_max_mw",
+    "site_it_power_mw",
+    "throttled_mw_per_gpu",
+    "work_rate_pu",
 ]
 
 NODE_OVERHEAD_W_PER_GPU = 575.0
@@ -107,7 +112,7 @@ def known_accelerators() -> tuple[str, ...]:
     return tuple(sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")))
 
 
-@lru_cache(maxsize=None)
+@cache
 def accelerator_power(accelerator: str = "h200") -> AcceleratorPower:
     """The bundled power curve of an accelerator.
 
@@ -280,3 +285,33 @@ def site_facility_power_max_mw(site: Site) -> float:
     0.8068
     """
     return facility_power_mw(site, site_it_power_mw(site, site.gpu_count, 1.0))
+
+
+def fleet_power_table(fleet) -> pd.DataFrame:
+    """One row per site: area, GPUs, PUE, IT cap, idle/full-load IT power and facility power [MW],
+    and the LP coefficients; a last row ``total``.
+
+    >>> from wattbit.examples import tiny_fleet
+    >>> t = fleet_power_table(tiny_fleet())
+    >>> int(t.loc["total", "gpus"]), bool((t["it_full_mw"] <= t["it_power_max_mw"]).all())
+    (2048, True)
+    """
+    import pandas as pd
+
+    rows = {}
+    for s in fleet.sites:
+        base, slope = power_coefficients(s)
+        rows[s.name] = {
+            "area": s.area, "lat": s.lat, "lon": s.lon, "accelerator": s.accelerator,
+            "gpus": s.gpu_count, "pue": s.pue, "it_power_max_mw": s.it_power_max_mw,
+            "it_idle_mw": site_it_power_mw(s, 0.0), "it_full_mw": site_it_power_mw(s, s.gpu_count),
+            "facility_full_mw": site_facility_power_max_mw(s),
+            "base_mw": base, "kw_per_busy_gpu": slope * 1e3,
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    total = table[["gpus", "it_power_max_mw", "it_idle_mw", "it_full_mw", "facility_full_mw", "base_mw"]].sum()
+    table.loc["total", total.index] = total
+    table.loc["total", ["area", "accelerator"]] = ["", ""]
+    table["gpus"] = table["gpus"].astype(int)
+    table.index.name = "site"
+    return table

@@ -11,7 +11,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-__all__ = ["TraceStats", "trace_stats", "MIN_RUNTIME_H", "MAX_RUNTIME_H", "IAT_CLIP_QUANTILE"]
+__all__ = ["IAT_CLIP_QUANTILE", "MAX_RUNTIME_H", "MIN_RUNTIME_H", "TraceStats", "trace_stats"]
 
 MIN_RUNTIME_H = 0.5
 """Trace jobs shorter than this are left out [h]: below the planner's half-hour slot. In the openb
@@ -19,7 +19,7 @@ pods this drops 71 % of the GPU pods but only 5 % of their GPU-hours (docs/workl
 
 MAX_RUNTIME_H = 72.0
 """Longer trace jobs are clipped to this run time [h], so no job lasts more than three days.
-1.1 % of Philly jobs and 3 % of openb GPU pods run longer (docs/workload.md)."""
+1.1 % of Philly jobs and 0.8 % of scheduled openb GPU pods run longer (docs/workload.md)."""
 
 IAT_CLIP_QUANTILE = 0.99
 """openb inter-arrival times above this quantile are clipped to it: the pod list has gaps of up

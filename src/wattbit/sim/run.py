@@ -1,0 +1,102 @@
+"""Run a scenario through the twin under one or more policies: the chain from files to KPIs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from wattbit.control.controller import Controller
+from wattbit.control.oracle import OraclePlan, plan_oracle
+from wattbit.control.policies import POLICIES, policy as _policy
+from wattbit.domain import Job, Scenario
+from wattbit.grid import GridSignals
+from wattbit.sim.kpi import kpi_table
+from wattbit.sim.twin import TwinResult, run_twin, run_window
+
+__all__ = ["World", "Comparison", "build_world", "simulate", "DEFAULT_POLICIES"]
+
+DEFAULT_POLICIES: tuple[str, ...] = tuple(POLICIES)
+
+
+@dataclass(frozen=True, eq=False)
+class World:
+    """The recorded world a scenario runs in: jobs, APN, the grid truth over the run window,
+    and the truth a forecaster may look into (the run window plus one horizon, and the history
+    before it)."""
+
+    scenario: Scenario
+    jobs: tuple[Job, ...]
+    apn: object
+    truth: GridSignals
+    forecast_truth: GridSignals
+    history: GridSignals | None
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Results of the policies on one world, and their KPI table."""
+
+    world: World
+    results: dict[str, TwinResult]
+    oracle: OraclePlan | None = None
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def build_world(scenario: Scenario, *, data_dir: Path | None = None,
+                jobs: Sequence[Job] | None = None, history_days: int = 14) -> World:
+    """Load the grid truth, build the jobs (unless given) and the APN for a scenario."""
+    from wattbit.grid import load_signals, signal_span
+    from wattbit.network import build_apn
+    from wattbit.workload import build_jobs
+
+    fleet = scenario.fleet
+    if jobs is None:
+        jobs = build_jobs(fleet, scenario.workload, scenario.start, scenario.end)
+    jobs = tuple(jobs)
+    start, stop = run_window(jobs, scenario.start, scenario.end, scenario.step_s)
+    first, last = signal_span(data_dir)
+    horizon = pd.Timedelta(seconds=scenario.step_s * scenario.horizon_slots)
+    areas = fleet.areas
+    truth = load_signals(start, stop, scenario.step_s, areas=areas, data_dir=data_dir)
+    ahead = min(stop + horizon, last)
+    forecast_truth = truth if ahead <= stop else load_signals(start, ahead, scenario.step_s,
+                                                             areas=areas, data_dir=data_dir)
+    hist_start = max(first, start - pd.Timedelta(days=history_days))
+    history = (load_signals(hist_start, start, scenario.step_s, areas=areas, data_dir=data_dir)
+               if hist_start < start else None)
+    return World(scenario, jobs, build_apn(fleet), truth, forecast_truth, history)
+
+
+def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
+             data_dir: Path | None = None, world: World | None = None,
+             on_slot: Callable[[str, int, int], None] | None = None) -> Comparison:
+    """Run each policy on the scenario's world and compare them.
+
+    on_slot(policy, i, n) is called after every slot (progress bars).
+    """
+    from wattbit.grid import SeasonalPersistenceForecaster
+    from wattbit.network import LightpathBook
+
+    for name in policies:
+        _policy(name)
+    world = world or build_world(scenario, data_dir=data_dir)
+    sc = scenario
+    oracle = None
+    results: dict[str, TwinResult] = {}
+    for name in policies:
+        pol = _policy(name)
+        if pol.foresight and oracle is None:
+            oracle = plan_oracle(sc.fleet, world.apn, world.jobs, world.truth, weights=sc.weights,
+                                 demand_response=sc.demand_response, outages=sc.outages)
+        forecaster = SeasonalPersistenceForecaster(world.forecast_truth, world.history)
+        controller = Controller(
+            sc.fleet, world.apn, pol, sc.weights, forecaster, step_s=sc.step_s,
+            horizon_slots=sc.horizon_slots, lightpaths=LightpathBook(world.apn),
+            oracle_plan=oracle if pol.foresight else None)
+        cb = (lambda i, n, _name=name: on_slot(_name, i, n)) if on_slot else None
+        results[name] = run_twin(controller, world.jobs, world.truth,
+                                 demand_response=sc.demand_response, outages=sc.outages, on_slot=cb)
+    return Comparison(world, results, oracle, kpi_table(results))
