@@ -31,34 +31,6 @@ pytestmark = pytest.mark.slurm
 
 SITES = ("tokyo-dc", "kansai-dc", "kyushu-dc")
 GPUS_PER_SITE = 16
-FLEET_TOML = """\
-# three small sites, one single-node Slurm cluster each (16 fake GPUs)
-name = "three-e2e"
-[[sites]]
-name = "tokyo-dc"
-area = "tokyo"
-lat = 35.6812
-lon = 139.7671
-gpu_count = 16
-it_power_max_mw = 1.0
-pue = 1.35
-[[sites]]
-name = "kansai-dc"
-area = "kansai"
-lat = 34.7334
-lon = 135.5001
-gpu_count = 16
-it_power_max_mw = 1.0
-pue = 1.3
-[[sites]]
-name = "kyushu-dc"
-area = "kyushu"
-lat = 33.5902
-lon = 130.4207
-gpu_count = 16
-it_power_max_mw = 1.0
-pue = 1.25
-"""
 LIVE = ("PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING")
 
 
@@ -76,8 +48,7 @@ def lab():
 @pytest.fixture
 def setup(lab, tmp_path):
     """A fleet file and a Slurm sites file for the three clusters; the clusters left empty after."""
-    fleet = tmp_path / "fleet.toml"
-    fleet.write_text(FLEET_TOML)
+    fleet = lab.write_fleet_toml(tmp_path / "fleet.toml", load_fleet("japan-9"))
     sites = lab.write_sites_toml(tmp_path / "sites.toml")
     yield fleet, sites
     for c in lab.clusters.values():

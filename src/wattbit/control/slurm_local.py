@@ -215,6 +215,20 @@ class LocalSlurm:
         path.write_text("\n".join(lines))
         return path
 
+    def write_fleet_toml(self, path: Path, like) -> Path:
+        """Write a fleet whose sites are these clusters: area, location, PUE and accelerator from
+        the same-named sites of ``like`` (a :class:`~wattbit.domain.Fleet`), ``gpus`` GPUs each
+        and an IT power cap (1 MW) that never binds at that size."""
+        lines = [f'name = "local-{len(self.sites)}"', ""]
+        for site in self.sites:
+            s = like.site(site)
+            lines += ["[[sites]]", f'name = "{site}"', f'area = "{s.area}"', f"lat = {s.lat}", f"lon = {s.lon}",
+                      f"gpu_count = {self.gpus}", "it_power_max_mw = 1.0", f"pue = {s.pue}",
+                      f'accelerator = "{s.accelerator}"', ""]
+        path = Path(path)
+        path.write_text("\n".join(lines))
+        return path
+
     # --- pieces -------------------------------------------------------------------------------
     def _spawn(self, log: Path, argv: list[str], env: dict[str, str], user: str | None = None) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
