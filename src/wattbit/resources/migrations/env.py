@@ -6,11 +6,11 @@ from sqlalchemy import create_engine, pool
 
 from wattbit.service.db import Base
 
-config = context.config
 target_metadata = Base.metadata
 
 
 def _url() -> str:
+    config = context.config
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
     if not url:
         raise SystemExit("no database: pass -x url=<sqlalchemy url>")
@@ -25,7 +25,7 @@ def run_offline() -> None:
 
 
 def run_online() -> None:
-    conn = config.attributes.get("connection")
+    conn = context.config.attributes.get("connection")
     if conn is not None:
         context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
@@ -38,7 +38,8 @@ def run_online() -> None:
             context.run_migrations()
 
 
-if context.is_offline_mode():
-    run_offline()
-else:
-    run_online()
+if hasattr(context, "config"):  # run by Alembic (importing this file, e.g. for doctests, does nothing)
+    if context.is_offline_mode():
+        run_offline()
+    else:
+        run_online()
