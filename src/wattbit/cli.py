@@ -289,6 +289,84 @@ def serve(
     run(settings, host=host, port=port)
 
 
+def _run_with_progress(scenario, policies, data, out: Path, report: bool) -> None:
+    """Simulate with one progress bar per policy, print the KPI table, write the outputs."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from wattbit.sim.kpi import format_kpi_table
+    from wattbit.sim.run import build_world, save_outputs, simulate
+
+    jst = "Asia/Tokyo"
+    console.print(
+        f"[bold]{scenario.name}[/]: fleet {scenario.fleet.name} ({len(scenario.fleet.sites)} sites, "
+        f"{scenario.fleet.gpu_count:,} GPUs), {scenario.start.tz_convert(jst):%Y-%m-%d} .. "
+        f"{scenario.end.tz_convert(jst):%Y-%m-%d} JST, policies: {', '.join(policies)}")
+    with console.status("loading grid data, building jobs and the APN"):
+        world = build_world(scenario, data_dir=data)
+    console.print(f"{len(world.jobs):,} jobs, {len(world.truth.time):,} slots of "
+                  f"{scenario.step_s / 60:.0f} min")
+    with Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as progress:
+        tasks = {p: progress.add_task(p, total=len(world.truth.time)) for p in policies}
+        comparison = simulate(scenario, policies, world=world,
+                              on_slot=lambda p, i, n: progress.update(tasks[p], completed=i + 1))
+    console.print(format_kpi_table(comparison.table), highlight=False, soft_wrap=True)
+    written = save_outputs(comparison, out, report=report)
+    if "report" in written:
+        try:
+            from wattbit.sim.report import report_summary
+
+            for line in report_summary(comparison):
+                console.print(f"- {line}", highlight=False)
+        except ImportError:
+            pass
+    console.print(f"outputs in {out}/ ({', '.join(p.name for p in written.values() if p.parent == out)})"
+                  if written else "")
+
+
+Policies = Annotated[
+    Optional[list[str]],
+    typer.Option("--policy", "-p", help="Policy to run (repeat for several): baseline, temporal, "
+                 "spatial, wls, oracle. Default: all five."),
+]
+OutDir = Annotated[Path, typer.Option("--out", help="Folder for the KPI table, records and report.")]
+
+
+@app.command("run")
+def run(
+    full_year: Annotated[bool, typer.Option("--full-year", help="Run all of FY2022 instead of the default fortnight.")] = False,
+    policy: Policies = None,
+    data: DataDir = None,
+    out: OutDir = Path("out"),
+    report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
+) -> None:
+    """The digital twin on the bundled default scenario: japan-9 fleet, FY2022 grid data,
+    trace-driven workload. Prints the key figures and writes the report."""
+    from wattbit.scenarios import load_scenario
+
+    scenario = load_scenario("full-year" if full_year else "default")
+    _run_with_progress(scenario, policy or ["baseline", "temporal", "spatial", "wls", "oracle"],
+                       data, out, report)
+
+
+@app.command("simulate")
+def simulate_cmd(
+    scenario: Annotated[str, typer.Option("--scenario", "-s", help="Scenario file (TOML/YAML) or bundled name.")] = "default",
+    policy: Policies = None,
+    start: Annotated[Optional[str], typer.Option(help="Override the period start (JST unless a zone is given).")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Override the period end, exclusive.")] = None,
+    data: DataDir = None,
+    out: OutDir = Path("out"),
+    report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
+) -> None:
+    """Run a scenario through the twin under one or more policies."""
+    from wattbit.scenarios import load_scenario, with_period
+
+    sc = with_period(load_scenario(scenario), start, end)
+    _run_with_progress(sc, policy or ["baseline", "temporal", "spatial", "wls", "oracle"], data, out, report)
+
+
+
 def main() -> None:
     """Console entry point: WattbitError becomes a one-line message and exit code 2."""
     try:

@@ -132,6 +132,7 @@ SCENARIO_FIELDS: dict[str, dict[str, tuple[str, str, object, str]]] = {
         "end": ("datetime", "JST if naive", "required", "window end (exclusive)"),
         "response_deadline_s": ("float", "s", 300.0, "time allowed to reach the change (secondary reserve ≈ 300 s)"),
         "issued_by": ("str", "-", "'grid-operator'", "who asked"),
+        "issued_at": ("datetime", "JST if naive", None, "when the request reaches the fleet; none: at start (announced requests come earlier)"),
     },
     "outages": {
         "site": ("str", "-", "required", "site name in the fleet"),
@@ -283,6 +284,8 @@ def scenario_from_dict(raw: dict, origin: str = "scenario", name: str = "scenari
         kw = dict(dr)
         kw["start"] = _time(origin, where, "start", dr.get("start"))
         kw["end"] = _time(origin, where, "end", dr.get("end"))
+        if "issued_at" in dr:
+            kw["issued_at"] = _time(origin, where, "issued_at", dr.get("issued_at"))
         events.append(_build(origin, where, DemandResponse, kw))
     outages = []
     for i, o in enumerate(raw.get("outages", [])):
@@ -317,3 +320,26 @@ def load_scenario(path_or_name: str | Path = "default") -> Scenario:
     base = path.parent if path.suffix else None
     name = path.stem if path.suffix else str(path_or_name)
     return scenario_from_dict(raw, origin, name, base)
+
+
+def with_period(scenario: Scenario, start: str | pd.Timestamp | None = None,
+                end: str | pd.Timestamp | None = None) -> Scenario:
+    """The scenario over another period (naive times are JST); demand-response requests and
+    outages outside the new period are dropped.
+
+    >>> s = with_period(load_scenario("default"), "2023-03-13", "2023-03-15")
+    >>> len(s.time), [d.request_id for d in s.demand_response]
+    (96, [])
+    """
+    import dataclasses
+
+    from wattbit.domain._validate import to_timestamp
+
+    t0 = to_timestamp(start) if start is not None else scenario.start
+    t1 = to_timestamp(end) if end is not None else scenario.end
+    if t1 <= t0:
+        raise InvalidInput(f"period: end {t1} is not after start {t0}; give --end after --start")
+    return dataclasses.replace(
+        scenario, start=t0, end=t1,
+        demand_response=tuple(d for d in scenario.demand_response if d.start < t1 and d.end > t0),
+        outages=tuple(o for o in scenario.outages if o.start < t1 and o.end > t0))

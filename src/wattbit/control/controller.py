@@ -153,6 +153,12 @@ class Controller:
                 raise InvalidInput(f"controller: unknown event {ev!r}; expected DemandResponse or SiteOutage")
         self._dr = {k: v for k, v in self._dr.items() if v[0].end > state.now}
 
+    def dr_reference_mw(self, request_id: str) -> float | None:
+        """The area load [MW] a demand-response request is measured against: the fleet's load
+        there when the request arrived."""
+        entry = self._dr.get(request_id)
+        return None if entry is None else entry[1]
+
     def _site_caps(self, state: FleetState, blocks: Blocks) -> np.ndarray:
         cap = np.repeat(self.fa.cap_gpus[:, None], blocks.n, 1).astype(float)
         for s in state.sites_out:
@@ -244,7 +250,8 @@ class Controller:
             service_allowed=problem.service.allowed, x0=res.x_gpus[:, :, block],
             m=moves, y0=res.y_gpus[:, :, block], throttle=self.policy.throttle,
             spatial=self.policy.spatial, step_h=self.step_h, transfer_s=self._transfer_s,
-            reserve_move=self._reserve(state.now), explain=self._explainer(problem))
+            reserve_move=self._reserve(state.now), explain=self._explainer(problem),
+            fill_pu=self._fill(state.now))
         commitments = {}
         for i, r in enumerate(problem.dr):
             dr, _ = self._dr[r.request_id]
@@ -252,6 +259,16 @@ class Controller:
         return Decision(state.now, tuple(actions), placed, commitments, res.status,
                         res.objective_jpy, res.bound_jpy, dict(res.terms_jpy),
                         _time.perf_counter() - t0, res)
+
+    def _fill(self, now: pd.Timestamp) -> np.ndarray:
+        """Rounding of plan targets to whole jobs per site: up where a 上げDR is in force, down
+        where a 下げDR is, to the nearest job elsewhere."""
+        fill = np.full(len(self.fa.sites), 0.5)
+        for dr, _ in self._dr.values():
+            if dr.start <= now < dr.end and dr.area in self.fa.areas:
+                sel = self.fa.site_area == self.fa.areas.index(dr.area)
+                fill[sel] = 0.01 if dr.direction.value == "up" else 1.0
+        return fill
 
     def _follow_oracle(self, state: FleetState, t0: float) -> Decision:
         op = self.oracle_plan
@@ -266,7 +283,7 @@ class Controller:
             service_allowed=op.problem.service.allowed, x0=x[:, :, t], m=x[:, :, t],
             y0=op.result.y_gpus[:, :, t], throttle=True, spatial=True, step_h=self.step_h,
             transfer_s=self._transfer_s, reserve_move=self._reserve(state.now),
-            explain=self._explainer_oracle(op, t))
+            explain=self._explainer_oracle(op, t), fill_pu=self._fill(state.now))
         commitments = {rid: dr.power_mw for rid, (dr, _) in self._dr.items()
                        if dr.start <= state.now < dr.end}
         return Decision(state.now, tuple(actions), placed, commitments, op.result.status,

@@ -109,6 +109,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                   transfer_s: Callable[[Job, str, str], float],
                   reserve_move: Callable[[Job, str, str], bool] | None = None,
                   explain: Callable[[str, int], str] | None = None,
+                  fill_pu: np.ndarray | None = None,
                   ) -> tuple[dict[str, Placement], list[Action]]:
     """Fill the plan's first-block targets with whole jobs.
 
@@ -120,6 +121,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     """
     index = {s: i for i, s in enumerate(sites)}
     free = np.array(cap_gpus, dtype=float)
+    fill = np.full(len(sites), 0.5) if fill_pu is None else np.asarray(fill_pu, dtype=float)
     live = {j: st for j, st in states.items() if st.status.active and st.job.release <= now}
     placed: dict[str, Placement] = {}
     why: dict[str, str] = {}
@@ -147,7 +149,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
             cur = index.get(st.site, -1)
             prefs = [cur] if cur >= 0 and ok[cur] else []
             prefs += [s for s in np.argsort(-target) if ok[s] and s != cur]
-            chosen = next((s for s in prefs if free[s] >= g and target[s] >= 0.5 * g), None)
+            chosen = next((s for s in prefs if free[s] >= g and target[s] >= fill[s] * g), None)
             if chosen is None:  # the plan left it short: serve it wherever it fits
                 chosen = next((s for s in prefs if free[s] >= g), None)
             if chosen is not None:
@@ -175,11 +177,11 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
         has_state = cur >= 0 and job.kind.checkpointable and st.done_gpu_h > 0
         if has_state:
             candidates = [cur] + [s for s in np.argsort(-move_budget)
-                                  if move_budget[s] >= 0.5 * g and s != cur]
+                                  if move_budget[s] >= fill[s] * g and s != cur]
         else:
             candidates = [s for s in np.argsort(-target) if ok[s]]
         chosen = next((s for s in candidates
-                       if free[s] >= g and (urgent or target[s] >= 0.5 * g)), None)
+                       if free[s] >= g and (urgent or target[s] >= fill[s] * g)), None)
         if chosen is None and urgent:
             # the plan did not reach this job: run it wherever it may and fits
             fallback = [s for s in np.argsort(-free) if ok[s]]
@@ -201,7 +203,8 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                 move_budget[chosen] -= g
             continue
         # partial target at its current site: throttle rather than stop
-        if throttle and _is_running(st) and job.kind.throttleable and cur >= 0:
+        # (not under a 下げDR: throttled GPUs draw more than their share of work, see power)
+        if throttle and _is_running(st) and job.kind.throttleable and cur >= 0 and fill[cur] < 1.0:
             duty = target[cur] / g
             if duty >= MIN_THROTTLE_DUTY_PU and free[cur] >= g:
                 duty = float(min(1.0, round(duty, 2)))

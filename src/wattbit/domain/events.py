@@ -27,7 +27,9 @@ class DemandResponse:
     request_id : key;  direction : up (上げ) or down (下げ);  area : grid area;
     power_mw : change asked for [MW] (positive);  start, end : window (UTC);
     response_deadline_s : time allowed to reach the asked change after ``start`` [s]
-    (primary ≈ 10 s, secondary ≈ 300 s, tertiary ≈ 2700 s; MISSION.md).
+    (primary ≈ 10 s, secondary ≈ 300 s, tertiary ≈ 2700 s; MISSION.md);
+    issued_at : when the request reaches the fleet (UTC); None means at ``start`` (a real-time
+    request). Requests announced ahead (day-ahead 上げDR) let the planner hold work back for them.
     """
 
     request_id: str
@@ -38,6 +40,7 @@ class DemandResponse:
     end: pd.Timestamp
     response_deadline_s: float = 300.0
     issued_by: str = "grid-operator"
+    issued_at: pd.Timestamp | None = None
 
     def __post_init__(self) -> None:
         owner = f"demand response {self.request_id!r}"
@@ -52,6 +55,17 @@ class DemandResponse:
         if self.end <= self.start:
             raise InvalidInput(f"{owner}: end {self.end} is not after start {self.start}")
         positive(owner, "response_deadline_s", self.response_deadline_s)
+        aware(owner, "issued_at", self.issued_at)
+        if self.issued_at is not None and self.issued_at > self.start:
+            raise InvalidInput(
+                f"{owner}: issued_at {self.issued_at} is after start {self.start}; a request is "
+                "issued before (or at) the start of its window"
+            )
+
+    @property
+    def notice_at(self) -> pd.Timestamp:
+        """When the fleet learns of the request (UTC)."""
+        return self.issued_at if self.issued_at is not None else self.start
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,7 @@ class Blocks:
 
         >>> b = Blocks.telescoping(96, 0.5)
         >>> int(b.slots.sum()), b.n
-        (96, 20)
+        (96, 22)
         """
         sizes: list[int] = []
         used, size = 0, 1

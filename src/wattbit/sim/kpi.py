@@ -95,3 +95,26 @@ def absorbed_by_area(r: TwinResult, freq: str | None = None) -> pd.DataFrame:
         out = a.groupby([t.to_period(freq[0]), a.index.get_level_values("area")]).sum()
     out["absorbed_pct"] = 100.0 * out["absorbed_mwh"] / out["curtailed_mwh"].where(out["curtailed_mwh"] > 0)
     return out
+
+
+def format_kpi_table(table: pd.DataFrame) -> str:
+    """The KPI table as fixed-width text (labels with units, one column per policy); the form
+    printed by ``wattbit run`` and kept as a golden file in the tests."""
+    labels = dict(KPI_LABELS, wls_vs_oracle_absorbed_pct="wls / oracle, curtailment absorbed [%]")
+    rows = [(labels.get(k, k), [_fmt(v) for v in table.loc[k]]) for k in table.index]
+    width = max(len(r[0]) for r in rows)
+    cols = [max(len(str(c)), *(len(r[1][i]) for r in rows)) for i, c in enumerate(table.columns)]
+    head = " " * width + "  " + "  ".join(str(c).rjust(w) for c, w in zip(table.columns, cols))
+    lines = [head, "-" * len(head)]
+    for label, cells in rows:
+        lines.append(label.ljust(width) + "  " + "  ".join(c.rjust(w) for c, w in zip(cells, cols)))
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "-"
+    v = float(v)
+    if abs(v) >= 100 or v == int(v):
+        return f"{v:,.0f}"
+    return f"{v:,.2f}"

@@ -16,7 +16,7 @@ from wattbit.grid import GridSignals
 from wattbit.sim.kpi import kpi_table
 from wattbit.sim.twin import TwinResult, run_twin, run_window
 
-__all__ = ["World", "Comparison", "build_world", "simulate", "DEFAULT_POLICIES"]
+__all__ = ["World", "Comparison", "build_world", "simulate", "save_outputs", "DEFAULT_POLICIES"]
 
 DEFAULT_POLICIES: tuple[str, ...] = tuple(POLICIES)
 
@@ -100,3 +100,35 @@ def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
         results[name] = run_twin(controller, world.jobs, world.truth,
                                  demand_response=sc.demand_response, outages=sc.outages, on_slot=cb)
     return Comparison(world, results, oracle, kpi_table(results))
+
+
+def save_outputs(comparison: Comparison, out_dir: Path, *, report: bool = True) -> dict[str, Path]:
+    """Write the KPI table (CSV and text), each policy's area, site and job records (Parquet)
+    and, with ``report`` and plotly installed, the HTML report. Returns what was written."""
+    from wattbit.errors import MissingExtra
+    from wattbit.sim.kpi import format_kpi_table
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {"kpis_csv": out_dir / "kpis.csv", "kpis_txt": out_dir / "kpis.txt"}
+    comparison.table.to_csv(written["kpis_csv"], float_format="%.6g")
+    written["kpis_txt"].write_text(format_kpi_table(comparison.table) + "\n", encoding="utf-8")
+    for name, r in comparison.results.items():
+        for part in ("areas", "sites"):
+            path = out_dir / f"{name}_{part}.parquet"
+            getattr(r, part).to_parquet(path)
+            written[f"{name}_{part}"] = path
+        path = out_dir / f"{name}_jobs.parquet"
+        r.jobs.to_parquet(path)
+        written[f"{name}_jobs"] = path
+    if report:
+        try:
+            from wattbit.sim.report import write_report
+        except ImportError:  # the report module arrives with the report extra
+            write_report = None
+        if write_report is not None:
+            try:
+                written["report"] = write_report(comparison, out_dir / "report.html")
+            except MissingExtra:
+                pass
+    return written

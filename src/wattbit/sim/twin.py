@@ -103,13 +103,12 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     moves_by_job: dict[str, int] = {}
     dr_rows: dict[str, dict] = {}
     decide = np.zeros(T)
-    area_load_prev = {a: None for a in fa.areas}
     for t, now in enumerate(times):
         while ptr < len(pending) and pending[ptr].release <= now:
             ex.submit(pending[ptr])
             active.add(pending[ptr].job_id)
             ptr += 1
-        events = [d for d in demand_response if now <= d.start < now + step] + \
+        events = [d for d in demand_response if now <= d.notice_at < now + step] + \
                  [o for o in outages if now <= o.start < now + step]
         out = frozenset(o.site for o in outages if o.start < now + step and o.end > now)
         state = ex.fleet_state(now, out)
@@ -128,7 +127,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
                            or getattr(a, "destination", None) in sites_by_area.get(d.area, ())
                            or ex.states[a.job_id].site in sites_by_area.get(d.area, ())]
                 lead = max((ex.lead_s.get(a.job_id, 0.0) for a in touched), default=0.0)
-                ref = area_load_prev.get(d.area)
+                ref = controller.dr_reference_mw(d.request_id)
                 dr_rows[d.request_id] = dict(
                     request_id=d.request_id, direction=d.direction.value, area=d.area,
                     asked_mw=d.power_mw, start=d.start, end=d.end,
@@ -177,9 +176,6 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
             busy[t, s] += job.gpus * st.duty_pu * (run_h + lost_h) / step_h
             site_mwh[t, s] += job.gpus * mw_per_gpu(st.site, st.duty_pu) * (run_h + lost_h)
         active.difference_update(done_now)
-        load = fa.base_mw + site_mwh[t] / step_h
-        for i, a in enumerate(fa.areas):
-            area_load_prev[a] = float(load[fa.site_area == i].sum())
         if on_slot is not None:
             on_slot(t, T)
 
@@ -202,14 +198,17 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         "carbon_marginal_g_per_kwh": mc_eff.T.ravel(),
     }, index=pd.MultiIndex.from_product([times, list(fa.areas)], names=["time", "area"]))
     # --- jobs ---------------------------------------------------------------------------------
+    run_end = times[-1] + step
     rows = []
     for job in jobs:
         st = ex.states.get(job.job_id)
         fin = finish.get(job.job_id)
         earliest = job.release + pd.Timedelta(hours=job.runtime_h)
         is_inf = job.kind is JobKind.ONLINE_INFERENCE
+        # a deadline after the run's end is no miss yet: the job is only unfinished
         missed = (not is_inf and job.deadline is not None
-                  and (fin is None or fin > job.deadline + pd.Timedelta(seconds=1)))
+                  and ((fin is None and job.deadline <= run_end)
+                       or (fin is not None and fin > job.deadline + pd.Timedelta(seconds=1))))
         rows.append(dict(
             job_id=job.job_id, tenant=job.tenant, kind=job.kind.value, gpus=job.gpus,
             work_gpu_h=job.work_gpu_h, release=job.release, deadline=job.deadline, finish=fin,

@@ -1,0 +1,153 @@
+"""The planning LP against brute force and hand calculations on tiny instances."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from wattbit.errors import InvalidInput
+from wattbit.plan.lp import solve
+from wattbit.plan.problem import Blocks, DRConstraint, PlanningProblem, ServiceClasses, WorkClasses
+
+MW_PER_GPU = 0.001  # 1 kW per busy GPU, facility
+
+
+def _problem(price, curt, *, cap_site=8.0, cap_class=8.0, due, allowed=(True, True), origin=-1,
+             move_h=0.0, dr=(), service=None, curtail_value=5000.0, carbon=None):
+    price = np.asarray(price, dtype=float)
+    A, B = price.shape
+    S = 2
+    work = WorkClasses(
+        allowed=np.array([allowed]), origin=np.array([origin]),
+        cap_gpus=np.full((1, B), cap_class), due_gpu_h=np.array([due], dtype=float),
+        remaining_gpu_h=np.array([float(max(due))]), move_h=np.array([[move_h] * S]),
+        checkpoint_gb_per_gpu=np.zeros(1))
+    service = service or ServiceClasses(np.zeros((0, S), bool), np.zeros((0, B)))
+    return PlanningProblem(
+        blocks=Blocks.uniform(B, 1.0), site_area=np.array([0, 1]),
+        cap_gpus=np.full((S, B), cap_site), base_mw=np.array([0.0, 0.0]),
+        mw_per_gpu=np.full(S, MW_PER_GPU), price_jpy_per_mwh=price,
+        curtailment_mw=np.asarray(curt, dtype=float),
+        carbon_marginal_g_per_kwh=np.zeros((A, B)) if carbon is None else np.asarray(carbon, float),
+        work=work, service=service, dr=tuple(dr), curtailment_value_jpy_per_mwh=curtail_value)
+
+
+def _brute_force(p: PlanningProblem, gpus_step: int = 1) -> float:
+    """Enumerate integer GPU allocations x[s, b] of the single class and price them exactly."""
+    S, B = p.n_sites, p.blocks.n
+    cap = int(min(p.work.cap_gpus[0, 0], p.cap_gpus[0, 0]))
+    need = p.work.due_gpu_h[0]
+    h = p.blocks.duration_h
+    best = np.inf
+    cp = p.carbon_price_jpy_per_t / 1000.0
+    for flat in itertools.product(range(0, cap + 1, gpus_step), repeat=S * B):
+        x = np.array(flat, dtype=float).reshape(S, B)
+        if (x.sum(0) > p.work.cap_gpus[0]).any():
+            continue
+        if (x[~p.work.allowed[0]] > 0).any():
+            continue
+        cum = np.cumsum((x * h).sum(0))
+        if (cum + 1e-9 < need).any() or cum[-1] > p.work.remaining_gpu_h[0] + 1e-9:
+            continue
+        load = p.mw_per_gpu[:, None] * x  # sites = areas here
+        absorbed = np.minimum(load, p.curtailment_mw)
+        cost = (h * load * (p.price_jpy_per_mwh + cp * p.carbon_marginal_g_per_kwh)).sum()
+        cost -= (h * absorbed * (cp * p.carbon_marginal_g_per_kwh + p.curtailment_value_jpy_per_mwh)).sum()
+        best = min(best, cost)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_planner_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    price = rng.uniform(1_000, 30_000, size=(2, 3)).round(0)
+    # curtailment in whole GPUs' worth of power, so that the LP optimum is integral
+    curt = np.where(rng.random((2, 3)) < 0.4, rng.integers(1, 5, (2, 3)) * MW_PER_GPU, 0.0)
+    due = [0.0, 0.0, float(rng.integers(2, 9))]
+    p = _problem(price, curt, cap_site=4, cap_class=4, due=due)
+    res = solve(p)
+    assert res.status == "Optimal"
+    brute = _brute_force(p)
+    # the LP is a relaxation of the integer problem: never above, and here integral
+    assert res.objective_jpy <= brute + 1e-6
+    assert res.objective_jpy == pytest.approx(brute, rel=1e-6, abs=1e-6)
+
+
+def test_work_goes_to_the_cheapest_slots_by_hand():
+    # 16 GPU-h due by the end, 8 GPUs max: the two cheapest (site, block) cells are
+    # site 1 block 1 (1,000 JPY/MWh) and site 0 block 2 (5,000 JPY/MWh)
+    price = [[10_000, 20_000, 5_000, 30_000], [15_000, 1_000, 40_000, 40_000]]
+    p = _problem(price, np.zeros((2, 4)), due=[0, 0, 0, 16])
+    res = solve(p)
+    assert res.x_gpus[0, 1, 1] == pytest.approx(8)
+    assert res.x_gpus[0, 0, 2] == pytest.approx(8)
+    # 8 GPU × 1 h × 1 kW = 8 kWh at 1 and 5 JPY/kWh
+    assert res.terms_jpy["energy_jpy"] == pytest.approx(8 * 1 + 8 * 5)
+
+
+def test_absorption_is_bounded_by_curtailment_and_load():
+    price = np.full((2, 3), 10_000.0)
+    curt = np.array([[0.002, 0.0, 0.0], [0.0, 0.0, 0.5]])
+    p = _problem(price, curt, due=[0, 0, 8])
+    res = solve(p)
+    assert (res.absorbed_mw <= curt + 1e-9).all()
+    assert (res.absorbed_mw <= res.load_mw + 1e-9).all()
+    # the curtailed block in area 1 is worth the most: all 8 GPU-h go there
+    assert res.x_gpus[0, 1, 2] == pytest.approx(8)
+    assert res.absorbed_mw[1, 2] == pytest.approx(8 * MW_PER_GPU)
+
+
+def test_residency_keeps_work_on_allowed_sites():
+    price = [[30_000, 30_000], [1, 1]]
+    p = _problem(price, np.zeros((2, 2)), due=[0, 8], allowed=(True, False))
+    res = solve(p)
+    assert res.x_gpus[0, 1].sum() == 0
+    assert res.x_gpus[0, 0].sum() == pytest.approx(8)
+
+
+def test_moves_cost_time_and_need_moved_gpus():
+    # running at site 0 (expensive); moving to site 1 (free) costs half an hour of 8 GPUs
+    price = [[50_000, 50_000], [0, 0]]
+    p = _problem(price, np.zeros((2, 2)), due=[0, 8], origin=0, move_h=0.5)
+    res = solve(p)
+    moved = res.m_gpus[0, 1]
+    assert moved > 0
+    assert (res.x_gpus[0, 1] <= moved + 1e-9).all()
+    work = (res.x_gpus[0] * 1.0).sum() - 0.5 * moved
+    assert work == pytest.approx(8, abs=1e-6)
+
+
+def test_deadline_shortfall_is_penalised_not_infeasible():
+    p = _problem(np.full((2, 2), 10_000.0), np.zeros((2, 2)), cap_site=2, cap_class=2, due=[0, 8])
+    res = solve(p)  # at most 2 GPUs × 2 sites × 2 h = 8 GPU-h, but the class takes only 2 at once
+    assert res.short_gpu_h[0] == pytest.approx(4)
+    assert res.terms_jpy["deadline_penalty_jpy"] == pytest.approx(4 * p.deadline_penalty_jpy_per_gpu_h)
+
+
+def test_demand_response_raises_load_in_its_area():
+    price = [[1_000, 1_000, 1_000], [50_000, 50_000, 50_000]]
+    dr = DRConstraint("up", area=1, blocks=np.array([False, True, False]), direction=1, target_mw=0.004)
+    p = _problem(price, np.zeros((2, 3)), due=[0, 0, 8], dr=[dr])
+    res = solve(p)
+    assert res.load_mw[1, 1] >= 0.004 - 1e-9
+    assert res.dr_short_mw[0] == pytest.approx(0)
+
+
+def test_inference_is_served_inside_its_sites():
+    service = ServiceClasses(np.array([[False, True]]), np.array([[3.0, 3.0]]))
+    p = _problem([[1, 1], [9_000, 9_000]], np.zeros((2, 2)), due=[0, 0], service=service)
+    res = solve(p)
+    assert res.y_gpus[0, 0].sum() == 0
+    assert res.y_gpus[0, 1] == pytest.approx([3.0, 3.0])
+    assert res.unserved_gpus.sum() == pytest.approx(0)
+
+
+def test_telescoping_blocks_cover_the_horizon():
+    b = Blocks.telescoping(96, 0.5, fine_slots=8)
+    assert b.slots.sum() == 96
+    assert list(b.slots[:8]) == [1] * 8
+    assert (np.diff(b.slots) >= 0).all()
+    with pytest.raises(InvalidInput):
+        Blocks(np.array([]), np.array([], dtype=int))
