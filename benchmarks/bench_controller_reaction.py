@@ -40,11 +40,11 @@ ADMIN = "wb_bench-admin-" + "0" * 24
 def _serve(work: Path, fleet: Path, sites: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "WATTBIT_ADMIN_TOKEN": ADMIN,
            "PYTHONPATH": os.pathsep.join([str(Path(wattbit.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
-    log = open(work / "service.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "wattbit.cli", "serve", "--port", str(port), "--fleet", str(fleet),
-                             "--slurm", str(sites), "--state-dir", str(work / "state"), "--tick-s", "600",
-                             "--lightpath-setup-s", "0"], stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    with open(work / "service.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "wattbit.cli", "serve", "--port", str(port),
+                                 "--fleet", str(fleet), "--slurm", str(sites), "--state-dir", str(work / "state"),
+                                 "--tick-s", "600", "--lightpath-setup-s", "0"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -57,7 +57,7 @@ def _serve(work: Path, fleet: Path, sites: Path, port: int) -> subprocess.Popen:
 
 
 def _pct(values: list[float], q: float) -> float:
-    return sorted(values)[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return sorted(values)[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def main(rounds: int, n_jobs: int) -> None:
@@ -73,7 +73,10 @@ def main(rounds: int, n_jobs: int) -> None:
         print(f"3 Slurm clusters and the service up in {time.perf_counter() - t:.2f} s (service on :{port})")
         try:
             api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-            h = lambda token: {"Authorization": f"Bearer {token}"}  # noqa: E731
+
+            def h(token: str) -> dict[str, str]:
+                return {"Authorization": f"Bearer {token}"}
+
             tok = {name: api.post("/v1/tokens", json={"role": role, "subject": name}, headers=h(ADMIN)).json()["token"]
                    for name, role in (("acme", "tenant"), ("globex", "tenant"), ("kyuden-td", "grid-operator"),
                                       ("noc", "operator"))}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tests.service.conftest import bearer, dr_body, job_body
 
 

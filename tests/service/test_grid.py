@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from tests.service.conftest import bearer, dr_body, job_body
 
 

@@ -11,8 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
-
 from tests.service.conftest import ADMIN_TOKEN, bearer, dr_body, job_body
+
 from wattbit.service import Settings, create_app
 from wattbit.service.db import Base, make_engine, migrate, migrations_dir
 from wattbit.service.plane import ControlPlane

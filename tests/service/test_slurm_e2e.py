@@ -19,9 +19,9 @@ import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from tests.service.conftest import ADMIN_TOKEN, bearer
 
 import wattbit
-from tests.service.conftest import ADMIN_TOKEN, bearer
 from wattbit.control.slurm_local import LocalSlurm, free_ports, missing_slurm_binaries
 from wattbit.power import throttled_mw_per_gpu
 from wattbit.scenarios import load_fleet
@@ -152,7 +152,7 @@ def test_up_dr_for_kyushu_moves_flexible_work_there(lab, setup):
         for job_id in flexible | set(bound):
             assert len(live_sites(lab, job_id)) <= 1
         # and the tenant sees where the job runs and why
-        moved = sorted(to_kyushu)[0]
+        moved = min(to_kyushu)
         seen = c.get(f"/v1/jobs/{moved}", headers=bearer(tok[owner[moved]])).json()
         assert seen["reason"].endswith(")") and "kyushu-dc" in seen["reason"]
 

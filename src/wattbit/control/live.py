@@ -25,13 +25,30 @@ import pandas as pd
 from wattbit.control.executor import Executor, Observed
 from wattbit.control.state import FleetState, JobState, JobStatus
 from wattbit.domain import (
-    Action, Cancel, DemandResponse, Job, Migrate, Reroute, SiteOutage, Start, Suspend, Throttle,
+    Action,
+    Cancel,
+    DemandResponse,
+    Job,
+    Migrate,
+    Reroute,
+    SiteOutage,
+    Start,
+    Suspend,
+    Throttle,
 )
 from wattbit.errors import ExecutorError, ResidencyViolation, WattbitError
 
 __all__ = [
-    "ControllerLike", "DecisionLike", "BookedJob", "Outcome", "TickReport", "LiveLoop", "reconcile",
-    "ReplayForecaster", "REPLAY_SHIFT", "converged",
+    "REPLAY_SHIFT",
+    "BookedJob",
+    "ControllerLike",
+    "DecisionLike",
+    "LiveLoop",
+    "Outcome",
+    "ReplayForecaster",
+    "TickReport",
+    "converged",
+    "reconcile",
     "utc_now",
 ]
 

@@ -52,8 +52,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 
@@ -63,14 +63,14 @@ from wattbit.domain import Action, Cancel, Fleet, Job, Migrate, Reroute, Start, 
 from wattbit.errors import ExecutorError, InvalidInput, ResidencyViolation, unknown_name
 
 __all__ = [
-    "SlurmSite",
+    "STAND_IN_JOB",
+    "IssuedCommand",
     "SlurmExecutor",
     "SlurmRecord",
-    "IssuedCommand",
-    "STAND_IN_JOB",
+    "SlurmSite",
     "check_residency",
-    "job_to_dict",
     "job_from_dict",
+    "job_to_dict",
     "load_slurm_sites",
 ]
 
@@ -624,9 +624,8 @@ class SlurmExecutor:
             f"--gres=gpu:{job.gpus}", f"--cpus-per-task={job.gpus * s.cpus_per_gpu}", "--requeue",
             f"--comment={_format_comment({'duty': f'{duty_pu:.2f}'})}",
             f"--output={ckpt.parent / 'slurm-%j.out'}", "--open-mode=append",
-            "--export=ALL,"
-            f"WATTBIT_JOB_ID={job.job_id},WATTBIT_CHECKPOINT_DIR={ckpt},"
-            f"WATTBIT_DUTY_FILE={ckpt / 'duty'},WATTBIT_WORK_S={int(round(job.runtime_h * 3600))}",
+            (f"--export=ALL,WATTBIT_JOB_ID={job.job_id},WATTBIT_CHECKPOINT_DIR={ckpt},"
+             f"WATTBIT_DUTY_FILE={ckpt / 'duty'},WATTBIT_WORK_S={round(job.runtime_h * 3600)}"),
         ]
         if s.partition:
             argv.append(f"--partition={s.partition}")
@@ -643,7 +642,7 @@ class SlurmExecutor:
         if log:
             self.commands.append(IssuedCommand(self.clock(), site, tuple(argv)))
         try:
-            r = subprocess.run(list(argv), env=s.env(), capture_output=True, text=True, timeout=30)
+            r = subprocess.run(list(argv), env=s.env(), capture_output=True, text=True, timeout=30, check=False)
         except FileNotFoundError:
             raise ExecutorError(
                 f"site {site!r}: {argv[0]!r} not found; install the Slurm client (apt-get install slurm-client)"

@@ -27,10 +27,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from wattbit.errors import ExecutorError, InvalidInput
 
-__all__ = ["LocalCluster", "LocalSlurm", "missing_slurm_binaries", "free_ports"]
+__all__ = ["LocalCluster", "LocalSlurm", "free_ports", "missing_slurm_binaries"]
 
 _BINARIES = ("slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "munged", "mungekey")
 
@@ -136,7 +137,7 @@ class LocalSlurm:
             raise InvalidInput(f"local slurm: gpus = {self.gpus}, cpus = {self.cpus}; expected >= 1")
 
     # --- life cycle ---------------------------------------------------------------------------
-    def __enter__(self) -> LocalSlurm:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -317,7 +318,7 @@ PartitionName=batch Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 
     @staticmethod
     def _run(c: LocalCluster, argv: list[str]) -> str:
-        r = subprocess.run(argv, env=c.env(), capture_output=True, text=True, timeout=10)
+        r = subprocess.run(argv, env=c.env(), capture_output=True, text=True, timeout=10, check=False)
         return r.stdout
 
     def _wait(self, ready, deadline: float, what: str, c: LocalCluster) -> None:

@@ -9,7 +9,7 @@ from wattbit.errors import require_extra
 require_extra("fastapi", "service")
 require_extra("sqlalchemy", "service")
 
-from wattbit.service.app import create_app, serve  # noqa: E402
-from wattbit.service.settings import Settings  # noqa: E402
+from wattbit.service.app import create_app, serve
+from wattbit.service.settings import Settings
 
-__all__ = ["create_app", "serve", "Settings"]
+__all__ = ["Settings", "create_app", "serve"]

@@ -23,7 +23,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-__all__ = ["Role", "Permission", "ROLE_PERMISSIONS", "Principal", "new_token", "token_sha256"]
+__all__ = ["ROLE_PERMISSIONS", "Permission", "Principal", "Role", "new_token", "token_sha256"]
 
 
 class Role(str, enum.Enum):

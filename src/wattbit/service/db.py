@@ -10,15 +10,26 @@ from __future__ import annotations
 
 import datetime as dt
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
 
 __all__ = [
-    "Base", "UTCDateTime", "TokenRow", "JobRow", "DecisionRow", "ActionRow", "SignalRow",
-    "CurtailmentRow", "DemandResponseRow", "SiteRow", "AuditRow", "make_engine", "migrate",
+    "ActionRow",
+    "AuditRow",
+    "Base",
+    "CurtailmentRow",
+    "DecisionRow",
+    "DemandResponseRow",
+    "JobRow",
+    "SignalRow",
+    "SiteRow",
+    "TokenRow",
+    "UTCDateTime",
+    "make_engine",
+    "migrate",
     "migrations_dir",
 ]
 
@@ -34,14 +45,14 @@ class UTCDateTime(sa.types.TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: wattbit stores only timezone-aware instants")
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
-        return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+        return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {
+    type_annotation_map: ClassVar[dict] = {
         dt.datetime: UTCDateTime(), float: sa.Float(), dict[str, Any]: sa.JSON, list[Any]: sa.JSON,
     }
 
@@ -208,7 +219,7 @@ def make_engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, **kwargs)
 
         @sa.event.listens_for(engine, "connect")
-        def _pragmas(conn, _record):  # noqa: ANN001
+        def _pragmas(conn, _record):
             cur = conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=5000")

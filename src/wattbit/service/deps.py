@@ -13,8 +13,19 @@ from wattbit.service.auth import Permission, Principal
 from wattbit.service.plane import ControlPlane
 
 __all__ = [
-    "PlaneDep", "Caller", "requires", "TenantCaller", "JobReader", "GridCaller", "FlexibilityReader",
-    "FleetReader", "SiteManager", "DecisionReader", "AuditReader", "TokenAdmin", "DRReader",
+    "AuditReader",
+    "Caller",
+    "DRReader",
+    "DecisionReader",
+    "FleetReader",
+    "FlexibilityReader",
+    "GridCaller",
+    "JobReader",
+    "PlaneDep",
+    "SiteManager",
+    "TenantCaller",
+    "TokenAdmin",
+    "requires",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="an API token: `Authorization: Bearer wb_…`")

@@ -31,7 +31,7 @@ from wattbit.service.metrics import Metrics
 from wattbit.service.settings import Settings
 from wattbit.service.store import SYSTEM, Store
 
-__all__ = ["ControlPlane", "Forbidden", "Conflict", "NotFound", "build_executor"]
+__all__ = ["Conflict", "ControlPlane", "Forbidden", "NotFound", "build_executor"]
 
 log = logging.getLogger("wattbit.service")
 

@@ -45,7 +45,7 @@ from wattbit.service.schemas import (
     TokenPublic,
 )
 
-__all__ = ["tenants", "grid", "operators", "admin"]
+__all__ = ["admin", "grid", "operators", "tenants"]
 
 JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,32}$", description="the job's id")]
 SiteName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="a fleet site")]
@@ -193,7 +193,7 @@ def current_plan(who: DecisionReader, plane: PlaneDep) -> DecisionPublic:
 @operators.post("/plan", response_model=DecisionPublic, status_code=status.HTTP_201_CREATED)
 def decide_now(who: SiteManager, plane: PlaneDep) -> DecisionPublic:
     """Run the controller now instead of waiting for its next turn."""
-    _, decision_id = plane.tick("operator", who)
+    plane.tick("operator", who)
     return decision_public(plane.store.latest_decision(), plane)
 
 

@@ -24,14 +24,31 @@ from wattbit.domain import AREA_NAMES, JobKind
 from wattbit.service.auth import Role
 
 __all__ = [
-    "AreaName", "JobCreate", "JobPublic", "JobList", "JobEvent", "CurtailmentSlot",
-    "CurtailmentCreate", "SignalPublic", "DemandResponseCreate", "DemandResponsePublic",
-    "FlexibilitySlot", "SiteStatus", "FleetStatus", "SiteServiceUpdate", "ActionPublic",
-    "DecisionPublic", "AuditEntry", "TokenCreate", "TokenCreated", "TokenPublic", "Problem",
+    "ActionPublic",
+    "AreaName",
+    "AuditEntry",
+    "CurtailmentCreate",
+    "CurtailmentSlot",
+    "DecisionPublic",
+    "DemandResponseCreate",
+    "DemandResponsePublic",
+    "FleetStatus",
+    "FlexibilitySlot",
+    "JobCreate",
+    "JobEvent",
+    "JobList",
+    "JobPublic",
+    "Problem",
+    "SignalPublic",
+    "SiteServiceUpdate",
+    "SiteStatus",
+    "TokenCreate",
+    "TokenCreated",
+    "TokenPublic",
 ]
 
-EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
-LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 AreaName = Literal[AREA_NAMES]  # type: ignore[valid-type]
 """A grid area by its lowercase English name."""
@@ -109,9 +126,8 @@ class JobCreate(_In):
             missing = [f for f in ("user_area", "rtt_budget_s", "deadline") if getattr(self, f) is None]
             if missing:
                 raise ValueError(f"online inference needs {', '.join(missing)}")
-        if self.deadline is not None and self.release is not None:
-            if self.deadline <= self.release:
-                raise ValueError("deadline is not after release")
+        if self.deadline is not None and self.release is not None and self.deadline <= self.release:
+            raise ValueError("deadline is not after release")
         return self
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from wattbit.errors import InvalidInput
 
-__all__ = ["Settings", "EXECUTORS"]
+__all__ = ["EXECUTORS", "Settings"]
 
 EXECUTORS = ("slurm", "simulated", "dry-run")
 """``slurm``: one real Slurm cluster per site (needs ``slurm_sites``); ``simulated``: the twin's

@@ -32,7 +32,7 @@ from wattbit.service.db import (
     migrate,
 )
 
-__all__ = ["Store", "SYSTEM"]
+__all__ = ["SYSTEM", "Store"]
 
 SYSTEM = Principal("system", Role.ADMIN, "system")
 """The control plane itself, as an actor in the audit log (periodic decisions)."""
@@ -41,7 +41,7 @@ _TERMINAL = {JobStatus.DONE.value, JobStatus.CANCELLED.value, JobStatus.FAILED.v
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _py(ts: pd.Timestamp | dt.datetime | None) -> dt.datetime | None:
@@ -376,5 +376,5 @@ def _action_row(decision_id: int, seq: int, o: Outcome) -> ActionRow:
         duty_pu=getattr(a, "duty_pu", None) if isinstance(a, (Start, Throttle)) else None,
         transfer_s=a.transfer_s if isinstance(a, Migrate) else None,
         reason=a.reason, outcome=o.outcome, error=o.error,
-        issued_at=dt.datetime.fromtimestamp(o.at_s, dt.timezone.utc),
+        issued_at=dt.datetime.fromtimestamp(o.at_s, dt.UTC),
     )
