@@ -156,3 +156,12 @@ def test_replay_forecaster_overlays_what_the_grid_posted():
     got = fc.forecast(T0, 4)
     assert got.curtailment_mw[:, 2].tolist() == [0.0, 300.0, 0.0, 0.0]
     assert got.carbon_marginal_g_per_kwh[1, 2] == 0.0 and got.carbon_marginal_g_per_kwh[0, 2] > 0
+
+
+def test_an_unreachable_site_gets_no_new_work(jobs):
+    ex = SimulatedExecutor(tiny_fleet())
+    ex.unreachable = frozenset({"kansai-dc"})  # what the Slurm executor reports for a silent cluster
+    loop = LiveLoop(None, ex, clock=lambda: T0)
+    report = loop.tick({"trn-1": BookedJob(jobs["trn-1"])}, sites_out=frozenset({"tokyo-dc"}))
+    assert report.unreachable == {"kansai-dc"}
+    assert report.state.sites_out == {"tokyo-dc", "kansai-dc"}

@@ -197,10 +197,16 @@ def test_cancel(executor, lab):
     assert active_copies(lab, job.job_id) == []
 
 
-def test_a_finished_job_is_done(executor, lab):
+def test_a_finished_job_is_done_and_its_ledger_retires(executor, lab):
     job = make_job(runtime_h=2 / 3600)
     executor.apply(Start(job.job_id, "kyushu-dc"), job)
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.DONE, timeout_s=30)
+    ledger = executor.state_dir / "jobs" / f"{job.job_id}.json"
+    assert ledger.exists()
+    executor.clock = lambda: time.time() + 2 * 3600  # long after it finished
+    executor.observe()
+    assert not ledger.exists() and (executor.state_dir / "jobs" / "finished" / ledger.name).exists()
+    assert executor.observe()[job.job_id].status is JobStatus.DONE  # Slurm still lists it
 
 
 def test_migrate_stops_with_checkpoint_and_resumes_at_destination(executor, lab):
@@ -275,3 +281,22 @@ def test_start_elsewhere_while_running_is_refused(executor):
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
     with pytest.raises(ExecutorError, match="use Migrate"):
         executor.apply(Start(job.job_id, "kansai-dc"), job)
+
+
+def test_an_unreachable_cluster_loses_nothing(executor, lab, fleet):
+    job = make_job()
+    executor.apply(Start(job.job_id, "kansai-dc"), job)
+    wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
+    good = dict(executor.sites)
+    # kansai's controller stops answering (here: its client config points nowhere)
+    executor.sites = {**good, "kansai-dc": SlurmSite("kansai-dc", lab.dir / "no-such" / "slurm.conf",
+                                                     good["kansai-dc"].storage_dir)}
+    seen = executor.observe()[job.job_id]
+    assert executor.unreachable == {"kansai-dc"} and "kansai-dc" in executor.last_errors
+    assert (seen.status, seen.site) == (JobStatus.RUNNING, "kansai-dc")  # as last seen, not lost
+    with pytest.raises(ExecutorError, match="does not answer"):
+        executor.apply(Migrate(job.job_id, "kansai-dc", "kyushu-dc", transfer_s=0.0), job)
+    executor.sites = good
+    seen = executor.observe()[job.job_id]
+    assert executor.unreachable == frozenset() and (seen.status, seen.site) == (JobStatus.RUNNING, "kansai-dc")
+    assert active_copies(lab, job.job_id) == ["kansai-dc"]

@@ -66,7 +66,7 @@ def test_every_decision_and_signal_is_audited_with_its_sender(client, tokens):
 def test_metrics(client, tokens, plane):
     text = client.get("/metrics").text
     for name in ("wattbit_site_power_mw", "wattbit_site_gpus_busy", "wattbit_curtailment_absorbed_mwh_total",
-                 "wattbit_pending_actions", "wattbit_jobs"):
+                 "wattbit_pending_decisions", "wattbit_jobs"):
         assert name in text
     # while Kyushu curtails 5 MW, the Kyushu site (idle power alone is above 5 MW) absorbs all of
     # it: 5 MW × the time between the controller's turns

@@ -107,7 +107,8 @@ class TickReport:
     controller's decision (None when there was no controller call);  outcomes : the
     controller's actions, then the loop's mechanical ones, with their fate;
     done_gpu_h : work credited per job after this tick [GPU-h];  orphans : jobs active on the
-    executor that the book does not know;  started_s : wall clock at the start [s];
+    executor that the book does not know;  unreachable : sites whose scheduler did not answer
+    (given to the controller as out of service for this turn);  started_s : wall clock at the start [s];
     observe_s, decide_s, apply_s : time spent in each phase [s];
     last_command_s : wall clock when the last command of this tick returned [s] (None: none).
     """
@@ -119,6 +120,7 @@ class TickReport:
     outcomes: tuple[Outcome, ...]
     done_gpu_h: Mapping[str, float]
     orphans: tuple[str, ...]
+    unreachable: frozenset[str]
     started_s: float
     observe_s: float
     decide_s: float
@@ -263,6 +265,10 @@ class LiveLoop:
         t0 = time.perf_counter()
         observed = self.executor.observe()
         now = self.clock()
+        # a site whose scheduler did not answer gets no new work this turn (its jobs are reported
+        # as last seen, so they are neither lost nor started a second time elsewhere)
+        unreachable = frozenset(getattr(self.executor, "unreachable", ()))
+        sites_out = frozenset(sites_out) | unreachable
         done = self.credit(book, observed, now)
         state, mechanical, orphans = reconcile(book, observed, now, sites_out, done)
         t1 = time.perf_counter()
@@ -293,7 +299,7 @@ class LiveLoop:
         self.pending.update({o.action.job_id: o.action for o in outcomes if o.outcome == "applied"})
         return TickReport(
             at=now, state=state, observed=observed, decision=decision, outcomes=tuple(outcomes),
-            done_gpu_h=done, orphans=orphans, started_s=started, observe_s=t1 - t0,
+            done_gpu_h=done, orphans=orphans, unreachable=unreachable, started_s=started, observe_s=t1 - t0,
             decide_s=t2 - t1, apply_s=t3 - t2, last_command_s=max(applied) if applied else None,
         )
 

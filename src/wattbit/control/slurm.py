@@ -103,6 +103,10 @@ _ACTIVE = {"PENDING", "RUNNING", "SUSPENDED", "CONFIGURING", "COMPLETING", "REQU
            "RESV_DEL_HOLD", "SPECIAL_EXIT"}
 _RECORDS_FRESH_S = 2.0
 """How long a read of squeue is trusted for jobs no command has touched since [s]."""
+READ_TIMEOUT_S = 5.0
+"""A cluster that takes longer to answer ``squeue`` is taken as unreachable for this turn [s]."""
+RETIRE_AFTER_S = 3600.0
+"""A finished job's ledger is archived this long after it was first observed finished [s]."""
 _RESIGNAL_S = 2.0
 """A job asked to checkpoint for a move that still runs after this long is asked again [s]."""
 _HELD_REASONS = ("held", "JobHeldUser", "JobHeldAdmin")
@@ -271,6 +275,11 @@ class SlurmExecutor:
     _last_records: dict[str, list[SlurmRecord]] | None = field(default=None, init=False, repr=False)
     _dirty: set[str] = field(default_factory=set, init=False, repr=False)
     _read_at: float = field(default=0.0, init=False, repr=False)
+    _site_records: dict[str, list[SlurmRecord]] = field(default_factory=dict, init=False, repr=False)
+    unreachable: frozenset[str] = field(default=frozenset(), init=False)
+    """Sites whose cluster did not answer the last ``squeue``; their jobs are reported as last seen."""
+    last_errors: dict[str, str] = field(default_factory=dict, init=False)
+    """The last error per unreachable site, and per job whose move or clean-up must be retried."""
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
@@ -377,6 +386,10 @@ class SlurmExecutor:
         self._site(a.source)
         self._site(a.destination)
         check_residency(job, a.destination, self.fleet, "move it")
+        down = {a.source, a.destination} & self.unreachable
+        if down:
+            raise ExecutorError(f"migrate {job.job_id!r}: the cluster of {sorted(down)} does not answer; "
+                                f"not moving ({self.last_errors.get(sorted(down)[0], 'no answer')})")
         if a.source == a.destination:
             raise InvalidInput(f"migrate {job.job_id!r}: source and destination are both {a.source!r}")
         if a.transfer_s < 0:
@@ -402,8 +415,13 @@ class SlurmExecutor:
             "duty_pu": self._duty_of(active[0]) if active else 1.0,
         })
         self._save_ledger(job.job_id, ledger)
-        for r in active:
-            self._stop_for_move(r)
+        try:
+            for r in active:
+                self._stop_for_move(r)
+        except ExecutorError:  # the source did not take the stop: no move, the job stays there
+            ledger.update(site=a.source, move=None)
+            self._save_ledger(job.job_id, ledger)
+            raise
         ledger["move"]["signalled_at_s"] = self.clock()
         self._save_ledger(job.job_id, ledger)
 
@@ -448,40 +466,50 @@ class SlurmExecutor:
             move = ledger.get("move")
             if not move or ledger.get("cancelled"):
                 continue
-            mine = records.get(job_id, [])
-            at_source = [r for r in mine if r.active and r.site == move["source"]]
-            at_dest = [r for r in mine if r.active and r.site == move["destination"]]
-            if at_dest:  # landed (perhaps submitted just before a crash): finish the journal
-                ledger["move"] = None
-                self._save_ledger(job_id, ledger)
-                continue
-            if at_source:
-                for r in at_source:
-                    if now - move["requested_at_s"] > self.stop_timeout_s:
-                        self._run(r.site, ["scancel", r.native_id])  # gave up on its checkpoint
-                    elif not r.stopped_by_us or now - move.get("signalled_at_s", 0.0) >= _RESIGNAL_S:
-                        # a crash before the stop command, or a signal the job did not get
-                        # (sent before its batch script was up): ask again
-                        self._stop_for_move(r)
-                        move["signalled_at_s"] = now
-                        self._save_ledger(job_id, ledger)
-                    else:
-                        continue
-                    issued = True
-                continue
-            if not move["copied"]:
-                if self._has_checkpoint(move["source"], job_id):
-                    self._copy_checkpoint(job_id, move["source"], move["destination"])
-                move["copied"] = True
-                self._save_ledger(job_id, ledger)
-            if now < move["ready_at_s"]:
-                continue
-            job = job_from_dict(ledger["job"])
-            self._submit(job, move["destination"], float(move.get("duty_pu", 1.0)), ledger=ledger)
+            if {move["source"], move["destination"]} & self.unreachable:
+                continue  # wait: never decide a move's next step on a cluster's stale records
+            try:
+                issued |= self._advance_move(job_id, ledger, move, records.get(job_id, []), now)
+            except ExecutorError as exc:  # retried at the next observation; the journal holds
+                self.last_errors[job_id] = str(exc)
+        return issued
+
+    def _advance_move(self, job_id: str, ledger: dict, move: dict, mine: list[SlurmRecord],
+                      now: float) -> bool:
+        """One step of one move: stop at the source → copy the checkpoint → submit at the
+        destination once the move time has passed. True when a command was issued."""
+        at_source = [r for r in mine if r.active and r.site == move["source"]]
+        at_dest = [r for r in mine if r.active and r.site == move["destination"]]
+        if at_dest:  # landed (perhaps submitted just before a crash): finish the journal
             ledger["move"] = None
             self._save_ledger(job_id, ledger)
-            issued = True
-        return issued
+            return False
+        if at_source:
+            issued = False
+            for r in at_source:
+                if now - move["requested_at_s"] > self.stop_timeout_s:
+                    self._run(r.site, ["scancel", r.native_id])  # gave up on its checkpoint
+                    issued = True
+                elif not r.stopped_by_us or now - move.get("signalled_at_s", 0.0) >= _RESIGNAL_S:
+                    # a crash before the stop command, or a signal the job did not get (sent
+                    # before its batch script was up): ask again
+                    self._stop_for_move(r)
+                    move["signalled_at_s"] = now
+                    self._save_ledger(job_id, ledger)
+                    issued = True
+            return issued
+        if not move["copied"]:
+            if self._has_checkpoint(move["source"], job_id):
+                self._copy_checkpoint(job_id, move["source"], move["destination"])
+            move["copied"] = True
+            self._save_ledger(job_id, ledger)
+        if now < move["ready_at_s"]:
+            return False
+        job = job_from_dict(ledger["job"])
+        self._submit(job, move["destination"], float(move.get("duty_pu", 1.0)), ledger=ledger)
+        ledger["move"] = None
+        self._save_ledger(job_id, ledger)
+        return True
 
     def _dedupe(self, records: Mapping[str, list[SlurmRecord]]) -> bool:
         """Cancel every active copy of a job except the one at the site the ledger names."""
@@ -490,29 +518,50 @@ class SlurmExecutor:
             active = [r for r in recs if r.active]
             if len(active) < 2:
                 continue
+            if {r.site for r in active} & self.unreachable:
+                continue  # decide only on fresh records
             want = self._ledger(job_id).get("site")
             keep = next((r for r in active if r.site == want), active[-1])
             for r in active:
                 if r is not keep:
-                    self._mark_stop(r, "duplicate")
-                    self._run(r.site, ["scancel", r.native_id])
-                    issued = True
+                    try:
+                        self._mark_stop(r, "duplicate")
+                        self._run(r.site, ["scancel", r.native_id])
+                        issued = True
+                    except ExecutorError as exc:
+                        self.last_errors[job_id] = str(exc)
         return issued
 
     # --- reading state ------------------------------------------------------------------------
     def _read_all(self) -> dict[str, list[SlurmRecord]]:
+        """``squeue`` on every cluster. A cluster that does not answer keeps its last records and
+        is listed in :attr:`unreachable` (its jobs are neither lost nor started elsewhere)."""
         by_job: dict[str, list[SlurmRecord]] = {}
+        unreachable = set()
         for site in self.sites:
-            out = self._run(site, ["squeue", "-h", "-t", "all", "-o", "%i|%j|%T|%r|%k"], log=False)
+            try:
+                out = self._run(site, ["squeue", "-h", "-t", "all", "-o", "%i|%j|%T|%r|%k"], log=False,
+                                timeout_s=READ_TIMEOUT_S)
+            except ExecutorError as exc:
+                unreachable.add(site)
+                self.last_errors[site] = str(exc)
+                for r in self._site_records.get(site, []):
+                    by_job.setdefault(r.job_id, []).append(r)
+                continue
+            self.last_errors.pop(site, None)
+            mine = []
             for line in out.splitlines():
                 parts = line.split("|", 4)
                 if len(parts) != 5 or not parts[1].startswith(NAME_PREFIX):
                     continue
                 native, name, state, reason, comment = parts
                 job_id = name[len(NAME_PREFIX):]
-                by_job.setdefault(job_id, []).append(SlurmRecord(
-                    site, native, job_id, state.strip(), reason.strip(), _parse_comment(comment.strip())
-                ))
+                mine.append(SlurmRecord(site, native, job_id, state.strip(), reason.strip(),
+                                        _parse_comment(comment.strip())))
+            self._site_records[site] = mine
+            for r in mine:
+                by_job.setdefault(r.job_id, []).append(r)
+        self.unreachable = frozenset(unreachable)
         for recs in by_job.values():
             recs.sort(key=lambda r: int(r.native_id.split("_")[0]))
         self._last_records, self._dirty, self._read_at = by_job, set(), time.monotonic()
@@ -557,6 +606,8 @@ class SlurmExecutor:
                 status, site = JobStatus.PENDING, None
             native = f"{last.site}:{last.native_id}" if last else None
             out[job_id] = Observed(job_id, status, site, 0.0, native)
+            if not status.active and ledger:
+                self._retire(job_id, ledger)
         return out
 
     @staticmethod
@@ -575,6 +626,18 @@ class SlurmExecutor:
             return float(r.comment.get("duty", "1"))
         except ValueError:
             return 1.0
+
+    def _retire(self, job_id: str, ledger: dict) -> None:
+        """Move a finished job's ledger out of the way :data:`RETIRE_AFTER_S` after it was first
+        seen finished (long enough for the caller to have recorded it), so observing stays cheap."""
+        now = self.clock()
+        if "finished_at_s" not in ledger:
+            ledger["finished_at_s"] = now
+            self._save_ledger(job_id, ledger)
+        elif now - ledger["finished_at_s"] > RETIRE_AFTER_S:
+            archive = self.state_dir / "jobs" / "finished"
+            archive.mkdir(exist_ok=True)
+            os.replace(self._ledger_path(job_id), archive / f"{job_id}.json")
 
     # --- storage ------------------------------------------------------------------------------
     def _ckpt_dir(self, site: str, job_id: str) -> Path:
@@ -637,18 +700,19 @@ class SlurmExecutor:
         fields = {**r.comment, "stop": why}
         self._run(r.site, ["scontrol", "update", f"JobId={r.native_id}", f"Comment={_format_comment(fields)}"])
 
-    def _run(self, site: str, argv: Sequence[str], log: bool = True) -> str:
+    def _run(self, site: str, argv: Sequence[str], log: bool = True, timeout_s: float = 30.0) -> str:
         s = self._site(site)
         if log:
             self.commands.append(IssuedCommand(self.clock(), site, tuple(argv)))
         try:
-            r = subprocess.run(list(argv), env=s.env(), capture_output=True, text=True, timeout=30, check=False)
+            r = subprocess.run(list(argv), env=s.env(), capture_output=True, text=True, timeout=timeout_s,
+                               check=False)
         except FileNotFoundError:
             raise ExecutorError(
                 f"site {site!r}: {argv[0]!r} not found; install the Slurm client (apt-get install slurm-client)"
             ) from None
         except subprocess.TimeoutExpired:
-            raise ExecutorError(f"site {site!r}: {shlex.join(argv)} did not answer within 30 s") from None
+            raise ExecutorError(f"site {site!r}: {shlex.join(argv)} did not answer within {timeout_s:g} s") from None
         if r.returncode != 0:
             raise ExecutorError(
                 f"site {site!r}: {shlex.join(argv)} failed (exit {r.returncode}): {r.stderr.strip()[:500]}"

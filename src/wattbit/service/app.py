@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None, plane: ControlPlane | None = No
     @app.get("/metrics", tags=["meta"], response_class=Response,
              responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}})
     def metrics() -> Response:
-        """Prometheus metrics: site power, GPUs busy, curtailment absorbed, pending actions."""
+        """Prometheus metrics: site power, GPUs busy, curtailment absorbed, pending decisions."""
         return Response(plane.metrics.render(), media_type=CONTENT_TYPE)
 
     return app

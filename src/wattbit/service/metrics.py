@@ -6,7 +6,8 @@ metric                                     meaning
 ``wattbit_site_power_mw{site}``            estimated facility power of the site now [MW]
 ``wattbit_site_gpus_busy{site}``           GPUs running work, weighted by duty cycle [-]
 ``wattbit_curtailment_absorbed_mwh_total`` MWh of posted curtailment absorbed, per ``area``
-``wattbit_pending_actions``                actions issued whose effect is not observed yet
+``wattbit_pending_decisions``              controller actions issued whose effect the clusters do
+                                           not show yet (a start still queued, a move in flight)
 ``wattbit_jobs{status}``                   jobs in the book per status
 ``wattbit_decision_seconds``               time of one controller step [s]
 ``wattbit_reaction_seconds``               demand-response request → last command issued [s]
@@ -38,8 +39,8 @@ class Metrics:
                                     ["site"], registry=r)
         self.absorbed_mwh = Counter("wattbit_curtailment_absorbed_mwh", "Posted curtailment absorbed [MWh]",
                                     ["area"], registry=r)
-        self.pending_actions = Gauge("wattbit_pending_actions", "Actions issued, effect not observed yet",
-                                     registry=r)
+        self.pending_actions = Gauge("wattbit_pending_decisions",
+                                     "Controller actions issued whose effect is not observed yet", registry=r)
         self.jobs = Gauge("wattbit_jobs", "Jobs per status", ["status"], registry=r)
         self.decision_s = Histogram("wattbit_decision_seconds", "Controller step time [s]", registry=r,
                                     buckets=(0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 60))

@@ -194,7 +194,8 @@ class Store:
                            action="decision", target=f"decision:{drow.decision_id}",
                            detail={"trigger": trigger, "status": drow.status, "n_actions": drow.n_actions,
                                    "dr_commitments": drow.dr_commitments,
-                                   "orphans": list(report.orphans)}))
+                                   "orphans": list(report.orphans),
+                                   "unreachable": sorted(report.unreachable)}))
             return drow.decision_id
 
     def record_observed(self, observed: Mapping[str, Observed], at: pd.Timestamp) -> None:
