@@ -389,7 +389,7 @@ class SlurmExecutor:
         down = {a.source, a.destination} & self.unreachable
         if down:
             raise ExecutorError(f"migrate {job.job_id!r}: the cluster of {sorted(down)} does not answer; "
-                                f"not moving ({self.last_errors.get(sorted(down)[0], 'no answer')})")
+                                f"not moving ({self.last_errors.get(min(down), 'no answer')})")
         if a.source == a.destination:
             raise InvalidInput(f"migrate {job.job_id!r}: source and destination are both {a.source!r}")
         if a.transfer_s < 0:
