@@ -122,6 +122,7 @@ SCENARIO_FIELDS: dict[str, dict[str, tuple[str, str, object, str]]] = {
         "deadline_penalty_jpy_per_gpu_h": ("float", "JPY/GPU-h", 50_000.0, "work left undone at a deadline"),
         "unserved_inference_penalty_jpy_per_gpu_h": ("float", "JPY/GPU-h", 200_000.0, "online inference not served"),
         "move_penalty_jpy_per_gb": ("float", "JPY/GB", 1.0, "checkpoint moved over the APN"),
+        "gpu_hour_value_jpy": ("float", "JPY/GPU-h", 500.0, "value of a GPU-hour lost to checkpoints and moves"),
     },
     "demand_response": {
         "request_id": ("str", "-", "required", "unique key of the request"),

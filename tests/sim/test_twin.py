@@ -67,6 +67,8 @@ def test_workload_shift_absorbs_more_than_standing_still(comparison):
     assert t["wls"] > t["baseline"]
     assert t["wls"] >= t["temporal"]
     assert t["oracle"] > t["baseline"]
+    # within reach of the perfect-foresight bound
+    assert comparison.table.loc["wls_vs_bound_absorbed_pct", "wls"] >= 80.0
 
 
 def test_demand_response_is_recorded_honestly(comparison):

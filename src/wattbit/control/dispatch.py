@@ -3,7 +3,7 @@
 The planner speaks in GPUs per class and site; executors speak in jobs. Dispatch fills each
 class's first-block targets with whole jobs, most urgent first, and never exceeds a site's GPUs.
 Two safety rules sit above the plan: a job whose slack is gone runs now (so the relaxation's
-rounding can never cost a deadline), and a running job that cannot checkpoint is never stopped.
+rounding can never cost a deadline), and a running job that cannot be preempted is never stopped.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _actions_for(st: JobState, place: Placement | None, reason: str, transfer_s)
     job = st.job
     running = _is_running(st)
     if place is None:
-        if running and job.kind.checkpointable:
+        if running and job.kind.preemptible:
             return [Suspend(job.job_id, checkpoint=True, reason=reason)]
         if running and job.kind is JobKind.ONLINE_INFERENCE:
             return [Suspend(job.job_id, checkpoint=False, reason=reason)]
@@ -64,7 +64,7 @@ def _actions_for(st: JobState, place: Placement | None, reason: str, transfer_s)
         if job.kind is JobKind.ONLINE_INFERENCE:
             return [Reroute(job.job_id, place.site, reason=reason)] if running else [
                 Start(job.job_id, place.site, place.duty_pu, reason=reason)]
-        if job.kind.checkpointable and st.done_gpu_h > 0:
+        if job.kind.preemptible and st.done_gpu_h > 0:
             return [Migrate(job.job_id, st.site, place.site, transfer_s(job, st.site, place.site),
                             reason=reason)]
     if not running:
@@ -132,32 +132,41 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
         placed[job_id] = Placement(sites[s], duty)
         why[job_id] = reason
 
-    # 1. running jobs that cannot checkpoint keep their GPUs
+    # 1. running jobs that cannot be preempted keep their GPUs
     for st in live.values():
-        if _is_running(st) and not st.job.kind.checkpointable \
+        if _is_running(st) and not st.job.kind.preemptible \
                 and st.job.kind is not JobKind.ONLINE_INFERENCE and st.site in index:
-            take(st.job.job_id, index[st.site], st.job.gpus, st.duty_pu, "running; cannot checkpoint")
+            take(st.job.job_id, index[st.site], st.job.gpus, st.duty_pu, "running; cannot be preempted")
 
-    # 2. online inference, as the plan spreads it (stay put while the plan still wants it there)
-    for k, members in enumerate(service_members):
-        target = y0[k].copy()
-        ok = service_allowed[k]
-        jobs = sorted((live[j] for j in members if j in live and now < live[j].job.deadline),
-                      key=lambda st: -st.job.gpus)
-        for st in jobs:
-            g = st.job.gpus
-            cur = index.get(st.site, -1)
-            prefs = [cur] if cur >= 0 and ok[cur] else []
-            prefs += [s for s in np.argsort(-target) if ok[s] and s != cur]
-            chosen = next((s for s in prefs if free[s] >= g and target[s] >= fill[s] * g), None)
-            if chosen is None:  # the plan left it short: serve it wherever it fits
-                chosen = next((s for s in prefs if free[s] >= g), None)
-            if chosen is not None:
-                take(st.job.job_id, chosen, g, 1.0, explain("serve from", chosen))
-                target[chosen] -= g
+    inference_targets = y0.copy()
 
-    # 3. deferrable work: urgent jobs of every class first, then class by class what runs
-    #    already, then earliest deadline
+    def serve_inference(single_site: bool) -> None:
+        """Online inference, as the plan spreads it (stay put while the plan still wants it);
+        the classes with a single possible site, or the others."""
+        for k, members in enumerate(service_members):
+            ok = service_allowed[k]
+            if (ok.sum() == 1) != single_site:
+                continue
+            target = inference_targets[k]
+            jobs = sorted((live[j] for j in members if j in live and now < live[j].job.deadline),
+                          key=lambda st: -st.job.gpus)
+            for st in jobs:
+                g = st.job.gpus
+                cur = index.get(st.site, -1)
+                prefs = [cur] if cur >= 0 and ok[cur] else []
+                prefs += [s for s in np.argsort(-target) if ok[s] and s != cur]
+                chosen = next((s for s in prefs if free[s] >= g and target[s] >= fill[s] * g), None)
+                if chosen is None:  # the plan left it short: serve it wherever it fits
+                    chosen = next((s for s in prefs if free[s] >= g), None)
+                if chosen is not None:
+                    take(st.job.job_id, chosen, g, 1.0, explain("serve from", chosen))
+                    target[chosen] -= g
+
+    # 2. online inference that can be served from one site only;
+    # 3. deferrable work whose slack is gone, of every class (it may run nowhere else in time);
+    # 4. online inference that can be rerouted; 5. the rest of the work, class by class: what
+    #    runs already first, then earliest deadline
+    serve_inference(single_site=True)
     targets = x0.copy()
     budgets = m.copy() if spatial else np.zeros_like(m)
     urgent_h = URGENT_SLACK_SLOTS * step_h
@@ -169,12 +178,16 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                 sl = slack_h(st, now)
                 queue.append(((sl > urgent_h, c, not _is_running(st), sl, j), c, st))
     queue.sort(key=lambda q: q[0])
+    served = False
     for key, c, st in queue:
         target, move_budget, ok = targets[c], budgets[c], work_allowed[c]
         job, g = st.job, st.job.gpus
         urgent = not key[0]
+        if not urgent and not served:
+            serve_inference(single_site=False)
+            served = True
         cur = index.get(st.site, -1)
-        has_state = cur >= 0 and job.kind.checkpointable and st.done_gpu_h > 0
+        has_state = cur >= 0 and job.kind.preemptible and st.done_gpu_h > 0
         if has_state:
             candidates = [cur] + [s for s in np.argsort(-move_budget)
                                   if move_budget[s] >= fill[s] * g and s != cur]
@@ -214,6 +227,8 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
         where = cur if cur >= 0 else int(np.argmax(np.where(ok, target, -np.inf)))
         why[job.job_id] = explain("defer; nothing planned for it now at", where)
 
+    if not served:
+        serve_inference(single_site=False)
     actions: list[Action] = []
     for st in live.values():
         actions += _actions_for(st, placed.get(st.job.job_id), why.get(st.job.job_id, "plan"),

@@ -79,7 +79,8 @@ def plan_oracle(fleet: Fleet, apn, jobs: Sequence[Job], truth: GridSignals, *,
         curtailment_value_jpy_per_mwh=weights.curtailment_value_jpy_per_mwh,
         deadline_penalty_jpy_per_gpu_h=weights.deadline_penalty_jpy_per_gpu_h,
         unserved_penalty_jpy_per_gpu_h=weights.unserved_inference_penalty_jpy_per_gpu_h,
-        move_penalty_jpy_per_gb=weights.move_penalty_jpy_per_gb, allow_moves=False,
+        move_penalty_jpy_per_gb=weights.move_penalty_jpy_per_gb,
+        gpu_hour_value_jpy=weights.gpu_hour_value_jpy, allow_moves=False,
         meta={"time": truth.time, "areas": fa.areas},
     )
     result = solve(problem, time_limit_s=time_limit_s)

@@ -19,15 +19,18 @@ _AREA_NAME_SET = frozenset(AREA_NAMES)  # already-canonical area sets skip the p
 class JobKind(str, enum.Enum):
     """What a job is, which fixes the levers that apply to it.
 
-    ========================  ==========  =========  =======  ===========
-    kind                      checkpoint  deferable  movable  throttleable
-    ========================  ==========  =========  =======  ===========
-    training                  yes         yes        yes      yes
-    fine_tuning               yes         yes        yes      yes
-    batch_inference           no (short)  yes        before   yes
-                                                     start
-    online_inference          no          no         reroute  no
-    ========================  ==========  =========  =======  ===========
+    ========================  ==========  ===========  =========  =======  ===========
+    kind                      checkpoint  preemptible  deferable  movable  throttleable
+    ========================  ==========  ===========  =========  =======  ===========
+    training                  yes         yes          yes        yes      yes
+    fine_tuning               yes         yes          yes        yes      yes
+    batch_inference           no          yes          yes        yes      yes
+    online_inference          no          no           no         reroute  no
+    ========================  ==========  ===========  =========  =======  ===========
+
+    Batch inference has no model state to save, and its progress lives in the outputs it has
+    already written (one shard at a time), so stopping it loses at most the shard in flight and
+    it can restart elsewhere with nothing to ship (docs/assumptions.md, "Batch inference").
     """
 
     TRAINING = "training"
@@ -38,6 +41,11 @@ class JobKind(str, enum.Enum):
     @property
     def checkpointable(self) -> bool:
         return self in (JobKind.TRAINING, JobKind.FINE_TUNING)
+
+    @property
+    def preemptible(self) -> bool:
+        """Can be stopped and resumed later (or elsewhere) without losing its progress."""
+        return self is not JobKind.ONLINE_INFERENCE
 
     @property
     def deferrable(self) -> bool:

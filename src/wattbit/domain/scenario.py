@@ -23,7 +23,9 @@ class Weights:
     curtailment_value_jpy_per_mwh : value placed on each MWh of curtailed power absorbed [JPY/MWh];
     deadline_penalty_jpy_per_gpu_h : per GPU-hour of work left undone at a deadline [JPY/GPU-h];
     unserved_inference_penalty_jpy_per_gpu_h : per GPU-hour of online inference not served;
-    move_penalty_jpy_per_gb : per GB of checkpoint moved over the APN (wear, risk) [JPY/GB].
+    move_penalty_jpy_per_gb : per GB of checkpoint moved over the APN (wear, risk) [JPY/GB];
+    gpu_hour_value_jpy : what a GPU-hour lost to checkpoints and transfers is worth [JPY/GPU-h]
+    (about the on-demand cloud price of an H100/H200 GPU-hour, USD 2–4; an assumption).
     """
 
     carbon_price_jpy_per_t: float = 10_000.0
@@ -31,6 +33,7 @@ class Weights:
     deadline_penalty_jpy_per_gpu_h: float = 50_000.0
     unserved_inference_penalty_jpy_per_gpu_h: float = 200_000.0
     move_penalty_jpy_per_gb: float = 1.0
+    gpu_hour_value_jpy: float = 500.0
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:

@@ -122,9 +122,9 @@ def job_view(job: Job, now: pd.Timestamp, remaining_gpu_h: float, site_index: in
         deadline_in_h = release_in_h + job.runtime_h + nominal_slack_h
     else:
         deadline_in_h = _hours_between(job.deadline, now)
-    checkpointable = job.kind.checkpointable
-    return JobView(job, remaining_gpu_h, site_index if (running or checkpointable) else -1,
-                   running and not checkpointable, release_in_h, deadline_in_h)
+    preemptible = job.kind.preemptible
+    return JobView(job, remaining_gpu_h, site_index if (running or preemptible) else -1,
+                   running and not preemptible, release_in_h, deadline_in_h)
 
 
 def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, spatial: bool,
@@ -181,7 +181,7 @@ def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, s
         cap[c] = (g[:, None] * active).sum(0)
         # latest-start envelope: work that must be done by end_b at full speed
         must = np.maximum(0.0, rem[:, None] - g[:, None] * np.maximum(0.0, dl[:, None] - end_h[None, :]))
-        if key[2]:  # pinned (running, not checkpointable): runs on at full speed
+        if key[2]:  # pinned (running, not preemptible): runs on at full speed
             must = np.minimum(rem[:, None], g[:, None] * end_h[None, :])
         elif not temporal:  # no deferral: progress at full speed from release on
             asap = np.minimum(rem[:, None], g[:, None] * np.maximum(0.0, end_h[None, :] - rel[:, None]))

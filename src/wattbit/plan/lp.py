@@ -185,7 +185,8 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
         ub[x0:x0 + nx] = np.minimum(W.cap_gpus[pairs[:, 0], :], p.cap_gpus[site_of_pair, :]).ravel()
     if nm:
         mc, ms = pairs[moves, 0], pairs[moves, 1]
-        cost[m0:m0 + nm] = W.checkpoint_gb_per_gpu[mc] * p.move_penalty_jpy_per_gb + 1e-3
+        cost[m0:m0 + nm] = (W.checkpoint_gb_per_gpu[mc] * p.move_penalty_jpy_per_gb
+                            + W.move_h[mc, ms] * p.gpu_hour_value_jpy + 1e-3)
     if Q:
         ssite = spairs[:, 1]
         cost[y0:y0 + ny] = (h[None, :] * p.mw_per_gpu[ssite][:, None]

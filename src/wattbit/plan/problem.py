@@ -174,6 +174,7 @@ class PlanningProblem:
     deadline_penalty_jpy_per_gpu_h: float = 50_000.0
     unserved_penalty_jpy_per_gpu_h: float = 200_000.0
     move_penalty_jpy_per_gb: float = 1.0
+    gpu_hour_value_jpy: float = 500.0
     dr_penalty_jpy_per_mwh: float = 1_000_000.0
     earliness_jpy_per_gpu_h2: float = 0.0
     progress_value_jpy_per_gpu_h: float = 0.0

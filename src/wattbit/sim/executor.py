@@ -85,7 +85,7 @@ class SimulatedExecutor:
             self.states[job.job_id] = st.with_(status=JobStatus.RUNNING, site=action.site,
                                                duty_pu=action.duty_pu)
         elif isinstance(action, Suspend):
-            if action.checkpoint and job.kind.checkpointable:
+            if action.checkpoint and job.kind.preemptible:
                 self._lose(st, checkpoint_s(job))
                 self.suspends += 1
                 self.lead_s[job.job_id] = checkpoint_s(job)

@@ -35,6 +35,14 @@ KPI_LABELS: dict[str, str] = {
 }
 
 
+EXTRA_LABELS: dict[str, str] = {
+    "wls_vs_oracle_absorbed_pct": "wls / oracle run, curtailment absorbed [%]",
+    "curtailment_absorbed_bound_mwh": "perfect-foresight bound, curtailment absorbed [MWh]",
+    "objective_bound_mjpy": "perfect-foresight bound, objective [M JPY]",
+    "wls_vs_bound_absorbed_pct": "wls / perfect-foresight bound, absorbed [%]",
+}
+
+
 def kpis(r: TwinResult) -> dict[str, float]:
     """One number per KPI for a run."""
     h = r.step_h
@@ -100,7 +108,7 @@ def absorbed_by_area(r: TwinResult, freq: str | None = None) -> pd.DataFrame:
 def format_kpi_table(table: pd.DataFrame) -> str:
     """The KPI table as fixed-width text (labels with units, one column per policy); the form
     printed by ``wattbit run`` and kept as a golden file in the tests."""
-    labels = dict(KPI_LABELS, wls_vs_oracle_absorbed_pct="wls / oracle, curtailment absorbed [%]")
+    labels = dict(KPI_LABELS, **EXTRA_LABELS)
     rows = [(labels.get(k, k), [_fmt(v) for v in table.loc[k]]) for k in table.index]
     width = max(len(r[0]) for r in rows)
     cols = [max(len(str(c)), *(len(r[1][i]) for r in rows)) for i, c in enumerate(table.columns)]

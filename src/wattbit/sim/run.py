@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from wattbit.control.controller import Controller
@@ -99,7 +100,18 @@ def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
         cb = (lambda i, n, _name=name: on_slot(_name, i, n)) if on_slot else None
         results[name] = run_twin(controller, world.jobs, world.truth,
                                  demand_response=sc.demand_response, outages=sc.outages, on_slot=cb)
-    return Comparison(world, results, oracle, kpi_table(results))
+    table = kpi_table(results)
+    if oracle is not None:
+        bound = float(oracle.result.absorbed_mw.sum() * world.truth.step_h)
+        table.loc["curtailment_absorbed_bound_mwh"] = np.nan
+        table.loc["curtailment_absorbed_bound_mwh", "oracle"] = bound
+        table.loc["objective_bound_mjpy"] = np.nan
+        table.loc["objective_bound_mjpy", "oracle"] = oracle.result.bound_jpy / 1e6
+        if "wls" in table:
+            table.loc["wls_vs_bound_absorbed_pct"] = np.nan
+            table.loc["wls_vs_bound_absorbed_pct", "wls"] = (
+                100.0 * table.loc["curtailment_absorbed_mwh", "wls"] / bound if bound > 0 else np.nan)
+    return Comparison(world, results, oracle, table)
 
 
 def save_outputs(comparison: Comparison, out_dir: Path, *, report: bool = True) -> dict[str, Path]:
