@@ -93,6 +93,14 @@ def job_log(lab, site: str, job_id: str, expect: str, timeout_s: float = 10.0) -
         time.sleep(0.1)
 
 
+def wait_progress(lab, site: str, job_id: str, at_least_ms: int = 1000, timeout_s: float = 20.0) -> None:
+    """Wait until the job has saved some progress (its script is up and working)."""
+    deadline = time.monotonic() + timeout_s
+    while progress_ms(lab, site, job_id) < at_least_ms:
+        assert time.monotonic() < deadline, f"job {job_id} made no progress at {site}"
+        time.sleep(0.2)
+
+
 def progress_ms(lab, site: str, job_id: str) -> int:
     p = lab.clusters[site].storage_dir / job_id / "ckpt" / "progress_ms"
     return int(p.read_text()) if p.exists() else 0
@@ -127,7 +135,7 @@ def test_checkpoint_suspend_then_resume_keeps_progress(executor, lab):
     job = make_job()
     executor.apply(Start(job.job_id, "tokyo-dc"), job)
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
-    time.sleep(2.5)
+    wait_progress(lab, "tokyo-dc", job.job_id)
     executor.apply(Suspend(job.job_id, checkpoint=True), job)
     seen = wait_for(executor, job.job_id, lambda o: o.status is JobStatus.SUSPENDED)
     assert seen.site == "tokyo-dc"
@@ -167,7 +175,7 @@ def test_a_held_job_starts_elsewhere_with_its_checkpoint(executor, lab):
     job = make_job()
     executor.apply(Start(job.job_id, "tokyo-dc"), job)
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
-    time.sleep(2.2)
+    wait_progress(lab, "tokyo-dc", job.job_id)
     executor.apply(Suspend(job.job_id, checkpoint=True), job)
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.SUSPENDED)
     saved = progress_ms(lab, "tokyo-dc", job.job_id)
@@ -213,7 +221,7 @@ def test_migrate_stops_with_checkpoint_and_resumes_at_destination(executor, lab)
     job = make_job()
     executor.apply(Start(job.job_id, "tokyo-dc"), job)
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
-    time.sleep(2.5)
+    wait_progress(lab, "tokyo-dc", job.job_id)
     t0 = time.time()
     executor.apply(Migrate(job.job_id, "tokyo-dc", "kyushu-dc", transfer_s=2.0), job)
     seen = executor.observe()[job.job_id]
@@ -250,7 +258,7 @@ def test_a_second_copy_is_cancelled(executor, lab):
     executor.apply(Start(job.job_id, "tokyo-dc"), job)
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
     # someone (or a crash at the wrong moment) submits the same job on another cluster
-    subprocess.run(["sbatch", f"--job-name=wattbit:{job.job_id}", "--wrap", "sleep 600"],
+    subprocess.run(["sbatch", f"--job-name=wattbit:{job.job_id}", "--output=/dev/null", "--wrap", "sleep 600"],
                    env=lab.clusters["kansai-dc"].env(), check=True, capture_output=True)
     assert sorted(active_copies(lab, job.job_id)) == ["kansai-dc", "tokyo-dc"]
     seen = executor.observe()[job.job_id]

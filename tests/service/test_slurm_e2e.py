@@ -204,7 +204,11 @@ def test_kill_during_a_move_loses_nothing_and_runs_nothing_twice(lab, setup):
             time.sleep(0.3)
         source = seen["site"]
         destination = ({"tokyo-dc", "kansai-dc"} - {source}).pop()
-        time.sleep(1.5)  # some progress to checkpoint
+        progress = lab.clusters[source].storage_dir / job_id / "ckpt" / "progress_ms"
+        deadline = time.monotonic() + 20
+        while not (progress.exists() and int(progress.read_text() or 0) >= 1000):  # some work to keep
+            assert time.monotonic() < deadline, "the job made no progress"
+            time.sleep(0.2)
         r = api.put(f"/v1/fleet/sites/{source}", json={"in_service": False, "note": "drill"}, headers=bearer(noc))
         assert r.status_code == 200, r.text
         # the move is decided by that turn or by a periodic one that already saw the site out
@@ -220,7 +224,6 @@ def test_kill_during_a_move_loses_nothing_and_runs_nothing_twice(lab, setup):
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         assert live_sites(lab, job_id) == []  # mid-move: checkpoint in flight, nothing runs
-        progress = lab.clusters[source].storage_dir / job_id / "ckpt" / "progress_ms"
         saved_ms = int(progress.read_text())
         assert saved_ms > 0
 
