@@ -279,14 +279,14 @@ def _run_with_progress(scenario, policies, data, out: Path, report: bool) -> Non
         tasks = {p: progress.add_task(p, total=len(world.truth.time)) for p in policies}
         comparison = simulate(scenario, policies, world=world,
                               on_slot=lambda p, i, n: progress.update(tasks[p], completed=i + 1))
-    console.print(format_kpi_table(comparison.table), highlight=False, soft_wrap=True)
+    console.print(format_kpi_table(comparison.table), highlight=False, markup=False, soft_wrap=True)
     written = save_outputs(comparison, out, report=report)
     if "report" in written:
         try:
             from wattbit.sim.report import report_summary
 
             for line in report_summary(comparison):
-                console.print(f"- {line}", highlight=False)
+                console.print(f"- {line}", highlight=False, markup=False)
         except ImportError:
             pass
     console.print(f"outputs in {out}/ ({', '.join(p.name for p in written.values() if p.parent == out)})"
