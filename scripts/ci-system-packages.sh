@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# System packages the test suite drives for real: Slurm (slurmctld, slurmd, client), munge and a
-# PostgreSQL server. Called by .ci/run before `make test`. Idempotent: does nothing (in well
+# System packages the test suite drives for real: Slurm (slurmctld, slurmd, client), munge, a
+# PostgreSQL server and headless Chromium (the report's browser test). Called by .ci/run before `make test`. Idempotent: does nothing (in well
 # under a second) when everything is installed already. Debian 12 / Ubuntu package names.
 set -euo pipefail
 
-PACKAGES=(munge slurmctld slurmd slurm-client postgresql procps)
+PACKAGES=(munge slurmctld slurmd slurm-client postgresql procps chromium)
 # a program each package provides, to tell quickly whether it is there
-PROBES=(munged slurmctld slurmd sbatch "postgresql:/usr/lib/postgresql/*/bin/pg_ctl" ps)
+PROBES=(munged slurmctld slurmd sbatch "postgresql:/usr/lib/postgresql/*/bin/pg_ctl" ps chromium)
 
 missing=()
 for i in "${!PACKAGES[@]}"; do
