@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,14 @@ def build_world(scenario: Scenario, *, data_dir: Path | None = None,
     jobs = tuple(jobs)
     start, stop = run_window(jobs, scenario.start, scenario.end, scenario.step_s)
     first, last = signal_span(data_dir)
+    if stop > last >= scenario.end:
+        # the data end before the last deadline: the run stops there, and jobs still going
+        # then are counted unfinished (not missed: their deadlines lie past the run)
+        warnings.warn(
+            f"scenario {scenario.name!r}: the grid data end at {last} (UTC), before the jobs' last "
+            f"deadline {stop}; the run stops at the end of the data and reports unfinished work",
+            stacklevel=2)
+        stop = last
     horizon = pd.Timedelta(seconds=scenario.step_s * scenario.horizon_slots)
     areas = fleet.areas
     truth = load_signals(start, stop, scenario.step_s, areas=areas, data_dir=data_dir)
