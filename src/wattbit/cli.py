@@ -310,12 +310,13 @@ def run(
     report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
 ) -> None:
     """The digital twin on the bundled default scenario: japan-9 fleet, FY2022 grid data,
-    trace-driven workload. Prints the key figures and writes the report."""
+    trace-driven workload. Prints the key figures and writes the report. With --full-year the
+    oracle is left out unless asked for (-p oracle): its one-shot LP over a whole year is large."""
     from wattbit.scenarios import load_scenario
 
     scenario = load_scenario("full-year" if full_year else "default")
-    _run_with_progress(scenario, policy or ["baseline", "temporal", "spatial", "wls", "oracle"],
-                       data, out, report)
+    default = ["baseline", "temporal", "spatial", "wls"] + ([] if full_year else ["oracle"])
+    _run_with_progress(scenario, policy or default, data, out, report)
 
 
 @app.command("simulate")
