@@ -276,9 +276,14 @@ def _run_with_progress(scenario, policies, data, out: Path, report: bool) -> Non
                   f"{scenario.step_s / 60:.0f} min")
     with Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as progress:
-        tasks = {p: progress.add_task(p, total=len(world.truth.time)) for p in policies}
-        comparison = simulate(scenario, policies, world=world,
-                              on_slot=lambda p, i, n: progress.update(tasks[p], completed=i + 1))
+        tasks = {p: progress.add_task(p, total=len(world.truth.time), start=False) for p in policies}
+
+        def on_slot(p: str, i: int, n: int) -> None:
+            if i == 0:
+                progress.start_task(tasks[p])  # the clock of each bar starts with its policy
+            progress.update(tasks[p], completed=i + 1)
+
+        comparison = simulate(scenario, policies, world=world, on_slot=on_slot)
     console.print(format_kpi_table(comparison.table), highlight=False, markup=False, soft_wrap=True)
     written = save_outputs(comparison, out, report=report)
     if "report" in written:
