@@ -268,8 +268,8 @@ def _run_with_progress(scenario, policies, data, out: Path, report: bool) -> Non
     jst = "Asia/Tokyo"
     console.print(
         f"[bold]{scenario.name}[/]: fleet {scenario.fleet.name} ({len(scenario.fleet.sites)} sites, "
-        f"{scenario.fleet.gpu_count:,} GPUs), {scenario.start.tz_convert(jst):%Y-%m-%d} .. "
-        f"{scenario.end.tz_convert(jst):%Y-%m-%d} JST, policies: {', '.join(policies)}")
+        f"{scenario.fleet.gpu_count:,} GPUs), {scenario.start.tz_convert(jst):%Y-%m-%d %H:%M} .. "
+        f"{scenario.end.tz_convert(jst):%Y-%m-%d %H:%M} JST, policies: {', '.join(policies)}")
     with console.status("loading grid data, building jobs and the APN"):
         world = build_world(scenario, data_dir=data)
     console.print(f"{len(world.jobs):,} jobs, {len(world.truth.time):,} slots of "
