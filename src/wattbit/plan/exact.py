@@ -152,7 +152,7 @@ def solve_exact(
     price_jpy_per_mwh: np.ndarray,
     curtailment_mw: np.ndarray,
     carbon_marginal_g_per_kwh: np.ndarray,
-    weights: Weights = Weights(),
+    weights: Weights | None = None,
     *,
     now: pd.Timestamp,
     cap_gpus: np.ndarray | None = None,
@@ -173,7 +173,7 @@ def solve_exact(
     (:func:`wattbit.plan.build.job_view`);  services : online-inference jobs;  blocks : the
     horizon's blocks;  price_jpy_per_mwh, curtailment_mw, carbon_marginal_g_per_kwh : grid per
     (area, block) as :func:`wattbit.plan.build.grid_blocks` gives them [JPY/MWh, MW, g/kWh];
-    weights : objective weights;  now : the decision instant (UTC);  cap_gpus[s, b] : GPUs
+    weights : objective weights (default ``Weights()``);  now : the decision instant (UTC);  cap_gpus[s, b] : GPUs
     available [GPU] (default: ``fa.cap_gpus`` in every block);  spatial, temporal, reroute :
     policy levers;  pacing_pu : pacing of deadlines beyond the horizon [-];
     move_time_s(size_gb, src, dst) : move duration [s] (needed when a job has an origin);
@@ -203,12 +203,13 @@ def solve_exact(
         raise InvalidInput("solve_exact: home_index is needed for online inference and without spatial")
     cap = (np.repeat(fa.cap_gpus[:, None], B, 1).astype(float) if cap_gpus is None
            else np.asarray(cap_gpus, dtype=float))
+    weights = weights or Weights()
     cp = weights.carbon_price_jpy_per_t / 1000.0
     grid_cost = price_jpy_per_mwh + cp * carbon_marginal_g_per_kwh
 
     # ---- deferrable jobs: columns -------------------------------------------------------
     allowed, origin = _allowed_sites(views, fa, spatial, home_index)
-    g, rem, rel, dl, must, upper = _due_curves(views, blocks, temporal, pacing_pu)
+    g, _rem, rel, dl, must, upper = _due_curves(views, blocks, temporal, pacing_pu)
     frac = np.clip(np.minimum(end_h[None, :], dl[:, None]) - np.maximum(start_h[None, :], rel[:, None]),
                    0.0, None) / h[None, :] if J else np.zeros((0, B))
     trip = np.argwhere(allowed[:, :, None] & (frac[:, None, :] > 1e-12))  # (j, s, b), job-major
