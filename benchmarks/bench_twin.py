@@ -53,8 +53,9 @@ def main() -> None:
     print(f"scenario {full.name}, period {sc.start} .. {sc.end}: {len(world.jobs):,} jobs, {n:,} slots "
           f"(run window to the last deadline); world built in {world_s:.1f} s")
     rows = []
-    # slots of the full scenario: its own run window is about as much longer as its period
-    full_slots = n * (full.end - full.start) / (sc.end - sc.start)
+    # slots of the full scenario: its period's slots plus the same drain to the last deadline
+    step = world.truth.step_s
+    full_slots = (full.end - full.start).total_seconds() / step + n - (sc.end - sc.start).total_seconds() / step
     for p in args.policies:
         t = time.perf_counter()
         comp = simulate(sc, [p], world=world)
@@ -99,8 +100,9 @@ def main() -> None:
         body = (f"### Twin: {label} ({today()})\n\nMachine: {machine()}.  \nCommand: `{cmd.strip()}`  \n"
                 f"{len(world.jobs):,} jobs, {n:,} slots of 30 min (the run window reaches the last "
                 f"deadline); world built in {world_s:.1f} s (not in the wall times)."
-                + (" Extrapolation: wall time per slot × the full scenario's slots, scaled by period "
-                   "length (assumes the same job density)." if args.period else "")
+                + (f" Extrapolation: wall time per slot × the full scenario's {full_slots:,.0f} slots "
+                   "(its period plus the same drain after it; assumes the same job density)."
+                   if args.period else "")
                 + "\n\n" + markdown_table(head, table))
         if profile_text:
             body += "\n\n<details><summary>cProfile of wls (top by own time)</summary>\n\n```\n" + \
