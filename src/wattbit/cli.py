@@ -279,14 +279,14 @@ def _run_with_progress(scenario, policies, data, out: Path, report: bool) -> Non
         tasks = {p: progress.add_task(p, total=len(world.truth.time)) for p in policies}
         comparison = simulate(scenario, policies, world=world,
                               on_slot=lambda p, i, n: progress.update(tasks[p], completed=i + 1))
-    console.print(format_kpi_table(comparison.table), highlight=False, soft_wrap=True)
+    console.print(format_kpi_table(comparison.table), highlight=False, markup=False, soft_wrap=True)
     written = save_outputs(comparison, out, report=report)
     if "report" in written:
         try:
             from wattbit.sim.report import report_summary
 
             for line in report_summary(comparison):
-                console.print(f"- {line}", highlight=False)
+                console.print(f"- {line}", highlight=False, markup=False)
         except ImportError:
             pass
     console.print(f"outputs in {out}/ ({', '.join(p.name for p in written.values() if p.parent == out)})"
@@ -334,6 +334,38 @@ def simulate_cmd(
     sc = with_period(load_scenario(scenario), start, end)
     _run_with_progress(sc, policy or ["baseline", "temporal", "spatial", "wls", "oracle"], data, out, report)
 
+
+# --- service ---------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (keep 127.0.0.1 behind a TLS proxy).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    fleet: Annotated[str, typer.Option(help="Bundled fleet name or a fleet file (.toml/.yaml).")] = "japan-9",
+    executor: Annotated[str | None, typer.Option(help="slurm | simulated | dry-run (default: slurm with --slurm, else dry-run).")] = None,
+    slurm: Annotated[Path | None, typer.Option("--slurm", help="Slurm clusters file, one table per site (see docs/service.md); implies --executor slurm.")] = None,
+    state_dir: Annotated[Path, typer.Option(help="Folder for the SQLite database and the executor's ledger.")] = Path("wattbit-state"),
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db (default: SQLite in --state-dir).")] = None,
+    policy: Annotated[str, typer.Option(help="Controller policy: baseline, temporal, spatial, wls.")] = "wls",
+    tick_s: Annotated[float, typer.Option(help="Seconds between controller turns (0: on events only).")] = 60.0,
+    horizon_slots: Annotated[int, typer.Option(help="Planner look-ahead [30-min slots].")] = 48,
+    lightpath_setup_s: Annotated[float | None, typer.Option(help="Lightpath setup time for moves [s] (default: the APN model's).")] = None,
+) -> None:
+    """Run the control plane's HTTP API. The first admin token comes from WATTBIT_ADMIN_TOKEN."""
+    import os
+
+    from wattbit.service import Settings
+    from wattbit.service import serve as serve_api
+
+    executor = executor or ("slurm" if slurm is not None else "dry-run")
+    settings = Settings(state_dir=state_dir, database_url=database_url, fleet=fleet, executor=executor,
+                        slurm_sites=slurm, policy=policy, tick_s=tick_s, horizon_slots=horizon_slots,
+                        admin_token=os.environ.get("WATTBIT_ADMIN_TOKEN") or None,
+                        lightpath_setup_s=lightpath_setup_s)
+    console.print(f"wattbit control plane on http://{host}:{port} (fleet {fleet}, executor {executor}); "
+                  f"API docs at /docs")
+    serve_api(settings, host=host, port=port)
 
 
 # --- sweep -----------------------------------------------------------------------------------

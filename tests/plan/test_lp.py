@@ -108,8 +108,9 @@ def test_residency_keeps_work_on_allowed_sites():
 
 
 def test_moves_cost_time_and_need_moved_gpus():
-    # running at site 0 (expensive); moving to site 1 (free) costs half an hour of 8 GPUs
-    price = [[50_000, 50_000], [0, 0]]
+    # running at site 0 (500 JPY/kWh); moving to site 1 (free) costs half an hour of the moved
+    # GPUs, valued at 500 JPY per GPU-hour: worth it here
+    price = [[500_000, 500_000], [0, 0]]
     p = _problem(price, np.zeros((2, 2)), due=[0, 8], origin=0, move_h=0.5)
     res = solve(p)
     moved = res.m_gpus[0, 1]
@@ -117,6 +118,13 @@ def test_moves_cost_time_and_need_moved_gpus():
     assert (res.x_gpus[0, 1] <= moved + 1e-9).all()
     work = (res.x_gpus[0] * 1.0).sum() - 0.5 * moved
     assert work == pytest.approx(8, abs=1e-6)
+
+
+def test_small_gains_do_not_pay_for_a_move():
+    price = [[20_000, 20_000], [0, 0]]  # saves 20 JPY per GPU-hour; a move costs 250 per GPU
+    p = _problem(price, np.zeros((2, 2)), due=[0, 8], origin=0, move_h=0.5)
+    res = solve(p)
+    assert res.m_gpus.sum() == pytest.approx(0)
 
 
 def test_deadline_shortfall_is_penalised_not_infeasible():

@@ -1,1 +1,6 @@
 """The receding-horizon controller and the executors it drives."""
+
+from wattbit.control.controller import Controller, Decision, check_job
+from wattbit.control.policies import POLICIES, Policy, policy
+
+__all__ = ["Controller", "Decision", "check_job", "POLICIES", "Policy", "policy"]

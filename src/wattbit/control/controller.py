@@ -185,7 +185,8 @@ class Controller:
         if not self.policy.planner:
             caps = dict(zip(self.fa.sites, self._now_caps(state)))
             placed, actions = dispatch_fifo(state.jobs, state.now, caps, self.step_h)
-            return Decision(state.now, tuple(actions), placed, self._fifo_commitments(state, placed),
+            # the baseline does not respond to demand response: it commits nothing
+            return Decision(state.now, tuple(actions), placed, dict.fromkeys(self._dr, 0.0),
                             decide_s=_time.perf_counter() - t0)
         if self.policy.foresight:
             return self._follow_oracle(state, t0)
@@ -285,20 +286,14 @@ class Controller:
             service_allowed=op.problem.service.allowed, x0=x[:, :, t], m=np.zeros_like(x[:, :, t]),
             y0=op.result.y_gpus[:, :, t], throttle=True, spatial=True, step_h=self.step_h,
             transfer_s=self._transfer_s, reserve_move=self._reserve(state.now),
-            explain=self._explainer_oracle(op, t), fill_pu=self._fill(state.now))
-        commitments = {rid: dr.power_mw for rid, (dr, _) in self._dr.items()
-                       if dr.start <= state.now < dr.end}
+            explain=lambda verb, s: f"oracle plan: {verb} {self.fa.sites[s]}",
+            fill_pu=self._fill(state.now))
+        short = {r.request_id: float(op.result.dr_short_mw[i]) for i, r in enumerate(op.problem.dr)}
+        commitments = {rid: max(0.0, dr.power_mw - short.get(rid, dr.power_mw))
+                       for rid, (dr, _) in self._dr.items()}
         return Decision(state.now, tuple(actions), placed, commitments, op.result.status,
                         op.result.objective_jpy, op.result.bound_jpy, dict(op.result.terms_jpy),
                         _time.perf_counter() - t0, None)
-
-    def _explainer_oracle(self, op, t: int):
-        sites = self.fa.sites
-        return lambda verb, s: f"oracle plan: {verb} {sites[s]}"
-
-    def _fifo_commitments(self, state: FleetState, placed) -> dict[str, float]:
-        """The baseline does not respond to demand response: it commits nothing."""
-        return {rid: 0.0 for rid in self._dr}
 
     # --- flexibility ----------------------------------------------------------------------
     def flexibility(self, state: FleetState, n_slots: int = 1) -> pd.DataFrame:

@@ -176,7 +176,9 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
             st = live.get(j)
             if st is not None and j not in placed:
                 sl = slack_h(st, now)
-                queue.append(((sl > urgent_h, c, not _is_running(st), sl, j), c, st))
+                # among jobs out of slack, those with the fewest sites to go to come first
+                sites_ok = int(work_allowed[c].sum()) if sl <= urgent_h else 0
+                queue.append(((sl > urgent_h, sites_ok, c, not _is_running(st), sl, j), c, st))
     queue.sort(key=lambda q: q[0])
     served = False
     for key, c, st in queue:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import pandas as pd
+
 from wattbit.control.state import JobStatus
 from wattbit.domain import Action, Job
 
@@ -17,14 +19,16 @@ __all__ = ["Observed", "Executor"]
 
 @dataclass(frozen=True, slots=True)
 class Observed:
-    """What the scheduler says about one job: status, site, duty cycle [0..1], and the
-    scheduler's own id (e.g. ``"kyushu:1234"`` for a Slurm job)."""
+    """What the scheduler says about one job: status, site, duty cycle [0..1], the
+    scheduler's own id (e.g. ``"kyushu:1234"`` for a Slurm job) and, for a job in
+    migration, when its checkpoint lands at ``site`` (UTC; None otherwise)."""
 
     job_id: str
     status: JobStatus
     site: str | None
     duty_pu: float = 0.0
     native_id: str | None = None
+    busy_until: pd.Timestamp | None = None
 
 
 class Executor(Protocol):

@@ -114,14 +114,24 @@ def _hours_between(later: pd.Timestamp, earlier: pd.Timestamp) -> float:
     return (later.as_unit("ns").value - earlier.as_unit("ns").value) / _NS_PER_H
 
 
+DEADLINE_MARGIN_H = 1.0
+"""The planner aims to finish every job this long before its deadline [h] (two slots): coarse
+blocks, whole-job rounding and checkpoint restores then cannot push it past the deadline.
+Where a job's slack is shorter, the margin shrinks to what the slack allows."""
+
+
 def job_view(job: Job, now: pd.Timestamp, remaining_gpu_h: float, site_index: int,
-             running: bool, nominal_slack_h: float = 72.0) -> JobView:
-    """Jobs without a deadline get a nominal one ``nominal_slack_h`` after they could finish."""
+             running: bool, nominal_slack_h: float = 72.0,
+             margin_h: float = DEADLINE_MARGIN_H) -> JobView:
+    """Jobs without a deadline get a nominal one ``nominal_slack_h`` after they could finish;
+    the planning deadline is ``margin_h`` before the real one (within the job's slack)."""
     release_in_h = max(0.0, _hours_between(job.release, now))
     if job.deadline is None:
         deadline_in_h = release_in_h + job.runtime_h + nominal_slack_h
     else:
         deadline_in_h = _hours_between(job.deadline, now)
+        earliest_h = max(0.0, release_in_h) + remaining_gpu_h / job.gpus
+        deadline_in_h = max(min(deadline_in_h, earliest_h), deadline_in_h - margin_h)
     preemptible = job.kind.preemptible
     return JobView(job, remaining_gpu_h, site_index if (running or preemptible) else -1,
                    running and not preemptible, release_in_h, deadline_in_h)

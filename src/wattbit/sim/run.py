@@ -44,6 +44,7 @@ class Comparison:
     results: dict[str, TwinResult]
     oracle: OraclePlan | None = None
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lightpaths: dict = field(default_factory=dict)
 
 
 def build_world(scenario: Scenario, *, data_dir: Path | None = None,
@@ -87,15 +88,17 @@ def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
     sc = scenario
     oracle = None
     results: dict[str, TwinResult] = {}
+    books = {}
     for name in policies:
         pol = _policy(name)
         if pol.foresight and oracle is None:
             oracle = plan_oracle(sc.fleet, world.apn, world.jobs, world.truth, weights=sc.weights,
                                  demand_response=sc.demand_response, outages=sc.outages)
         forecaster = SeasonalPersistenceForecaster(world.forecast_truth, world.history)
+        books[name] = LightpathBook(world.apn)
         controller = Controller(
             sc.fleet, world.apn, pol, sc.weights, forecaster, step_s=sc.step_s,
-            horizon_slots=sc.horizon_slots, lightpaths=LightpathBook(world.apn),
+            horizon_slots=sc.horizon_slots, lightpaths=books[name],
             oracle_plan=oracle if pol.foresight else None)
         cb = (lambda i, n, _name=name: on_slot(_name, i, n)) if on_slot else None
         results[name] = run_twin(controller, world.jobs, world.truth,
@@ -111,7 +114,7 @@ def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
             table.loc["wls_vs_bound_absorbed_pct"] = np.nan
             table.loc["wls_vs_bound_absorbed_pct", "wls"] = (
                 100.0 * table.loc["curtailment_absorbed_mwh", "wls"] / bound if bound > 0 else np.nan)
-    return Comparison(world, results, oracle, table)
+    return Comparison(world, results, oracle, table, books)
 
 
 def save_outputs(comparison: Comparison, out_dir: Path, *, report: bool = True) -> dict[str, Path]:
@@ -140,7 +143,8 @@ def save_outputs(comparison: Comparison, out_dir: Path, *, report: bool = True) 
             write_report = None
         if write_report is not None:
             try:
-                written["report"] = write_report(comparison, out_dir / "report.html")
+                written["report"] = write_report(comparison, out_dir / "report.html",
+                                                 lightpaths=comparison.lightpaths)
             except MissingExtra:
                 pass
     return written

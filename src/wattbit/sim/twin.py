@@ -18,7 +18,7 @@ import pandas as pd
 
 from wattbit.control.controller import Controller, check_job
 from wattbit.control.state import JobStatus
-from wattbit.domain import DemandResponse, Job, JobKind, SiteOutage
+from wattbit.domain import DemandResponse, Job, JobKind, Migrate, SiteOutage
 from wattbit.grid import GridSignals
 from wattbit.plan import build as pb
 from wattbit.plan.problem import Blocks
@@ -118,7 +118,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         ex.lead_s.clear()
         for action in decision.actions:
             ex.apply(action, ex.states[action.job_id].job)
-            if action.__class__.__name__ == "Migrate":
+            if isinstance(action, Migrate):
                 moves_by_job[action.job_id] = moves_by_job.get(action.job_id, 0) + 1
         for d in events:
             if isinstance(d, DemandResponse):

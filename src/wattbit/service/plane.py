@@ -1,0 +1,379 @@
+"""The control plane behind the API: the store, the executor, the controller and the live loop.
+
+Route handlers call one method here each; the methods hold no policy — every placement, move and
+commitment comes from :class:`wattbit.control.Controller`, run by
+:class:`wattbit.control.live.LiveLoop`. One lock serialises the loop's turns: a periodic tick, a
+demand-response request and an operator's "decide now" never interleave.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from wattbit.control.controller import Controller, check_job
+from wattbit.control.executor import Executor, Observed
+from wattbit.control.live import LiveLoop, ReplayForecaster, TickReport, utc_now
+from wattbit.control.state import FleetState, JobStatus
+from wattbit.domain import Action, DemandResponse, Fleet, Job, Weights
+from wattbit.errors import ExecutorError, InvalidInput, UnknownName, WattbitError, unknown_name
+from wattbit.power import power_coefficients, throttled_mw_per_gpu
+from wattbit.scenarios import load_fleet
+from wattbit.service.auth import Permission, Principal, Role
+from wattbit.service.db import DemandResponseRow, JobRow
+from wattbit.service.metrics import Metrics
+from wattbit.service.settings import Settings
+from wattbit.service.store import SYSTEM, Store
+
+__all__ = ["Conflict", "ControlPlane", "Forbidden", "NotFound", "build_executor"]
+
+log = logging.getLogger("wattbit.service")
+
+PENDING_REFRESH_S = 2.0
+"""While actions are in flight, the executors are observed this often [s] (without deciding)."""
+
+
+class Forbidden(WattbitError):
+    """The caller's role does not allow this (HTTP 403)."""
+
+
+class NotFound(UnknownName):
+    """No such resource, or none the caller may see (HTTP 404)."""
+
+
+class Conflict(WattbitError):
+    """The request contradicts the current state, e.g. a request id already used (HTTP 409)."""
+
+
+class _DryRun:
+    """Executor of the dry-run mode: observes nothing, refuses every command (the decisions are
+    still made and logged)."""
+
+    def apply(self, action: Action, job: Job) -> None:
+        raise ExecutorError("dry run: no executor is configured, nothing was executed")
+
+    def observe(self) -> dict[str, Observed]:
+        return {}
+
+
+class _Simulated:
+    """The twin's simulated executor behind the live API (jobs join it on their first action)."""
+
+    def __init__(self, fleet: Fleet):
+        from wattbit.sim.executor import SimulatedExecutor
+
+        self.sim = SimulatedExecutor(fleet)
+
+    def apply(self, action: Action, job: Job) -> None:
+        if job.job_id not in self.sim.states:
+            self.sim.submit(job)
+        self.sim.apply(action, job)
+
+    def observe(self) -> dict[str, Observed]:
+        return self.sim.observe()
+
+
+def build_executor(settings: Settings, fleet: Fleet) -> Executor:
+    """The executor ``settings.executor`` names."""
+    if settings.executor == "slurm":
+        from wattbit.control.slurm import SlurmExecutor, load_slurm_sites
+
+        sites = load_slurm_sites(settings.slurm_sites)
+        return SlurmExecutor(fleet, sites, settings.state_dir / "slurm")
+    if settings.executor == "simulated":
+        return _Simulated(fleet)
+    return _DryRun()
+
+
+@dataclass(frozen=True)
+class DRResult:
+    row: DemandResponseRow
+    report: TickReport
+
+
+class ControlPlane:
+    """Everything one control-plane process runs.
+
+    settings : the configuration;  store : the database;  fleet : the sites;
+    executor : carries out actions;  controller : the one brain;  clock : now (UTC).
+    """
+
+    def __init__(self, settings: Settings, store: Store, fleet: Fleet, executor: Executor,
+                 controller: Controller, clock=utc_now):
+        self.settings = settings
+        self.store = store
+        self.fleet = fleet
+        self.executor = executor
+        self.controller = controller
+        self.clock = clock
+        self.loop = LiveLoop(controller, executor, clock=clock)
+        self.metrics = Metrics()
+        self.lock = threading.RLock()
+        self.last_report: TickReport | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._power = {s.name: power_coefficients(s) for s in fleet.sites}
+
+    @classmethod
+    def build(cls, settings: Settings, clock=utc_now) -> ControlPlane:
+        """Wire a control plane from its settings (database migrated, admin token ensured)."""
+        from dataclasses import replace
+
+        from wattbit.network import DEFAULT_PARAMS, build_apn
+
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        fleet = load_fleet(settings.fleet)
+        store = Store(settings.url)
+        if settings.admin_token:
+            store.ensure_token(settings.admin_token, Role.ADMIN, "admin")
+        forecaster = ReplayForecaster(fleet.areas, store.curtailment, settings.step_s,
+                                      replay_curtailment=settings.replay_curtailment)
+        params = DEFAULT_PARAMS
+        if settings.lightpath_setup_s is not None:
+            params = replace(DEFAULT_PARAMS, lightpath_setup_s=settings.lightpath_setup_s)
+        controller = Controller(fleet, build_apn(fleet, params=params), settings.policy, Weights(), forecaster,
+                                step_s=settings.step_s, horizon_slots=settings.horizon_slots,
+                                time_limit_s=settings.solver_time_limit_s)
+        return cls(settings, store, fleet, build_executor(settings, fleet), controller, clock)
+
+    # --- the loop -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the periodic loop (when ``tick_s`` > 0)."""
+        if self.settings.tick_s <= 0 or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="wattbit-live-loop", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+        self.store.close()
+
+    def _run(self) -> None:
+        """A controller turn every ``tick_s`` (the first at once, so a restarted process
+        reconciles before anything else), and an observation whenever a move in flight is due
+        (the executor carries it on)."""
+        next_tick = time.monotonic()
+        while True:
+            delay = next_tick - time.monotonic()
+            if self.loop.pending:  # follow actions in flight until the executor shows them done
+                delay = min(delay, PENDING_REFRESH_S)
+            wake = getattr(self.executor, "next_wakeup_s", None)
+            due = wake() if wake is not None else None
+            if due is not None:
+                delay = min(delay, due - time.time() + 0.05)
+            if self._stop.wait(max(0.05, delay)):
+                return
+            try:
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.settings.tick_s
+                    self.tick("periodic", SYSTEM)
+                else:
+                    self.refresh()
+            except Exception:  # keep the loop alive; the failure is in the log
+                log.exception("live loop: turn failed")
+                self._stop.wait(1.0)
+
+    def refresh(self) -> None:
+        """Observe the executors and record what they show, without a decision."""
+        with self.lock:
+            observed = self.executor.observe()
+            self.store.record_observed(observed, self.clock())
+            self.loop.settle(observed)
+            self.metrics.pending_actions.set(len(self.loop.pending))
+
+    def tick(self, trigger: str, actor: Principal, events: Sequence = ()) -> tuple[TickReport, int]:
+        """One turn of the live loop, recorded. Open demand-response requests are handed to the
+        controller every turn (it keeps each once), so a restarted process honours them."""
+        with self.lock:
+            now = self.clock()
+            open_dr = [self._dr_event(r) for r in self.store.open_demand_response(now)]
+            given = {e.request_id for e in events if isinstance(e, DemandResponse)}
+            events = list(events) + [e for e in open_dr if e.request_id not in given]
+            report = self.loop.tick(self.store.book(), self.store.sites_out(), events)
+            decision_id = self.store.record_tick(report, trigger, actor)
+            self._account(report)
+            self.last_report = report
+            return report, decision_id
+
+    @staticmethod
+    def _dr_event(r: DemandResponseRow) -> DemandResponse:
+        return DemandResponse(r.request_id, r.direction, r.area, r.power_mw, pd.Timestamp(r.start),
+                              pd.Timestamp(r.end), r.response_deadline_s, r.sender)
+
+    # --- accounting ---------------------------------------------------------------------------
+    def site_load(self, state: FleetState) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
+        """Per site: facility power [MW], duty-weighted busy GPUs [-], running jobs [-]."""
+        power = {s: base for s, (base, _) in self._power.items()}
+        busy = dict.fromkeys(self._power, 0.0)
+        running = dict.fromkeys(self._power, 0)
+        for st in state.jobs.values():
+            if st.status is JobStatus.RUNNING and st.site in power:
+                site = self.fleet.site(st.site)
+                power[st.site] += st.job.gpus * throttled_mw_per_gpu(site, max(st.duty_pu, 1e-6))
+                busy[st.site] += st.job.gpus * st.duty_pu
+                running[st.site] += 1
+        return power, busy, running
+
+    def _account(self, report: TickReport) -> None:
+        m = self.metrics
+        power, busy, _ = self.site_load(report.state)
+        m.sites(power, busy)
+        prev = self.last_report
+        if prev is not None:
+            dt_h = max(0.0, (report.at - prev.at).total_seconds() / 3600.0)
+            if dt_h > 0:
+                fc = self.controller.forecaster.forecast(prev.at, 1)
+                curt = dict(zip(fc.areas, fc.curtailment_mw[0].tolist()))
+                ppower, _, _ = self.site_load(prev.state)
+                load = {a: 0.0 for a in self.fleet.areas}
+                for s in self.fleet.sites:
+                    load[s.area] += ppower[s.name]
+                m.absorbed({a: min(load[a], curt.get(a, 0.0)) * dt_h for a in load})
+        m.pending_actions.set(len(self.loop.pending))
+        m.job_counts(self.store.job_counts())
+        if report.decision is not None:
+            m.decision_s.observe(report.decide_s)
+        for o in report.outcomes:
+            m.outcomes.labels(kind=type(o.action).__name__.lower(), outcome=o.outcome).inc()
+
+    # --- tenants ------------------------------------------------------------------------------
+    def submit(self, who: Principal, *, name: str, kind: str, gpus: int, runtime_h: float,
+               release: pd.Timestamp | None, deadline: pd.Timestamp | None, allowed_areas: Sequence[str],
+               home_site: str | None, priority: int, checkpoint_gb: float, user_area: str | None,
+               rtt_budget_s: float | None) -> JobRow:
+        """Book a tenant's job; the controller places it at its next turn."""
+        if who.role is not Role.TENANT:
+            raise Forbidden(f"{who.role.value} tokens do not submit jobs; use a tenant token")
+        areas = frozenset(allowed_areas)
+        if home_site is None:
+            candidates = self.fleet.sites_in(areas)
+            if not candidates:
+                raise InvalidInput(
+                    f"allowed_areas: {sorted(areas)} holds no site of fleet {self.fleet.name!r} "
+                    f"(its areas: {', '.join(self.fleet.areas)})"
+                )
+            home_site = candidates[0].name
+        elif home_site not in self.fleet.site_names:
+            raise unknown_name("site", home_site, self.fleet.site_names, field="home_site")
+        elif self.fleet.site(home_site).area not in areas:
+            raise InvalidInput(f"home_site: {home_site!r} is in area {self.fleet.site(home_site).area!r}, "
+                               f"outside allowed_areas {sorted(areas)}")
+        job = Job(
+            job_id="j" + uuid.uuid4().hex[:12], tenant=who.subject, kind=kind, gpus=gpus,
+            runtime_h=runtime_h, release=release if release is not None else self.clock(), deadline=deadline,
+            home_site=home_site, allowed_areas=areas, priority=priority, checkpoint_gb=checkpoint_gb,
+            user_area=user_area, rtt_budget_s=rtt_budget_s,
+        )
+        check_job(job, self.fleet)
+        row = self.store.add_job(job, name, who.token_id)
+        self.store.audit(who, "job.submit", f"job:{job.job_id}",
+                         {"kind": job.kind.value, "gpus": gpus, "allowed_areas": sorted(areas)})
+        return row
+
+    def job_for(self, who: Principal, job_id: str) -> JobRow:
+        """A job the caller may see; another tenant's job is 'not found', like a missing one."""
+        row = self.store.get_job(job_id)
+        if row is None or not (who.can(Permission.READ_ALL_JOBS) or row.tenant == who.subject):
+            raise NotFound(f"job {job_id!r} not found")
+        return row
+
+    def jobs_for(self, who: Principal, status: str | None, limit: int, offset: int) -> list[JobRow]:
+        if who.can(Permission.READ_ALL_JOBS):
+            tenant = None
+        elif who.role is Role.TENANT:
+            tenant = who.subject
+        else:
+            raise Forbidden(f"{who.role.value} tokens may not list jobs")
+        return self.store.list_jobs(tenant=tenant, status=status, limit=limit, offset=offset)
+
+    def cancel(self, who: Principal, job_id: str) -> JobRow:
+        row = self.store.get_job(job_id)
+        mine = row is not None and row.tenant == who.subject and who.role is Role.TENANT
+        if row is None or not (mine or who.can(Permission.CANCEL_ANY_JOB)):
+            raise NotFound(f"job {job_id!r} not found")
+        row = self.store.request_cancel(job_id)
+        self.store.audit(who, "job.cancel", f"job:{job_id}", {})
+        if row is not None and row.desired == "cancel" and row.site is not None:
+            self.tick("cancel", who)
+            row = self.store.get_job(job_id)
+        return row
+
+    def history(self, who: Principal, job_id: str, limit: int):
+        self.job_for(who, job_id)
+        return self.store.job_history(job_id, limit)
+
+    # --- grid side ----------------------------------------------------------------------------
+    def post_curtailment(self, who: Principal, area: str, kind: str,
+                         slots: Sequence[tuple[pd.Timestamp, float]], body: dict):
+        if area not in self.fleet.areas:
+            raise InvalidInput(f"area: the fleet has no site in {area!r} (its areas: {', '.join(self.fleet.areas)})")
+        return self.store.add_curtailment(area, kind, slots, who, body)
+
+    def demand_response(self, who: Principal, *, request_id: str | None, direction: str, area: str,
+                        power_mw: float, start: pd.Timestamp, end: pd.Timestamp,
+                        response_deadline_s: float, body: dict) -> DRResult:
+        """Record the request, let the controller answer at once, and report the MW committed and
+        how fast the fleet reacted (request → decision → last command issued)."""
+        received_s = time.time()
+        request_id = request_id or "dr-" + uuid.uuid4().hex[:12]
+        dr = DemandResponse(request_id, direction, area, power_mw, start, end, response_deadline_s, who.subject)
+        if area not in self.fleet.areas:
+            raise InvalidInput(f"area: the fleet has no site in {area!r} (its areas: {', '.join(self.fleet.areas)})")
+        if self.store.get_demand_response(request_id) is not None:
+            raise Conflict(f"request_id: {request_id!r} was already received; use a new id")
+        self.store.add_demand_response(DemandResponseRow(
+            request_id=request_id, direction=dr.direction.value, area=dr.area, power_mw=power_mw,
+            start=start.to_pydatetime(), end=end.to_pydatetime(), response_deadline_s=response_deadline_s,
+        ), who, body)
+        report, decision_id = self.tick("demand_response", who, events=(dr,))
+        committed = report.dr_commitments.get(request_id)
+        decided_s = report.started_s + report.observe_s + report.decide_s - received_s
+        reaction = (report.last_command_s - received_s) if report.last_command_s is not None else decided_s
+        self.metrics.reaction_s.observe(reaction)
+        row = self.store.commit_demand_response(
+            request_id, committed, decision_id, "committed" if committed is not None else "outside-horizon",
+            decided_in_s=decided_s, reaction_s=reaction)
+        return DRResult(row, report)
+
+    def flexibility(self, n_slots: int) -> pd.DataFrame:
+        with self.lock:
+            state, _ = self.loop.snapshot(self.store.book(), self.store.sites_out())
+        return self.controller.flexibility(state, n_slots)
+
+    # --- operators ----------------------------------------------------------------------------
+    def fleet_status(self) -> dict:
+        with self.lock:
+            state, _ = self.loop.snapshot(self.store.book(), self.store.sites_out())
+        power, busy, running = self.site_load(state)
+        rows = self.store.site_rows()
+        last = self.store.latest_decision()
+        return {
+            "fleet": self.fleet.name, "now": state.now.to_pydatetime(), "executor": self.settings.executor,
+            "policy": self.controller.policy.name,
+            "sites": [{
+                "name": s.name, "area": s.area, "gpu_count": s.gpu_count,
+                "in_service": rows[s.name].in_service if s.name in rows else True,
+                "gpus_busy": busy[s.name], "jobs_running": running[s.name],
+                "facility_power_mw": power[s.name], "note": rows[s.name].note if s.name in rows else "",
+            } for s in self.fleet.sites],
+            "jobs": self.store.job_counts(), "pending_actions": len(self.loop.pending),
+            "last_decision_id": last.decision_id if last else None,
+            "last_decision_at": last.at if last else None,
+        }
+
+    def set_site_service(self, who: Principal, site: str, in_service: bool, note: str):
+        if site not in self.fleet.site_names:
+            raise NotFound(str(unknown_name("site", site, self.fleet.site_names)))
+        self.store.set_site_service(site, in_service, note, who)
+        self.tick("site-in-service" if in_service else "site-out-of-service", who)
+        return next(s for s in self.fleet_status()["sites"] if s["name"] == site)

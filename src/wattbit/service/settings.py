@@ -1,0 +1,94 @@
+"""How one control-plane process is set up: a frozen value, from arguments or the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from wattbit.errors import InvalidInput
+
+__all__ = ["EXECUTORS", "Settings"]
+
+EXECUTORS = ("slurm", "simulated", "dry-run")
+"""``slurm``: one real Slurm cluster per site (needs ``slurm_sites``); ``simulated``: the twin's
+executor, in memory (demos and tests of the API); ``dry-run``: the controller decides and every
+decision is logged, nothing is executed (shadow operation next to a running fleet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Settings of the control plane.
+
+    database_url : SQLAlchemy URL (default: SQLite in ``state_dir``);  state_dir : folder for the
+    database and the executor's ledger;  fleet : bundled fleet name or a fleet file;
+    executor : one of :data:`EXECUTORS`;  slurm_sites : the Slurm clusters file (see
+    :func:`wattbit.control.slurm.load_slurm_sites`);  policy : controller policy;
+    step_s : slot length [s];  horizon_slots : planner look-ahead [slots];
+    tick_s : period of the live loop [s] (0: no background loop, decisions only on events);
+    admin_token : a secret that becomes an admin token at start (bootstrap);
+    replay_curtailment : fill unposted curtailment from the recorded years (demos);
+    solver_time_limit_s : cap on one controller step's LP [s];
+    lightpath_setup_s : time to set up a lightpath for a move [s] (None: the APN model's
+    default; 0 for a fleet that keeps lightpaths standing between its sites).
+    """
+
+    state_dir: Path = Path("wattbit-state")
+    database_url: str | None = None
+    fleet: str = "japan-9"
+    executor: str = "dry-run"
+    slurm_sites: Path | None = None
+    policy: str = "wls"
+    step_s: float = 1800.0
+    horizon_slots: int = 48
+    tick_s: float = 60.0
+    admin_token: str | None = field(default=None, repr=False)
+    replay_curtailment: bool = False
+    solver_time_limit_s: float = 10.0
+    lightpath_setup_s: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state_dir", Path(self.state_dir))
+        if self.executor not in EXECUTORS:
+            raise InvalidInput(f"settings: executor = {self.executor!r}; expected one of {', '.join(EXECUTORS)}")
+        if self.executor == "slurm" and self.slurm_sites is None:
+            raise InvalidInput("settings: executor 'slurm' needs slurm_sites (a clusters file, see docs/service.md)")
+        if self.tick_s < 0:
+            raise InvalidInput(f"settings: tick_s = {self.tick_s}; expected >= 0 (0 disables the loop)")
+        if self.horizon_slots < 1:
+            raise InvalidInput(f"settings: horizon_slots = {self.horizon_slots}; expected >= 1")
+        if self.lightpath_setup_s is not None and self.lightpath_setup_s < 0:
+            raise InvalidInput(f"settings: lightpath_setup_s = {self.lightpath_setup_s}; expected >= 0")
+        if self.admin_token is not None and len(self.admin_token) < 16:
+            raise InvalidInput("settings: admin_token is shorter than 16 characters; use a long random secret")
+
+    @property
+    def url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.state_dir / 'wattbit.db').resolve()}"
+
+    def with_(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``WATTBIT_*`` variables (unset ones keep their defaults)."""
+        env = os.environ if env is None else env
+        parsers = {
+            "state_dir": ("WATTBIT_STATE_DIR", Path), "database_url": ("WATTBIT_DATABASE_URL", str),
+            "fleet": ("WATTBIT_FLEET", str), "executor": ("WATTBIT_EXECUTOR", str),
+            "slurm_sites": ("WATTBIT_SLURM_SITES", Path), "policy": ("WATTBIT_POLICY", str),
+            "step_s": ("WATTBIT_STEP_S", float), "horizon_slots": ("WATTBIT_HORIZON_SLOTS", int),
+            "tick_s": ("WATTBIT_TICK_S", float), "admin_token": ("WATTBIT_ADMIN_TOKEN", str),
+            "replay_curtailment": ("WATTBIT_REPLAY_CURTAILMENT", lambda v: v.lower() in ("1", "true", "yes")),
+            "solver_time_limit_s": ("WATTBIT_SOLVER_TIME_LIMIT_S", float),
+            "lightpath_setup_s": ("WATTBIT_LIGHTPATH_SETUP_S", float),
+        }
+        values = {}
+        for name, (var, parse) in parsers.items():
+            if env.get(var):
+                try:
+                    values[name] = parse(env[var])
+                except ValueError:
+                    raise InvalidInput(f"environment: {var} = {env[var]!r} is not a valid {name}") from None
+        return cls(**values)

@@ -1,0 +1,95 @@
+"""The grid side: curtailment signals, demand response answered at once, the flexibility envelope."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from tests.service.conftest import bearer, dr_body, job_body
+
+
+def _slot(t: pd.Timestamp) -> str:
+    return t.floor("30min").isoformat()
+
+
+def test_curtailment_reaches_the_controller(client, tokens, plane):
+    now = pd.Timestamp.now(tz="UTC")
+    slots = [{"time": _slot(now + pd.Timedelta(minutes=30 * i)), "curtailment_mw": 250.0} for i in range(4)]
+    r = client.post("/v1/grid/curtailment", json={"area": "kyushu", "kind": "forecast", "slots": slots},
+                    headers=bearer(tokens["grid"]))
+    assert r.status_code == 201, r.text
+    assert r.json()["sender"] == "kyuden-td" and r.json()["n_slots"] == 4
+    fc = plane.controller.forecaster.forecast(now, 8)
+    k = fc.areas.index("kyushu")
+    assert fc.curtailment_mw[:4, k].tolist() == [250.0] * 4
+    assert fc.curtailment_mw[4:, k].tolist() == [0.0] * 4
+    assert (fc.carbon_marginal_g_per_kwh[:4, k] == 0).all()  # the next MWh is surplus renewable power
+    # a notice overrides the forecast for its slot
+    client.post("/v1/grid/curtailment", json={"area": "kyushu", "kind": "notice", "slots": [slots[1] | {"curtailment_mw": 90.0}]},
+                headers=bearer(tokens["grid"]))
+    client.post("/v1/grid/curtailment", json={"area": "kyushu", "kind": "forecast", "slots": [slots[1] | {"curtailment_mw": 10.0}]},
+                headers=bearer(tokens["grid"]))
+    assert plane.controller.forecaster.forecast(now, 8).curtailment_mw[1, k] == 90.0
+
+
+def test_curtailment_for_an_area_without_sites_is_422(client, tokens):
+    r = client.post("/v1/grid/curtailment", json={"area": "okinawa", "kind": "forecast", "slots": [
+        {"time": "2026-05-01T03:00:00Z", "curtailment_mw": 1}]}, headers=bearer(tokens["grid"]))
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "area"]
+
+
+def test_up_dr_is_answered_with_a_commitment(client, tokens):
+    for _ in range(3):
+        client.post("/v1/jobs", json=job_body(), headers=bearer(tokens["acme"]))
+    client.post("/v1/plan", headers=bearer(tokens["operator"]))
+    r = client.post("/v1/grid/demand-response", json=dr_body(direction="上げ", power_mw=0.1),
+                    headers=bearer(tokens["grid"]))
+    assert r.status_code == 201, r.text
+    dr = r.json()
+    assert dr["direction"] == "up" and dr["status"] == "committed"
+    assert dr["committed_mw"] == pytest.approx(0.1)  # 192 idle-ready GPUs ≈ 0.2 MW: enough
+    assert 0 < dr["decided_in_s"] <= dr["reaction_s"]
+    assert dr["sender"] == "kyuden-td"
+    again = client.get(f"/v1/grid/demand-response/{dr['request_id']}", headers=bearer(tokens["grid"])).json()
+    assert again == dr
+    plan = client.get("/v1/plan", headers=bearer(tokens["operator"])).json()
+    assert plan["dr_commitments"] == {dr["request_id"]: pytest.approx(0.1)}
+    assert plan["trigger"] == "demand_response"
+    starts = [a for a in plan["actions"] if a["kind"] in ("start", "migrate")]
+    assert starts and all(a["site"] == "kyushu-dc" for a in starts)
+
+
+def test_dr_request_id_is_unique(client, tokens):
+    body = dr_body(request_id="kyuden-2026-0001")
+    assert client.post("/v1/grid/demand-response", json=body, headers=bearer(tokens["grid"])).status_code == 201
+    r = client.post("/v1/grid/demand-response", json=body, headers=bearer(tokens["grid"]))
+    assert r.status_code == 409 and "already received" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"direction": "sideways"}, "direction"),
+    ({"power_mw": 0}, "power_mw"),
+    ({"power_mw": float("inf")}, "power_mw"),
+    ({"area": "atlantis"}, "area"),
+    ({"end": "2020-01-01T00:00:00Z"}, None),
+    ({"response_deadline_s": -1}, "response_deadline_s"),
+])
+def test_bad_dr_is_422(client, tokens, changes, field):
+    body = dr_body(**changes)
+    r = client.post("/v1/grid/demand-response", content=pd.io.json.ujson_dumps(body),
+                    headers={**bearer(tokens["grid"]), "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    if field:
+        assert any(field in e["loc"] for e in r.json()["detail"])
+
+
+def test_flexibility_envelope(client, tokens):
+    client.post("/v1/jobs", json=job_body(gpus=128), headers=bearer(tokens["acme"]))
+    r = client.get("/v1/grid/flexibility?n_slots=4", headers=bearer(tokens["grid"]))
+    assert r.status_code == 200
+    rows = r.json()
+    areas = {x["area"] for x in rows}
+    assert len(rows) == 4 * len(areas) and {"tokyo", "kyushu"} <= areas
+    add = {x["area"]: x["add_mw"] for x in rows}
+    assert add["tokyo"] > 0 and add["hokkaido"] == 0  # the waiting job may go to tokyo, not hokkaido
+    assert all(x["shed_mw"] >= 0 for x in rows)
+    assert client.get("/v1/grid/flexibility?n_slots=0", headers=bearer(tokens["grid"])).status_code == 422
