@@ -86,7 +86,7 @@ def tiny_jobs() -> list[Job]:
 def tiny_scenario() -> Scenario:
     """Two days (JST 2023-03-18 .. 03-20) on the tiny fleet: a 上げDR of 0.2 MW in Kyushu on the
     Sunday midday (FY2022's largest curtailment day there: 33.8 GWh), a 下げDR of 0.2 MW in Tokyo
-    that Saturday evening, and no outage. Workload: trace-based, seed 0, utilisation 0.6."""
+    that Saturday evening, and a two-hour outage of kansai-dc on the Sunday night. Workload: trace-based, seed 0, utilisation 0.6."""
     return Scenario(
         name="tiny",
         fleet=tiny_fleet(),

@@ -78,7 +78,8 @@ def report(tmp_path_factory) -> Path:
 def test_every_figure_is_drawn(report, tmp_path):
     dom = chromium(report.as_uri(), tmp_path / "profile", "--dump-dom").stdout
     figures = dom.count('class="plotly-graph-div')
-    assert figures >= 5
+    # curtailment, site stacks, delays and policy bars always; the APN figures when jobs moved
+    assert figures >= 4
     # plotly.js draws an <svg class="main-svg"> per figure (two: plot and hover layers)
     assert dom.count('class="main-svg"') >= 2 * figures
     assert "Headline" in dom and "APN: links and data moved" in dom

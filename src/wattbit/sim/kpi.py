@@ -21,7 +21,7 @@ KPI_LABELS: dict[str, str] = {
     "deadline_misses": "deadline misses [jobs]",
     "inference_unserved_gpu_h": "inference unserved [GPU-h]",
     "inference_slo_violations": "inference SLO violations [jobs]",
-    "gpu_h_lost_to_moves": "GPU-h lost to checkpoints and moves",
+    "gpu_h_lost_to_moves": "lost to checkpoints and moves [GPU-h]",
     "moves": "migrations [-]",
     "apn_moved_tb": "APN data moved [TB]",
     "apn_peak_link_utilisation_pct": "APN peak link utilisation [%]",
@@ -100,7 +100,7 @@ def absorbed_by_area(r: TwinResult, freq: str | None = None) -> pd.DataFrame:
         out = a.groupby(level="area").sum()
     else:
         t = a.index.get_level_values("time").tz_convert("Asia/Tokyo")
-        out = a.groupby([t.to_period(freq[0]), a.index.get_level_values("area")]).sum()
+        out = a.groupby([t.tz_localize(None).to_period(freq[0]), a.index.get_level_values("area")]).sum()
     out["absorbed_pct"] = 100.0 * out["absorbed_mwh"] / out["curtailed_mwh"].where(out["curtailed_mwh"] > 0)
     return out
 
