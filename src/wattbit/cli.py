@@ -374,6 +374,33 @@ def serve(
     serve_api(settings, host=host, port=port)
 
 
+# --- sweep -----------------------------------------------------------------------------------
+
+
+@app.command("sweep")
+def sweep_cmd(
+    sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML/TOML): base scenario and axes.")],
+    address: Annotated[str | None, typer.Option("--address", help="Join this Ray cluster (e.g. ray://head:10001); default: a local Ray instance.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for sweep.parquet and summary.md.")] = Path("out/sweep"),
+    workers: Annotated[int | None, typer.Option("--workers", help="CPUs of the local Ray instance; 0: the standard library's process pool instead of Ray.")] = None,
+    data: DataDir = None,
+) -> None:
+    """Run many scenarios (fleet sizes × APN capacities × policies × periods) in parallel."""
+    from wattbit.sim.sweep import load_sweep, run_sweep, sweep_cells, write_sweep
+
+    spec = load_sweep(sweep_file)
+    n = len(sweep_cells(spec))
+    console.print(f"[bold]sweep {spec.name}[/]: {n} cells × {len(spec.policies)} policies on base "
+                  f"scenario {spec.base.name!r}")
+    result = run_sweep(spec, address=address, workers=workers, data_dir=data,
+                       on_cell=lambda c, k, total: console.print(
+                           f"cell {c.index} done ({k}/{total}): fleet x{c.fleet_scale:g}, "
+                           f"{c.fiber_pairs} fiber pairs", highlight=False))
+    paths = write_sweep(result, out)
+    console.print(paths["summary"].read_text(encoding="utf-8"), highlight=False, soft_wrap=True)
+    console.print(f"ran on {result.engine}; outputs: {paths['table']}, {paths['summary']}", highlight=False)
+
+
 def main() -> None:
     """Console entry point: WattbitError becomes a one-line message and exit code 2."""
     try:

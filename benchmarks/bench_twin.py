@@ -1,0 +1,115 @@
+"""The digital twin's speed: the default fortnight, a month of FY2022, or the full year.
+
+    PYTHONPATH=src python benchmarks/bench_twin.py                          # default fortnight
+    PYTHONPATH=src python benchmarks/bench_twin.py --full-year              # all of FY2022
+    PYTHONPATH=src python benchmarks/bench_twin.py --full-year --period 2023-03-01 2023-04-01
+    PYTHONPATH=src python benchmarks/bench_twin.py --profile                # + cProfile of wls
+
+Prints, per policy: slots, wall time, slots/s, peak RSS and the headline KPIs; with a period of
+the full-year scenario, the full year's time extrapolated from the time per slot (said so in the
+table). ``--profile`` runs wls once more under cProfile and prints where a slot's time goes.
+Results go to benchmarks/README.md (section ``bench_twin``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, markdown_table, peak_rss_mb, today, update_section
+
+KPIS = (("curtailment_absorbed_mwh", "absorbed MWh", "{:,.0f}"), ("cost_mjpy", "cost M JPY", "{:,.1f}"),
+        ("deadline_misses", "misses", "{:.0f}"), ("moves", "moves", "{:.0f}"),
+        ("decide_ms_mean", "decide ms", "{:.1f}"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--full-year", action="store_true", help="the full-year scenario (FY2022)")
+    ap.add_argument("--period", nargs=2, metavar=("START", "END"),
+                    help="run only this period of the scenario (JST) and extrapolate to its full length")
+    ap.add_argument("--policies", nargs="+", default=["wls", "baseline"])
+    ap.add_argument("--profile", action="store_true", help="cProfile one more wls run")
+    ap.add_argument("--top", type=int, default=25, help="profile entries to print")
+    ap.add_argument("--no-readme", action="store_true")
+    args = ap.parse_args()
+
+    from wattbit.scenarios import load_scenario, with_period
+    from wattbit.sim.run import build_world, simulate
+
+    full = load_scenario("full-year" if args.full_year else "default")
+    sc = with_period(full, *args.period) if args.period else full
+    print(f"machine: {machine()}")
+    t = time.perf_counter()
+    world = build_world(sc)
+    world_s = time.perf_counter() - t
+    n = len(world.truth.time)
+    print(f"scenario {full.name}, period {sc.start} .. {sc.end}: {len(world.jobs):,} jobs, {n:,} slots "
+          f"(run window to the last deadline); world built in {world_s:.1f} s")
+    rows = []
+    # slots of the full scenario: its period's slots plus the same drain to the last deadline
+    step = world.truth.step_s
+    full_slots = (full.end - full.start).total_seconds() / step + n - (sc.end - sc.start).total_seconds() / step
+    for p in args.policies:
+        t = time.perf_counter()
+        comp = simulate(sc, [p], world=world)
+        wall = time.perf_counter() - t
+        k = comp.table[p]
+        row = {"policy": p, "slots": n, "wall_s": wall, "slots_per_s": n / wall, "rss": peak_rss_mb()}
+        row.update({key: float(k[key]) for key, _, _ in KPIS})
+        if args.period:
+            row["full_s"] = wall / n * full_slots
+        rows.append(row)
+        extra = f", full {full.name} extrapolated {row['full_s']:,.0f} s" if args.period else ""
+        print(f"{p:9s} {n:6,} slots {wall:8.1f} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
+              + "  ".join(f"{h} {fmt.format(row[key])}" for key, h, fmt in KPIS) + extra, flush=True)
+    profile_text = ""
+    if args.profile:
+        prof = cProfile.Profile()
+        t = time.perf_counter()
+        prof.enable()
+        simulate(sc, ["wls"], world=world)
+        prof.disable()
+        wall = time.perf_counter() - t
+        buf = io.StringIO()
+        stats = pstats.Stats(prof, stream=buf).strip_dirs().sort_stats("tottime")
+        stats.print_stats(args.top)
+        profile_text = (f"wls under cProfile: {wall:.1f} s for {n} slots "
+                        f"({1000 * wall / n:.1f} ms per slot, profiler overhead included)\n"
+                        + buf.getvalue())
+        print(profile_text)
+    if not args.no_readme:
+        cmd = "PYTHONPATH=src python benchmarks/bench_twin.py " + " ".join(sys.argv[1:])
+        head = ["policy", "slots", "wall s", "slots/s", "peak RSS MB"] + [h for _, h, _ in KPIS]
+        if args.period:
+            head.append(f"{full.name} extrapolated s")
+        table = []
+        for r in rows:
+            cells = [r["policy"], f"{r['slots']:,}", f"{r['wall_s']:.1f}", f"{r['slots_per_s']:.1f}",
+                     f"{r['rss']:,.0f}"] + [fmt.format(r[key]) for key, _, fmt in KPIS]
+            if args.period:
+                cells.append(f"{r['full_s']:,.0f}")
+            table.append(cells)
+        label = f"{full.name}" + (f", period {args.period[0]} .. {args.period[1]} JST" if args.period else "")
+        body = (f"### Twin: {label} ({today()})\n\nMachine: {machine()}.  \nCommand: `{cmd.strip()}`  \n"
+                f"{len(world.jobs):,} jobs, {n:,} slots of 30 min (the run window reaches the last "
+                f"deadline); world built in {world_s:.1f} s (not in the wall times)."
+                + (f" Extrapolation: wall time per slot × the full scenario's {full_slots:,.0f} slots "
+                   "(its period plus the same drain after it; assumes the same job density)."
+                   if args.period else "")
+                + "\n\n" + markdown_table(head, table))
+        if profile_text:
+            body += "\n\n<details><summary>cProfile of wls (top by own time)</summary>\n\n```\n" + \
+                    profile_text.strip() + "\n```\n</details>"
+        section = "bench_twin_" + ("full_year" if args.full_year else "default") + ("_period" if args.period else "")
+        update_section(section, body)
+
+
+if __name__ == "__main__":
+    main()

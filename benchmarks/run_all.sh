@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Every benchmark, one after the other (called by `make bench`; never part of the test suite).
+# Each script prints its figures and refreshes its own section of benchmarks/README.md.
+# Run on an otherwise idle machine: the figures are wall times.
+#   QUICK=1 bash benchmarks/run_all.sh    # skip the long runs (100k jobs, the year's month)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH}
+run() { echo; echo "== $*"; "$PY" "$@"; }
+
+run benchmarks/bench_network.py
+run benchmarks/bench_workload.py
+if [ -n "${QUICK:-}" ]; then
+  run benchmarks/bench_plan.py --jobs 1000 10000 --exact-up-to 1000
+else
+  run benchmarks/bench_plan.py --jobs 1000 10000 100000 --exact-up-to 10000
+  run benchmarks/bench_plan.py --jobs 1000 10000 100000 --blocks single --exact-up-to 1000
+fi
+run benchmarks/bench_reaction.py --runs 20
+run benchmarks/bench_twin.py --profile
+if [ -z "${QUICK:-}" ]; then
+  # the full year takes far longer than a month: a month of it, extrapolated (said so in the table)
+  run benchmarks/bench_twin.py --full-year --period "2023-02-15 00:00" "2023-03-15 00:00"
+fi

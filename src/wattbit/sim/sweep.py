@@ -1,0 +1,388 @@
+"""Scenario sweeps: many twin runs (fleet sizes × APN capacities × periods × policies) in parallel.
+
+A sweep file (YAML or TOML) names a base scenario and the axes::
+
+    name: size-and-fiber
+    scenario: default            # bundled scenario name, or a scenario file (relative to this file)
+    policies: [baseline, wls]    # run in every cell
+    fleet_scale: [0.5, 1.0, 2.0] # × every site's gpu_count and it_power_max_mw
+    fiber_pairs: [1, 4]          # APN capacity: fiber pairs per link (build_apn)
+    periods:                     # start/end pairs, JST if naive; default: the scenario's period
+      - ["2022-08-01 00:00", "2022-08-15 00:00"]
+      - {start: "2023-03-06 00:00", end: "2023-03-20 00:00"}
+
+Each cell (one value per axis) builds its world — the scaled fleet's jobs over the cell's period,
+the grid truth, an APN with the cell's fiber pairs — runs :func:`wattbit.sim.run.simulate` for
+the policies and returns one KPI row per policy. Cells run in parallel on Ray (the ``scale``
+extra: a local instance, or an existing cluster given by its address) or, without Ray, on the
+standard library's process pool. Results: one table, one row per cell × policy, axes as columns
+(:func:`run_sweep`), written as Parquet with a markdown summary (:func:`write_sweep`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time as _time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from wattbit.domain import Fleet, Job, Scenario
+from wattbit.errors import InvalidInput, MissingExtra
+
+__all__ = [
+    "SWEEP_FIELDS",
+    "Cell",
+    "SweepResult",
+    "SweepSpec",
+    "load_sweep",
+    "run_cell",
+    "run_sweep",
+    "scaled_fleet",
+    "summary_markdown",
+    "sweep_cells",
+    "sweep_from_dict",
+    "write_sweep",
+]
+
+SWEEP_FIELDS: dict[str, tuple[str, str]] = {
+    "name": ("str", "sweep name, used in the summary (default: the file stem)"),
+    "scenario": ("str", "bundled scenario name or scenario file, relative to the sweep file (default 'default')"),
+    "policies": ("list of str", "policies run in every cell (default [baseline, wls])"),
+    "fleet_scale": ("list of float", "factors on every site's gpu_count and it_power_max_mw [-] (default [1])"),
+    "fiber_pairs": ("list of int", "fiber pairs per APN link [-] (default [1])"),
+    "periods": ("list of [start, end]", "run periods, JST if naive (default: the scenario's period)"),
+}
+"""Every field of a sweep file: name → (type, meaning)."""
+
+KPI_SUMMARY = (
+    ("curtailment_absorbed_mwh", "absorbed MWh", "{:,.1f}"),
+    ("cost_mjpy", "cost M JPY", "{:,.2f}"),
+    ("emissions_marginal_t", "marginal t-CO2", "{:,.1f}"),
+    ("deadline_misses", "misses", "{:.0f}"),
+    ("moves", "moves", "{:.0f}"),
+    ("apn_peak_link_utilisation_pct", "APN peak %", "{:.1f}"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One combination of the axes: fleet scale [-], fiber pairs [-], period (UTC)."""
+
+    index: int
+    fleet_scale: float
+    fiber_pairs: int
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+@dataclass(frozen=True, eq=False)
+class SweepSpec:
+    """A sweep: a base scenario and the axes to vary.
+
+    base : the scenario every cell starts from;  policies : run in every cell;
+    fleet_scale : factors on sites' GPUs and IT power caps [-];  fiber_pairs : APN fiber pairs
+    per link [-];  periods : (start, end) pairs (UTC); empty means the base scenario's period;
+    jobs : the same jobs in every cell (only those released inside the cell's period are used),
+    e.g. a recorded job log; None builds them from the scenario's workload for each cell's fleet
+    and period.
+    """
+
+    name: str
+    base: Scenario
+    policies: tuple[str, ...] = ("baseline", "wls")
+    fleet_scale: tuple[float, ...] = (1.0,)
+    fiber_pairs: tuple[int, ...] = (1,)
+    periods: tuple[tuple[pd.Timestamp, pd.Timestamp], ...] = ()
+    jobs: tuple[Job, ...] | None = None
+
+    def __post_init__(self) -> None:
+        from wattbit.control.policies import policy
+
+        owner = f"sweep {self.name!r}"
+        if not self.policies:
+            raise InvalidInput(f"{owner}: policies is empty; list at least one, e.g. [baseline, wls]")
+        for p in self.policies:
+            policy(p)
+        for name in ("fleet_scale", "fiber_pairs"):
+            values = tuple(getattr(self, name))
+            if not values:
+                raise InvalidInput(f"{owner}: {name} is empty; give at least one value")
+            object.__setattr__(self, name, values)
+        for s in self.fleet_scale:
+            if not (isinstance(s, (int, float)) and 0 < s <= 100):
+                raise InvalidInput(f"{owner}: fleet_scale value {s!r}; expected a number in (0, 100]")
+        for f in self.fiber_pairs:
+            if not isinstance(f, int) or isinstance(f, bool) or f < 1:
+                raise InvalidInput(f"{owner}: fiber_pairs value {f!r}; expected a whole number >= 1")
+        for a, b in self.periods:
+            if b <= a:
+                raise InvalidInput(f"{owner}: period {a} .. {b} ends before it starts; swap them")
+        object.__setattr__(self, "periods", tuple(self.periods))
+
+
+@dataclass(frozen=True, eq=False)
+class SweepResult:
+    """A finished sweep: ``table`` has one row per cell × policy (axes, KPIs, the cell's wall
+    time [s]); ``engine`` says where it ran; ``wall_s`` is the whole sweep's wall time [s]."""
+
+    spec: SweepSpec
+    table: pd.DataFrame
+    engine: str
+    wall_s: float
+
+
+def _period(origin: str, value) -> tuple[pd.Timestamp, pd.Timestamp]:
+    from wattbit.domain._validate import to_timestamp
+
+    if isinstance(value, dict):
+        pair = (value.get("start"), value.get("end"))
+    elif isinstance(value, (list, tuple)) and len(value) == 2:
+        pair = tuple(value)
+    else:
+        raise InvalidInput(f"{origin}: periods entry {value!r}; expected [start, end] or {{start, end}}")
+    try:
+        return to_timestamp(str(pair[0])), to_timestamp(str(pair[1]))
+    except (ValueError, TypeError):
+        raise InvalidInput(
+            f"{origin}: periods entry {value!r} is not a pair of date-times; "
+            "write e.g. ['2023-03-06 00:00', '2023-03-20 00:00'] (JST)") from None
+
+
+def _as_tuple(origin: str, key: str, value, kind) -> tuple:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    try:
+        return tuple(kind(v) if kind is float else v for v in values)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{origin}: {key} = {value!r}; expected a list of numbers") from None
+
+
+def sweep_from_dict(raw: dict, origin: str = "sweep", name: str = "sweep",
+                    base_dir: Path | None = None) -> SweepSpec:
+    """A sweep from a parsed table (see :data:`SWEEP_FIELDS`)."""
+    import difflib
+
+    from wattbit.scenarios import load_scenario
+
+    for key in raw:
+        if key not in SWEEP_FIELDS:
+            close = difflib.get_close_matches(key, list(SWEEP_FIELDS), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(SWEEP_FIELDS)}"
+            raise InvalidInput(f"{origin}: unknown field {key!r}; {hint}")
+    scen = str(raw.get("scenario", "default"))
+    path = Path(scen)
+    if path.suffix in (".toml", ".yaml", ".yml") and not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    base = load_scenario(path if path.suffix else scen)
+    kwargs = {"name": str(raw.get("name", name)), "base": base}
+    if "policies" in raw:
+        kwargs["policies"] = tuple(str(p) for p in _as_tuple(origin, "policies", raw["policies"], str))
+    if "fleet_scale" in raw:
+        kwargs["fleet_scale"] = _as_tuple(origin, "fleet_scale", raw["fleet_scale"], float)
+    if "fiber_pairs" in raw:
+        kwargs["fiber_pairs"] = _as_tuple(origin, "fiber_pairs", raw["fiber_pairs"], int)
+    if "periods" in raw:
+        kwargs["periods"] = tuple(_period(origin, p) for p in raw["periods"])
+    try:
+        return SweepSpec(**kwargs)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{origin}: {exc}") from None
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """A sweep from a YAML or TOML file."""
+    import tomllib
+
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"sweep file {str(path)!r} does not exist; check the path")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{path}: expected a table of fields at the top ({', '.join(SWEEP_FIELDS)})")
+    return sweep_from_dict(raw, str(path), path.stem, path.parent)
+
+
+def sweep_cells(spec: SweepSpec) -> list[Cell]:
+    """Every combination of the axes, fleet scale outermost, period innermost."""
+    periods = spec.periods or ((spec.base.start, spec.base.end),)
+    cells = []
+    for scale in spec.fleet_scale:
+        for pairs in spec.fiber_pairs:
+            for a, b in periods:
+                cells.append(Cell(len(cells), float(scale), int(pairs), a, b))
+    return cells
+
+
+def scaled_fleet(fleet: Fleet, scale: float) -> Fleet:
+    """The fleet with every site's GPUs (rounded, at least 1) and IT power cap × ``scale``.
+
+    >>> from wattbit.examples import tiny_fleet
+    >>> f = scaled_fleet(tiny_fleet(), 1.5)
+    >>> f.gpu_count, f.sites[0].it_power_max_mw
+    (3072, 2.1)
+    """
+    if scale == 1.0:
+        return fleet
+    sites = tuple(dataclasses.replace(s, gpu_count=max(1, round(s.gpu_count * scale)),
+                                      it_power_max_mw=round(s.it_power_max_mw * scale, 6))
+                  for s in fleet.sites)
+    return Fleet(f"{fleet.name}-x{scale:g}", sites)
+
+
+def cell_scenario(base: Scenario, cell: Cell) -> Scenario:
+    """The base scenario on the cell's fleet and period (DR and outages outside it dropped)."""
+    from wattbit.scenarios import with_period
+
+    sc = with_period(base, cell.start, cell.end)
+    return dataclasses.replace(sc, fleet=scaled_fleet(sc.fleet, cell.fleet_scale),
+                               name=f"{base.name}#{cell.index}")
+
+
+def run_cell(base: Scenario, cell: Cell, policies: Sequence[str],
+             jobs: Sequence[Job] | None = None, data_dir: Path | None = None) -> list[dict]:
+    """Run one cell: build its world, simulate the policies, return one row per policy
+    (axes, the KPI table's entries for that policy, jobs, slots and the cell's wall time [s])."""
+    from wattbit.network import build_apn
+    from wattbit.sim.run import build_world, simulate
+
+    t0 = _time.perf_counter()
+    sc = cell_scenario(base, cell)
+    if jobs is not None:
+        jobs = [j for j in jobs if cell.start <= j.release < cell.end]
+    world = build_world(sc, data_dir=data_dir, jobs=jobs)
+    world = dataclasses.replace(world, apn=build_apn(sc.fleet, fiber_pairs=cell.fiber_pairs))
+    comparison = simulate(sc, tuple(policies), world=world)
+    wall_s = _time.perf_counter() - t0
+    rows = []
+    for p in policies:
+        row = {"cell": cell.index, "scenario": base.name, "fleet": sc.fleet.name,
+               "fleet_scale": cell.fleet_scale, "fleet_gpus": sc.fleet.gpu_count,
+               "fiber_pairs": cell.fiber_pairs, "period_start": cell.start, "period_end": cell.end,
+               "policy": p, "jobs": len(world.jobs), "slots": len(world.truth.time)}
+        row.update({k: float(v) for k, v in comparison.table[p].items() if pd.notna(v)})
+        row["cell_wall_s"] = wall_s
+        rows.append(row)
+    return rows
+
+
+def _ray_engine(address: str | None, workers: int | None):
+    """(ray module, engine description, whether we started it) or raise MissingExtra."""
+    from wattbit.errors import require_extra
+
+    ray = require_extra("ray", "scale")
+    started = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
+                     logging_level="ERROR", log_to_driver=False)
+        started = True
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    where = f"cluster at {address}" if address else "local instance"
+    return ray, f"ray {ray.__version__} ({where}, {cpus} CPUs)", started
+
+
+def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | None = None,
+              data_dir: Path | None = None,
+              on_cell: Callable[[Cell, int, int], None] | None = None) -> SweepResult:
+    """Run every cell of a sweep in parallel.
+
+    address : join the Ray cluster at this address (``ray://host:10001`` or ``host:6379``);
+    workers : CPUs of a local Ray instance, or with 0 the standard library's process pool (as
+    many workers as cores) instead of Ray; None: Ray if installed, else the process pool;
+    data_dir : grid dataset folder (default: the bundled one; on a cluster it must exist on every
+    node);  on_cell(cell, done, total) : called as each cell finishes.
+    """
+    t0 = _time.perf_counter()
+    cells = sweep_cells(spec)
+    rows: list[dict] = []
+    jobs = spec.jobs
+    engine = None
+    if workers != 0:
+        try:
+            ray, engine, started = _ray_engine(address, workers)
+        except MissingExtra:
+            if address or workers:
+                raise
+            engine = None
+        if engine is not None:
+            try:
+                task = ray.remote(num_cpus=1)(run_cell)
+                base_ref = ray.put(spec.base)
+                jobs_ref = ray.put(jobs)
+                pending = {task.remote(base_ref, c, spec.policies, jobs_ref, data_dir): c for c in cells}
+                while pending:
+                    done, _ = ray.wait(list(pending), num_returns=1)
+                    cell = pending.pop(done[0])
+                    rows.extend(ray.get(done[0]))
+                    if on_cell:
+                        on_cell(cell, len(cells) - len(pending), len(cells))
+            finally:
+                if started:
+                    ray.shutdown()
+    if engine is None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        n = os.cpu_count() or 1
+        why = "workers = 0" if workers == 0 else "ray is not installed (pip install 'wattbit[scale]')"
+        engine = f"process pool ({n} workers; {why})"
+        with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(run_cell, spec.base, c, spec.policies, jobs, data_dir): c for c in cells}
+            for k, fut in enumerate(as_completed(futures), 1):
+                rows.extend(fut.result())
+                if on_cell:
+                    on_cell(futures[fut], k, len(cells))
+    table = pd.DataFrame(rows).sort_values(["cell", "policy"], kind="stable").reset_index(drop=True)
+    return SweepResult(spec, table, engine, _time.perf_counter() - t0)
+
+
+def summary_markdown(result: SweepResult) -> str:
+    """A short markdown report: what ran where, and the headline KPIs per cell and policy."""
+    spec, t = result.spec, result.table
+    jst = "Asia/Tokyo"
+    lines = [
+        f"# Sweep {spec.name}", "",
+        (f"Base scenario `{spec.base.name}` (fleet {spec.base.fleet.name}); {t['cell'].nunique()} cells × "
+         f"{len(spec.policies)} policies ({', '.join(spec.policies)}); ran on {result.engine} in "
+         f"{result.wall_s:,.1f} s (sum of cell times {t.drop_duplicates('cell')['cell_wall_s'].sum():,.1f} s)."),
+        "",
+    ]
+    head = ["cell", "fleet ×", "GPUs", "fiber pairs", "period (JST)", "policy"] + [h for _, h, _ in KPI_SUMMARY]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in t.itertuples(index=False):
+        r = r._asdict()
+        period = (f"{r['period_start'].tz_convert(jst):%Y-%m-%d %H:%M} .. "
+                  f"{r['period_end'].tz_convert(jst):%Y-%m-%d %H:%M}")
+        cells = [str(r["cell"]), f"{r['fleet_scale']:g}", f"{r['fleet_gpus']:,}", str(r["fiber_pairs"]),
+                 period, r["policy"]]
+        cells += [fmt.format(r[k]) if k in r and pd.notna(r[k]) else "-" for k, _, fmt in KPI_SUMMARY]
+        lines.append("| " + " | ".join(cells) + " |")
+    if "wls" in spec.policies and "baseline" in spec.policies:
+        w = t[t.policy == "wls"].set_index("cell")
+        b = t[t.policy == "baseline"].set_index("cell")
+        gain = (w["curtailment_absorbed_mwh"] - b["curtailment_absorbed_mwh"])
+        best = int(gain.idxmax())
+        lines += ["", (f"Most curtailment absorbed by wls over baseline: cell {best} "
+                       f"(+{gain.loc[best]:,.1f} MWh).")]
+    return "\n".join(lines) + "\n"
+
+
+def write_sweep(result: SweepResult, out_dir: Path) -> dict[str, Path]:
+    """Write ``sweep.parquet`` (the table) and ``summary.md``; returns the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"table": out_dir / "sweep.parquet", "summary": out_dir / "summary.md"}
+    result.table.to_parquet(paths["table"], index=False)
+    paths["summary"].write_text(summary_markdown(result), encoding="utf-8")
+    return paths

@@ -1,0 +1,130 @@
+"""Scenario sweeps: the sweep file, the cells, and a small sweep on local Ray (and on the
+standard library's process pool)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pandas as pd
+import pytest
+
+from wattbit.domain import JobKind
+from wattbit.errors import InvalidInput
+from wattbit.examples import tiny_fleet, tiny_jobs, tiny_scenario
+from wattbit.sim.sweep import (
+    SweepSpec,
+    load_sweep,
+    run_sweep,
+    scaled_fleet,
+    sweep_cells,
+    write_sweep,
+)
+
+
+def _jst(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="Asia/Tokyo").tz_convert("UTC")
+
+
+# two 6-hour periods of the tiny scenario's Saturday
+PERIODS = ((_jst("2023-03-18 00:00"), _jst("2023-03-18 06:00")),
+           (_jst("2023-03-18 06:00"), _jst("2023-03-18 12:00")))
+
+
+def _small_spec(periods=PERIODS[:1], fleet_scale=(1.0, 2.0)) -> SweepSpec:
+    return SweepSpec("tiny-sweep", tiny_scenario(), ("baseline", "wls"), fleet_scale, (1,),
+                     periods, jobs=tuple(tiny_jobs()))
+
+
+def _check_table(table: pd.DataFrame, spec: SweepSpec) -> None:
+    cells = sweep_cells(spec)
+    assert len(table) == len(cells) * len(spec.policies)
+    assert not table.duplicated(["cell", "policy"]).any()
+    for cell in cells:
+        rows = table[table.cell == cell.index]
+        assert set(rows.policy) == set(spec.policies)
+        assert (rows.fleet_scale == cell.fleet_scale).all()
+        assert (rows.fleet_gpus == round(tiny_fleet().gpu_count * cell.fleet_scale)).all()
+        released = [j for j in tiny_jobs() if cell.start <= j.release < cell.end]
+        assert (rows.jobs == len(released)).all()
+        # every batch job released in the period finishes in every policy: work is conserved
+        work = sum(j.work_gpu_h for j in released if j.kind is not JobKind.ONLINE_INFERENCE)
+        assert rows.work_done_gpu_h.to_numpy() == pytest.approx(work)
+        assert (rows.deadline_misses == 0).all()
+    # a bigger fleet draws more power for the same jobs (idle GPUs count)
+    by_scale = table[table.policy == "baseline"].groupby("fleet_scale").energy_mwh.sum()
+    assert by_scale.is_monotonic_increasing
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                    reason="ray is not installed (pip install 'wattbit[scale]')")
+def test_small_sweep_on_local_ray(tmp_path):
+    spec = _small_spec()
+    seen = []
+    result = run_sweep(spec, workers=2, on_cell=lambda c, k, n: seen.append((c.index, k, n)))
+    assert result.engine.startswith("ray ")
+    assert sorted(i for i, _, _ in seen) == [0, 1] and seen[-1][1:] == (2, 2)
+    _check_table(result.table, spec)
+    paths = write_sweep(result, tmp_path)
+    back = pd.read_parquet(paths["table"])
+    assert len(back) == len(result.table)
+    assert {"fleet_scale", "fiber_pairs", "period_start", "period_end", "policy"} <= set(back.columns)
+    summary = paths["summary"].read_text(encoding="utf-8")
+    assert "ray" in summary and "| wls |" in summary
+
+
+def test_process_pool_without_ray():
+    spec = _small_spec(fleet_scale=(1.0,))
+    result = run_sweep(spec, workers=0)
+    assert result.engine.startswith("process pool") and "workers = 0" in result.engine
+    _check_table(result.table, spec)
+
+
+def test_cells_cover_every_combination():
+    spec = SweepSpec("s", tiny_scenario(), ("wls",), (0.5, 1.0), (1, 2, 4), PERIODS)
+    cells = sweep_cells(spec)
+    assert len(cells) == 2 * 3 * 2
+    assert {(c.fleet_scale, c.fiber_pairs, c.start) for c in cells} == {
+        (s, f, p[0]) for s in (0.5, 1.0) for f in (1, 2, 4) for p in PERIODS}
+    # without periods, the base scenario's period
+    only = sweep_cells(SweepSpec("s", tiny_scenario()))
+    assert [(c.start, c.end) for c in only] == [(tiny_scenario().start, tiny_scenario().end)]
+
+
+def test_scaled_fleet_scales_gpus_and_power():
+    f = scaled_fleet(tiny_fleet(), 0.5)
+    assert [s.gpu_count for s in f.sites] == [512, 256, 256]
+    assert f.sites[0].it_power_max_mw == pytest.approx(0.7)
+    assert scaled_fleet(tiny_fleet(), 1.0) == tiny_fleet()
+
+
+def test_sweep_file(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: fiber\nscenario: default\npolicies: [baseline, wls]\nfleet_scale: [1, 2]\n"
+        "fiber_pairs: [1, 4]\nperiods:\n  - ['2023-03-06 00:00', '2023-03-13 00:00']\n"
+        "  - {start: '2022-08-01 00:00', end: '2022-08-08 00:00'}\n", encoding="utf-8")
+    spec = load_sweep(path)
+    assert spec.name == "fiber" and spec.base.name == "default"
+    assert spec.fleet_scale == (1.0, 2.0) and spec.fiber_pairs == (1, 4)
+    assert spec.periods[0] == (_jst("2023-03-06 00:00"), _jst("2023-03-13 00:00"))
+    assert spec.periods[1][0] == _jst("2022-08-01 00:00")
+    assert len(sweep_cells(spec)) == 8
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("fleet_scales: [1]\n", "did you mean 'fleet_scale'"),
+    ("fiber_pairs: [0]\n", "fiber_pairs value 0"),
+    ("policies: [wsl]\n", "did you mean 'wls'"),
+    ("periods: [['2023-03-08', '2023-03-06']]\n", "ends before it starts"),
+    ("periods: ['2023-03-08']\n", "expected [start, end]"),
+])
+def test_bad_sweep_files_say_what_and_how(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidInput, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_sweep(path)
+
+
+def test_missing_sweep_file():
+    with pytest.raises(InvalidInput, match="does not exist"):
+        load_sweep("no/such/sweep.yaml")
