@@ -119,6 +119,9 @@ class SimulatedExecutor:
     def observe(self) -> dict[str, Observed]:
         return {j: Observed(j, s.status, s.site, s.duty_pu, None) for j, s in self.states.items()}
 
-    def fleet_state(self, now: pd.Timestamp, sites_out: frozenset[str] = frozenset()) -> FleetState:
-        """The state the controller sees: every released job, as observed."""
-        return FleetState(now, {j: s for j, s in self.states.items() if s.job.release <= now}, sites_out)
+    def fleet_state(self, now: pd.Timestamp, sites_out: frozenset[str] = frozenset(),
+                    job_ids=None) -> FleetState:
+        """The state the controller sees: every released job, as observed (or only ``job_ids``,
+        when the caller keeps the set of jobs still alive: finished ones are no news)."""
+        states = self.states if job_ids is None else {j: self.states[j] for j in job_ids}
+        return FleetState(now, {j: s for j, s in states.items() if s.job.release <= now}, sites_out)
