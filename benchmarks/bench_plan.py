@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -295,7 +296,7 @@ def main() -> None:
             rows.append(r)
             print(" | ".join(str(c) for c in _fmt_row(r)), flush=True)
     if rows and not args.no_readme:
-        cmd = "PYTHONPATH=src python benchmarks/bench_plan.py " + " ".join(sys.argv[1:])
+        cmd = "PYTHONPATH=src python benchmarks/bench_plan.py " + shlex.join(sys.argv[1:])
         for kind in kinds:
             mine = [r for r in rows if r["blocks_kind"] == kind]
             if not mine:

@@ -15,6 +15,7 @@ end-to-end figure over HTTP and Slurm is benchmarks/bench_controller_reaction.py
 from __future__ import annotations
 
 import argparse
+import shlex
 import statistics
 import sys
 import time
@@ -151,7 +152,7 @@ def main() -> None:
     print(f"actions per decision: {statistics.median(n_actions):.0f}; committed "
           f"{statistics.median(committed):.2f} of 5.00 MW")
     if not args.no_readme:
-        cmd = "PYTHONPATH=src python benchmarks/bench_reaction.py " + " ".join(sys.argv[1:])
+        cmd = "PYTHONPATH=src python benchmarks/bench_reaction.py " + shlex.join(sys.argv[1:])
         body = (f"### Controller reaction to a demand-response request ({today()})\n\n"
                 f"Machine: {machine()}.  \nCommand: `{cmd.strip()}`  \n"
                 f"Default scenario at {args.at} JST ({len(active):,} active jobs, {running:,} running, "

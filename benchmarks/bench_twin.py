@@ -17,6 +17,7 @@ import argparse
 import cProfile
 import io
 import pstats
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -63,12 +64,19 @@ def main() -> None:
         k = comp.table[p]
         row = {"policy": p, "slots": n, "wall_s": wall, "slots_per_s": n / wall, "rss": peak_rss_mb()}
         row.update({key: float(k[key]) for key, _, _ in KPIS})
+        # the decision time early and late in the period: the state the controller is shown
+        # holds every released job, finished ones too, so it grows as the run goes on
+        d = comp.results[p].decide_s
+        q = max(1, int((sc.end - sc.start).total_seconds() / world.truth.step_s) // 4)
+        row["decide_q1_ms"], row["decide_q4_ms"] = 1e3 * d[:q].mean(), 1e3 * d[3 * q:4 * q].mean()
         if args.period:
             row["full_s"] = wall / n * full_slots
         rows.append(row)
         extra = f", full {full.name} extrapolated {row['full_s']:,.0f} s" if args.period else ""
         print(f"{p:9s} {n:6,} slots {wall:8.1f} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
-              + "  ".join(f"{h} {fmt.format(row[key])}" for key, h, fmt in KPIS) + extra, flush=True)
+              + "  ".join(f"{h} {fmt.format(row[key])}" for key, h, fmt in KPIS)
+              + f"  decide ms 1st/4th quarter {row['decide_q1_ms']:.1f}/{row['decide_q4_ms']:.1f}" + extra,
+              flush=True)
     profile_text = ""
     if args.profile:
         prof = cProfile.Profile()
@@ -85,14 +93,16 @@ def main() -> None:
                         + buf.getvalue())
         print(profile_text)
     if not args.no_readme:
-        cmd = "PYTHONPATH=src python benchmarks/bench_twin.py " + " ".join(sys.argv[1:])
-        head = ["policy", "slots", "wall s", "slots/s", "peak RSS MB"] + [h for _, h, _ in KPIS]
+        cmd = "PYTHONPATH=src python benchmarks/bench_twin.py " + shlex.join(sys.argv[1:])
+        head = (["policy", "slots", "wall s", "slots/s", "peak RSS MB"] + [h for _, h, _ in KPIS]
+                + ["decide ms, 1st / 4th quarter of the period"])
         if args.period:
             head.append(f"{full.name} extrapolated s")
         table = []
         for r in rows:
             cells = [r["policy"], f"{r['slots']:,}", f"{r['wall_s']:.1f}", f"{r['slots_per_s']:.1f}",
-                     f"{r['rss']:,.0f}"] + [fmt.format(r[key]) for key, _, fmt in KPIS]
+                     f"{r['rss']:,.0f}"] + [fmt.format(r[key]) for key, _, fmt in KPIS] + [
+                     f"{r['decide_q1_ms']:.1f} / {r['decide_q4_ms']:.1f}"]
             if args.period:
                 cells.append(f"{r['full_s']:,.0f}")
             table.append(cells)
