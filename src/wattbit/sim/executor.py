@@ -15,7 +15,7 @@ from wattbit.control.state import FleetState, JobState, JobStatus
 from wattbit.domain import Action, Cancel, Fleet, Job, Migrate, Reroute, Start, Suspend, Throttle
 from wattbit.errors import ExecutorError, ResidencyViolation
 
-__all__ = ["SimulatedExecutor", "CHECKPOINT_WRITE_GB_PER_S_PER_GPU", "START_LEAD_S", "THROTTLE_LEAD_S"]
+__all__ = ["CHECKPOINT_WRITE_GB_PER_S_PER_GPU", "START_LEAD_S", "THROTTLE_LEAD_S", "SimulatedExecutor"]
 
 CHECKPOINT_WRITE_GB_PER_S_PER_GPU = 0.56
 """Checkpoint write (and restore) rate per GPU [GB/s]: ``torch.save`` of a bf16 + Adam state to

@@ -9,7 +9,7 @@ import pandas as pd
 
 from wattbit.sim.twin import TwinResult
 
-__all__ = ["kpis", "kpi_table", "absorbed_by_area", "KPI_LABELS"]
+__all__ = ["KPI_LABELS", "absorbed_by_area", "kpi_table", "kpis"]
 
 KPI_LABELS: dict[str, str] = {
     "curtailment_absorbed_mwh": "curtailment absorbed [MWh]",

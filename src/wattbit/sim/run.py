@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +12,14 @@ import pandas as pd
 
 from wattbit.control.controller import Controller
 from wattbit.control.oracle import OraclePlan, plan_oracle
-from wattbit.control.policies import POLICIES, policy as _policy
+from wattbit.control.policies import POLICIES
+from wattbit.control.policies import policy as _policy
 from wattbit.domain import Job, Scenario
 from wattbit.grid import GridSignals
 from wattbit.sim.kpi import kpi_table
 from wattbit.sim.twin import TwinResult, run_twin, run_window
 
-__all__ = ["World", "Comparison", "build_world", "simulate", "save_outputs", "DEFAULT_POLICIES"]
+__all__ = ["DEFAULT_POLICIES", "Comparison", "World", "build_world", "save_outputs", "simulate"]
 
 DEFAULT_POLICIES: tuple[str, ...] = tuple(POLICIES)
 

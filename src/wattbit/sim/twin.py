@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -83,11 +83,11 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     site_i = {s: i for i, s in enumerate(fa.sites)}
     sites_by_area = {a: [fa.sites[s] for s in range(S) if fa.site_area[s] == i] for i, a in enumerate(fa.areas)}
 
-    @lru_cache(maxsize=None)
+    @cache
     def mw_per_gpu(site: str, duty: float) -> float:
         return throttled_mw_per_gpu(fleet.site(site), duty)
 
-    @lru_cache(maxsize=None)
+    @cache
     def rate(duty: float) -> float:
         return 1.0 if duty >= 1.0 else work_rate_pu(duty)
 
