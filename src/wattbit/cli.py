@@ -268,17 +268,22 @@ def _run_with_progress(scenario, policies, data, out: Path, report: bool) -> Non
     jst = "Asia/Tokyo"
     console.print(
         f"[bold]{scenario.name}[/]: fleet {scenario.fleet.name} ({len(scenario.fleet.sites)} sites, "
-        f"{scenario.fleet.gpu_count:,} GPUs), {scenario.start.tz_convert(jst):%Y-%m-%d} .. "
-        f"{scenario.end.tz_convert(jst):%Y-%m-%d} JST, policies: {', '.join(policies)}")
+        f"{scenario.fleet.gpu_count:,} GPUs), {scenario.start.tz_convert(jst):%Y-%m-%d %H:%M} .. "
+        f"{scenario.end.tz_convert(jst):%Y-%m-%d %H:%M} JST, policies: {', '.join(policies)}")
     with console.status("loading grid data, building jobs and the APN"):
         world = build_world(scenario, data_dir=data)
     console.print(f"{len(world.jobs):,} jobs, {len(world.truth.time):,} slots of "
                   f"{scenario.step_s / 60:.0f} min")
     with Progress(TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as progress:
-        tasks = {p: progress.add_task(p, total=len(world.truth.time)) for p in policies}
-        comparison = simulate(scenario, policies, world=world,
-                              on_slot=lambda p, i, n: progress.update(tasks[p], completed=i + 1))
+        tasks = {p: progress.add_task(p, total=len(world.truth.time), start=False) for p in policies}
+
+        def on_slot(p: str, i: int, n: int) -> None:
+            if i == 0:
+                progress.start_task(tasks[p])  # the clock of each bar starts with its policy
+            progress.update(tasks[p], completed=i + 1)
+
+        comparison = simulate(scenario, policies, world=world, on_slot=on_slot)
     console.print(format_kpi_table(comparison.table), highlight=False, markup=False, soft_wrap=True)
     written = save_outputs(comparison, out, report=report)
     if "report" in written:
@@ -310,12 +315,13 @@ def run(
     report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
 ) -> None:
     """The digital twin on the bundled default scenario: japan-9 fleet, FY2022 grid data,
-    trace-driven workload. Prints the key figures and writes the report."""
+    trace-driven workload. Prints the key figures and writes the report. With --full-year the
+    oracle is left out unless asked for (-p oracle): its one-shot LP over a whole year is large."""
     from wattbit.scenarios import load_scenario
 
     scenario = load_scenario("full-year" if full_year else "default")
-    _run_with_progress(scenario, policy or ["baseline", "temporal", "spatial", "wls", "oracle"],
-                       data, out, report)
+    default = ["baseline", "temporal", "spatial", "wls"] + ([] if full_year else ["oracle"])
+    _run_with_progress(scenario, policy or default, data, out, report)
 
 
 @app.command("simulate")

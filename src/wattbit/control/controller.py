@@ -16,16 +16,17 @@ import numpy as np
 import pandas as pd
 
 from wattbit.control.dispatch import Placement, dispatch_fifo, dispatch_plan, slack_h
-from wattbit.control.policies import Policy, policy as _policy
+from wattbit.control.policies import Policy
+from wattbit.control.policies import policy as _policy
 from wattbit.control.state import FleetState, JobState, JobStatus
 from wattbit.domain import Action, DemandResponse, Fleet, Job, JobKind, SiteOutage, Weights
 from wattbit.errors import Infeasible, InvalidInput
 from wattbit.grid import Forecaster
 from wattbit.plan import build as pb
 from wattbit.plan.lp import PlanResult, solve
-from wattbit.plan.problem import Blocks, PlanningProblem
+from wattbit.plan.problem import Blocks, PlanningProblem, weight_kwargs
 
-__all__ = ["Decision", "Controller", "check_job"]
+__all__ = ["Controller", "Decision", "check_job"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,14 +73,14 @@ class Controller:
     (see :func:`wattbit.control.oracle.plan_oracle`); each slot then follows it.
     """
 
-    def __init__(self, fleet: Fleet, apn, policy: str | Policy = "wls", weights: Weights = Weights(),
+    def __init__(self, fleet: Fleet, apn, policy: str | Policy = "wls", weights: Weights | None = None,
                  forecaster: Forecaster | None = None, *, step_s: float = 1800.0,
                  horizon_slots: int = 96, fine_slots: int = 4, pacing_pu: float = 1.0,
                  lightpaths=None, oracle_plan=None, time_limit_s: float = 60.0):
         self.fleet = fleet
         self.apn = apn
         self.policy = _policy(policy)
-        self.weights = weights
+        self.weights = weights if weights is not None else Weights()
         self.forecaster = forecaster
         self.step_s = float(step_s)
         self.horizon_slots = int(horizon_slots)
@@ -218,18 +219,11 @@ class Controller:
         sc, smem = pb.service_classes(services, now, self.fa, blocks, reroute=pol.reroute,
                                       rtt_s=self.rtt_s, home_index=self.home_index)
         dr = pb.dr_constraints(self._dr.values(), now, self.fa, blocks)
-        w = self.weights
         problem = PlanningProblem(
             blocks=blocks, site_area=self.fa.site_area, cap_gpus=self._site_caps(state, blocks),
             base_mw=self.fa.base_mw, mw_per_gpu=self.fa.mw_per_gpu, price_jpy_per_mwh=price,
             curtailment_mw=curt, carbon_marginal_g_per_kwh=mc, work=wc, service=sc, dr=dr,
-            carbon_price_jpy_per_t=w.carbon_price_jpy_per_t,
-            curtailment_value_jpy_per_mwh=w.curtailment_value_jpy_per_mwh,
-            deadline_penalty_jpy_per_gpu_h=w.deadline_penalty_jpy_per_gpu_h,
-            unserved_penalty_jpy_per_gpu_h=w.unserved_inference_penalty_jpy_per_gpu_h,
-            move_penalty_jpy_per_gb=w.move_penalty_jpy_per_gb,
-            gpu_hour_value_jpy=w.gpu_hour_value_jpy,
-            allow_moves=pol.spatial,
+            allow_moves=pol.spatial, **weight_kwargs(self.weights),
             meta={"time": fc.time, "areas": self.fa.areas},
         )
         return problem, wmem, smem

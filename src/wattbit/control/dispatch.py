@@ -17,7 +17,7 @@ import pandas as pd
 from wattbit.control.state import JobState, JobStatus
 from wattbit.domain import Action, Job, JobKind, Migrate, Reroute, Start, Suspend, Throttle
 
-__all__ = ["Placement", "dispatch_plan", "dispatch_fifo", "slack_h"]
+__all__ = ["Placement", "dispatch_fifo", "dispatch_plan", "slack_h"]
 
 MIN_THROTTLE_DUTY_PU = 0.25
 """Lowest duty cycle used for throttling [pu]: the lowest point of the measured H200 curve

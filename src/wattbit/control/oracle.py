@@ -19,7 +19,7 @@ from wattbit.domain import DemandResponse, DRDirection, Fleet, Job, JobKind, Sit
 from wattbit.grid import GridSignals
 from wattbit.plan import build as pb
 from wattbit.plan.lp import PlanResult, solve
-from wattbit.plan.problem import Blocks, DRConstraint, PlanningProblem
+from wattbit.plan.problem import Blocks, DRConstraint, PlanningProblem, weight_kwargs
 
 __all__ = ["OraclePlan", "plan_oracle"]
 
@@ -40,9 +40,10 @@ class OraclePlan:
 
 
 def plan_oracle(fleet: Fleet, apn, jobs: Sequence[Job], truth: GridSignals, *,
-                weights: Weights = Weights(), demand_response: Sequence[DemandResponse] = (),
+                weights: Weights | None = None, demand_response: Sequence[DemandResponse] = (),
                 outages: Sequence[SiteOutage] = (), time_limit_s: float = 600.0) -> OraclePlan:
     """Solve the run once with the recorded grid and all jobs known (perfect foresight)."""
+    weights = weights if weights is not None else Weights()
     fa = pb.fleet_arrays(fleet)
     start = truth.time[0]
     step_h = truth.step_h
@@ -75,12 +76,7 @@ def plan_oracle(fleet: Fleet, apn, jobs: Sequence[Job], truth: GridSignals, *,
         blocks=blocks, site_area=fa.site_area, cap_gpus=cap, base_mw=fa.base_mw,
         mw_per_gpu=fa.mw_per_gpu, price_jpy_per_mwh=price, curtailment_mw=curt,
         carbon_marginal_g_per_kwh=mc, work=wc, service=sc, dr=tuple(dr),
-        carbon_price_jpy_per_t=weights.carbon_price_jpy_per_t,
-        curtailment_value_jpy_per_mwh=weights.curtailment_value_jpy_per_mwh,
-        deadline_penalty_jpy_per_gpu_h=weights.deadline_penalty_jpy_per_gpu_h,
-        unserved_penalty_jpy_per_gpu_h=weights.unserved_inference_penalty_jpy_per_gpu_h,
-        move_penalty_jpy_per_gb=weights.move_penalty_jpy_per_gb,
-        gpu_hour_value_jpy=weights.gpu_hour_value_jpy, allow_moves=False,
+        allow_moves=False, **weight_kwargs(weights),
         meta={"time": truth.time, "areas": fa.areas},
     )
     result = solve(problem, time_limit_s=time_limit_s)

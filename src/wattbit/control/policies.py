@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from wattbit.errors import unknown_name
 
-__all__ = ["Policy", "POLICIES", "policy"]
+__all__ = ["POLICIES", "Policy", "policy"]
 
 
 @dataclass(frozen=True, slots=True)

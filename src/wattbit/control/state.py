@@ -27,7 +27,10 @@ class JobStatus(str, enum.Enum):
 
     @property
     def active(self) -> bool:
-        return self in (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.SUSPENDED, JobStatus.MIGRATING)
+        return self in _ACTIVE
+
+
+_ACTIVE = frozenset({JobStatus.PENDING, JobStatus.RUNNING, JobStatus.SUSPENDED, JobStatus.MIGRATING})
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,14 @@ from wattbit.grid import GridSignals
 from wattbit.plan.problem import Blocks, DRConstraint, ServiceClasses, WorkClasses
 
 __all__ = [
-    "FleetArrays", "JobView", "ClassMembers", "fleet_arrays", "grid_blocks",
-    "work_classes", "service_classes", "dr_constraints",
+    "ClassMembers",
+    "FleetArrays",
+    "JobView",
+    "dr_constraints",
+    "fleet_arrays",
+    "grid_blocks",
+    "service_classes",
+    "work_classes",
 ]
 
 DEFAULT_THERMAL_MARGIN_G_PER_KWH = 450.0

@@ -21,7 +21,7 @@ import numpy as np
 
 from wattbit.errors import InvalidInput
 
-__all__ = ["Blocks", "WorkClasses", "ServiceClasses", "DRConstraint", "PlanningProblem"]
+__all__ = ["Blocks", "DRConstraint", "PlanningProblem", "ServiceClasses", "WorkClasses", "weight_kwargs"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,3 +188,16 @@ class PlanningProblem:
     @property
     def n_areas(self) -> int:
         return self.price_jpy_per_mwh.shape[0]
+
+
+def weight_kwargs(weights) -> dict[str, float]:
+    """The objective fields of a :class:`PlanningProblem` from a scenario's
+    :class:`wattbit.domain.Weights` (the one place the two vocabularies meet)."""
+    return dict(
+        carbon_price_jpy_per_t=weights.carbon_price_jpy_per_t,
+        curtailment_value_jpy_per_mwh=weights.curtailment_value_jpy_per_mwh,
+        deadline_penalty_jpy_per_gpu_h=weights.deadline_penalty_jpy_per_gpu_h,
+        unserved_penalty_jpy_per_gpu_h=weights.unserved_inference_penalty_jpy_per_gpu_h,
+        move_penalty_jpy_per_gb=weights.move_penalty_jpy_per_gb,
+        gpu_hour_value_jpy=weights.gpu_hour_value_jpy,
+    )

@@ -15,7 +15,7 @@ from wattbit.control.state import FleetState, JobState, JobStatus
 from wattbit.domain import Action, Cancel, Fleet, Job, Migrate, Reroute, Start, Suspend, Throttle
 from wattbit.errors import ExecutorError, ResidencyViolation
 
-__all__ = ["SimulatedExecutor", "CHECKPOINT_WRITE_GB_PER_S_PER_GPU", "START_LEAD_S", "THROTTLE_LEAD_S"]
+__all__ = ["CHECKPOINT_WRITE_GB_PER_S_PER_GPU", "START_LEAD_S", "THROTTLE_LEAD_S", "SimulatedExecutor"]
 
 CHECKPOINT_WRITE_GB_PER_S_PER_GPU = 0.56
 """Checkpoint write (and restore) rate per GPU [GB/s]: ``torch.save`` of a bf16 + Adam state to
@@ -119,6 +119,9 @@ class SimulatedExecutor:
     def observe(self) -> dict[str, Observed]:
         return {j: Observed(j, s.status, s.site, s.duty_pu, None) for j, s in self.states.items()}
 
-    def fleet_state(self, now: pd.Timestamp, sites_out: frozenset[str] = frozenset()) -> FleetState:
-        """The state the controller sees: every released job, as observed."""
-        return FleetState(now, {j: s for j, s in self.states.items() if s.job.release <= now}, sites_out)
+    def fleet_state(self, now: pd.Timestamp, sites_out: frozenset[str] = frozenset(),
+                    job_ids=None) -> FleetState:
+        """The state the controller sees: every released job, as observed (or only ``job_ids``,
+        when the caller keeps the set of jobs still alive: finished ones are no news)."""
+        states = self.states if job_ids is None else {j: self.states[j] for j in job_ids}
+        return FleetState(now, {j: s for j, s in states.items() if s.job.release <= now}, sites_out)

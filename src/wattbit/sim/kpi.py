@@ -9,7 +9,7 @@ import pandas as pd
 
 from wattbit.sim.twin import TwinResult
 
-__all__ = ["kpis", "kpi_table", "absorbed_by_area", "KPI_LABELS"]
+__all__ = ["KPI_LABELS", "absorbed_by_area", "kpi_table", "kpis"]
 
 KPI_LABELS: dict[str, str] = {
     "curtailment_absorbed_mwh": "curtailment absorbed [MWh]",
@@ -31,6 +31,7 @@ KPI_LABELS: dict[str, str] = {
     "mean_delay_h": "job delay, mean [h]",
     "p95_delay_h": "job delay, p95 [h]",
     "work_done_gpu_h": "work done [GPU-h]",
+    "unfinished_jobs": "jobs unfinished when the run ends [jobs]",
     "decide_ms_mean": "decision time, mean [ms]",
 }
 
@@ -76,6 +77,7 @@ def kpis(r: TwinResult) -> dict[str, float]:
         "mean_delay_h": float(delays.mean()) if len(delays) else 0.0,
         "p95_delay_h": float(np.percentile(delays, 95)) if len(delays) else 0.0,
         "work_done_gpu_h": float(batch["done_gpu_h"].sum()),
+        "unfinished_jobs": int((~batch["finished"].astype(bool)).sum()),
         "decide_ms_mean": float(np.mean(r.decide_s) * 1000.0) if len(r.decide_s) else 0.0,
     }
 

@@ -86,7 +86,7 @@ PALETTE: tuple[str, ...] = (
 """Category colours (D3 "category10") for sites and for policies without their own colour."""
 
 _EXTRA_ROWS = {"wls_vs_oracle_absorbed_pct": "wls curtailment absorbed, share of the oracle's [%]"}
-_COUNT_KPIS = {"deadline_misses", "inference_slo_violations", "moves", "lightpaths"}
+_COUNT_KPIS = {"deadline_misses", "inference_slo_violations", "moves", "lightpaths", "unfinished_jobs"}
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 

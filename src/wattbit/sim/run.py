@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,13 +12,14 @@ import pandas as pd
 
 from wattbit.control.controller import Controller
 from wattbit.control.oracle import OraclePlan, plan_oracle
-from wattbit.control.policies import POLICIES, policy as _policy
+from wattbit.control.policies import POLICIES
+from wattbit.control.policies import policy as _policy
 from wattbit.domain import Job, Scenario
 from wattbit.grid import GridSignals
 from wattbit.sim.kpi import kpi_table
 from wattbit.sim.twin import TwinResult, run_twin, run_window
 
-__all__ = ["World", "Comparison", "build_world", "simulate", "save_outputs", "DEFAULT_POLICIES"]
+__all__ = ["DEFAULT_POLICIES", "Comparison", "World", "build_world", "save_outputs", "simulate"]
 
 DEFAULT_POLICIES: tuple[str, ...] = tuple(POLICIES)
 
@@ -60,6 +62,14 @@ def build_world(scenario: Scenario, *, data_dir: Path | None = None,
     jobs = tuple(jobs)
     start, stop = run_window(jobs, scenario.start, scenario.end, scenario.step_s)
     first, last = signal_span(data_dir)
+    if stop > last >= scenario.end:
+        # the data end before the last deadline: the run stops there, and jobs still going
+        # then are counted unfinished (not missed: their deadlines lie past the run)
+        warnings.warn(
+            f"scenario {scenario.name!r}: the grid data end at {last} (UTC), before the jobs' last "
+            f"deadline {stop}; the run stops at the end of the data and reports unfinished work",
+            stacklevel=2)
+        stop = last
     horizon = pd.Timedelta(seconds=scenario.step_s * scenario.horizon_slots)
     areas = fleet.areas
     truth = load_signals(start, stop, scenario.step_s, areas=areas, data_dir=data_dir)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -83,18 +83,18 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     site_i = {s: i for i, s in enumerate(fa.sites)}
     sites_by_area = {a: [fa.sites[s] for s in range(S) if fa.site_area[s] == i] for i, a in enumerate(fa.areas)}
 
-    @lru_cache(maxsize=None)
+    @cache
     def mw_per_gpu(site: str, duty: float) -> float:
         return throttled_mw_per_gpu(fleet.site(site), duty)
 
-    @lru_cache(maxsize=None)
+    @cache
     def rate(duty: float) -> float:
         return 1.0 if duty >= 1.0 else work_rate_pu(duty)
 
     ex = SimulatedExecutor(fleet)
     pending = sorted(jobs, key=lambda j: (j.release, j.job_id))
     ptr = 0
-    active: set[str] = set()
+    active: dict[str, None] = {}  # jobs alive, in release order (a set's order would vary by run)
     busy = np.zeros((T, S))
     site_mwh = np.zeros((T, S))
     finish: dict[str, pd.Timestamp] = {}
@@ -106,12 +106,12 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     for t, now in enumerate(times):
         while ptr < len(pending) and pending[ptr].release <= now:
             ex.submit(pending[ptr])
-            active.add(pending[ptr].job_id)
+            active[pending[ptr].job_id] = None
             ptr += 1
         events = [d for d in demand_response if now <= d.notice_at < now + step] + \
                  [o for o in outages if now <= o.start < now + step]
         out = frozenset(o.site for o in outages if o.start < now + step and o.end > now)
-        state = ex.fleet_state(now, out)
+        state = ex.fleet_state(now, out, job_ids=active)
         decision = controller.step(state, events)
         decide[t] = decision.decide_s
         ex.lost_s.clear()
@@ -175,7 +175,8 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
                 ex.states[jid] = st.with_(done_gpu_h=st.done_gpu_h + can)
             busy[t, s] += job.gpus * st.duty_pu * (run_h + lost_h) / step_h
             site_mwh[t, s] += job.gpus * mw_per_gpu(st.site, st.duty_pu) * (run_h + lost_h)
-        active.difference_update(done_now)
+        for jid in done_now:
+            del active[jid]
         if on_slot is not None:
             on_slot(t, T)
 
