@@ -64,13 +64,16 @@ def main(rounds: int, n_jobs: int) -> None:
     if os.geteuid() != 0:
         raise SystemExit("needs root: local Slurm clusters start slurmd, which launches jobs as their owner")
     work = Path(tempfile.mkdtemp(prefix="wattbit-bench-"))
+    t = time.perf_counter()
     with LocalSlurm(SITES, gpus=16) as lab:
+        print(f"3 Slurm clusters (munged + slurmctld + slurmd each) accepting jobs in "
+              f"{time.perf_counter() - t:.2f} s")
         t = time.perf_counter()
         fleet = lab.write_fleet_toml(work / "fleet.toml", load_fleet("japan-9"))
         sites = lab.write_sites_toml(work / "sites.toml")
         port = free_ports(1)[0]
         proc = _serve(work, fleet, sites, port)
-        print(f"3 Slurm clusters and the service up in {time.perf_counter() - t:.2f} s (service on :{port})")
+        print(f"service answering on :{port} in {time.perf_counter() - t:.2f} s")
         try:
             api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
 
@@ -106,7 +109,7 @@ def main(rounds: int, n_jobs: int) -> None:
                 committed.append(dr["committed_mw"] or 0.0)
                 plan = api.get("/v1/plan", headers=h(tok["noc"])).json()
                 actions.append(sum(a["outcome"] == "applied" for a in plan["actions"]))
-                print(f"  {body['direction']:>4} DR {k}: committed {committed[-1]:.4f} MW, {actions[-1]} commands, "
+                print(f"  {body['direction']:>4} DR {k}: committed {committed[-1]:.4f} MW, {actions[-1]} actions applied, "
                       f"decision {decided[-1] * 1e3:.0f} ms, last command {reaction[-1] * 1e3:.0f} ms, "
                       f"round trip {rtt[-1] * 1e3:.0f} ms")
                 time.sleep(max(0.0, 4.5 - (time.perf_counter() - t0)))  # let the window close
