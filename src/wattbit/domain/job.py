@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -73,6 +73,10 @@ class Job:
 
     Online inference runs over its whole window [release, deadline): it cannot wait, only move
     (reroute) between sites whose RTT to ``user_area`` fits the budget.
+
+    Derived at construction (not arguments): ``release_ns`` and ``deadline_ns`` (None without a
+    deadline), the instants as integer nanoseconds since the epoch, UTC, for the arithmetic
+    that runs over every live job in every slot.
     """
 
     job_id: str
@@ -88,6 +92,8 @@ class Job:
     checkpoint_gb: float = 0.0
     user_area: str | None = None
     rtt_budget_s: float | None = None
+    release_ns: int = field(init=False, repr=False, compare=False)
+    deadline_ns: int | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         owner = f"job {self.job_id!r}"
@@ -144,6 +150,8 @@ class Job:
                 )
             object.__setattr__(self, "user_area", area_name(owner, "user_area", self.user_area))
             positive(owner, "rtt_budget_s", self.rtt_budget_s)
+        object.__setattr__(self, "release_ns", int(self.release.value))
+        object.__setattr__(self, "deadline_ns", None if self.deadline is None else int(self.deadline.value))
 
     @property
     def work_gpu_h(self) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,22 @@ class FleetArrays:
     base_mw: np.ndarray
     mw_per_gpu: np.ndarray
     cap_gpus: np.ndarray
+    _masks: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def allowed_sites(self, allowed_areas: frozenset[str]) -> tuple[bool, ...]:
+        """Which sites lie in ``allowed_areas`` (one flag per site; remembered per area set)."""
+        mask = self._masks.get(allowed_areas)
+        if mask is None:
+            mask = self._masks[allowed_areas] = tuple(
+                self.areas[a] in allowed_areas for a in self.site_area)
+        return mask
+
+    def only(self, site_index: int) -> tuple[bool, ...]:
+        """The flags of a single site (one flag per site)."""
+        mask = self._masks.get(site_index)
+        if mask is None:
+            mask = self._masks[site_index] = tuple(s == site_index for s in range(len(self.sites)))
+        return mask
 
 
 def fleet_arrays(fleet: Fleet) -> FleetArrays:
@@ -126,19 +142,21 @@ blocks, whole-job rounding and checkpoint restores then cannot push it past the 
 Where a job's slack is shorter, the margin shrinks to what the slack allows."""
 
 
-def job_view(job: Job, now: pd.Timestamp, remaining_gpu_h: float, site_index: int,
+def job_view(job: Job, now: pd.Timestamp | int, remaining_gpu_h: float, site_index: int,
              running: bool, nominal_slack_h: float = 72.0,
              margin_h: float = DEADLINE_MARGIN_H) -> JobView:
     """Jobs without a deadline get a nominal one ``nominal_slack_h`` after they could finish;
-    the planning deadline is ``margin_h`` before the real one (within the job's slack)."""
-    release_in_h = max(0.0, _hours_between(job.release, now))
-    if job.deadline is None:
+    the planning deadline is ``margin_h`` before the real one (within the job's slack).
+    ``now`` may be given as integer nanoseconds since the epoch (UTC), as loops over many jobs do."""
+    now_ns = now if isinstance(now, int) else now.value
+    release_in_h = max(0.0, (job.release_ns - now_ns) / _NS_PER_H)
+    if job.deadline_ns is None:
         deadline_in_h = release_in_h + job.runtime_h + nominal_slack_h
     else:
-        deadline_in_h = _hours_between(job.deadline, now)
-        earliest_h = max(0.0, release_in_h) + remaining_gpu_h / job.gpus
+        deadline_in_h = (job.deadline_ns - now_ns) / _NS_PER_H
+        earliest_h = release_in_h + remaining_gpu_h / job.gpus
         deadline_in_h = max(min(deadline_in_h, earliest_h), deadline_in_h - margin_h)
-    preemptible = job.kind.preemptible
+    preemptible = job.kind is not JobKind.ONLINE_INFERENCE
     return JobView(job, remaining_gpu_h, site_index if (running or preemptible) else -1,
                    running and not preemptible, release_in_h, deadline_in_h)
 
@@ -153,73 +171,82 @@ def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, s
     deadline at full speed (latest-start envelope); with ``temporal`` its work beyond the horizon
     is paced — at least ``pacing_pu`` × the share of the time left to its deadline that the
     horizon covers — and without it the job must progress at full speed (no deferral).
+    The curves of all jobs are computed at once (one row per job) and summed into their classes.
     """
     S, B = len(fa.sites), blocks.n
     end_h = blocks.end_h
     start_h = blocks.offset_h
     horizon_h = end_h[-1]
-    groups: dict[tuple, list[JobView]] = defaultdict(list)
+    key_index: dict[tuple, int] = {}
+    kept: list[JobView] = []
+    cls: list[int] = []
     for v in views:
-        job = v.job
         if v.pinned:
-            allowed = np.zeros(S, bool)
-            allowed[v.origin] = True
+            allowed = fa.only(v.origin)
         elif spatial:
-            allowed = np.array([fa.areas[fa.site_area[s]] in job.allowed_areas for s in range(S)])
+            allowed = fa.allowed_sites(v.job.allowed_areas)
         else:
-            allowed = np.zeros(S, bool)
-            allowed[v.origin if v.origin >= 0 else home_index(job)] = True
-        if not allowed.any():
+            allowed = fa.only(v.origin if v.origin >= 0 else home_index(v.job))
+        if not any(allowed):
             continue
         origin = v.origin if (v.origin >= 0 and allowed[v.origin]) else -1
-        groups[(tuple(allowed), origin, v.pinned)].append(v)
+        key = (allowed, origin, v.pinned)
+        c = key_index.get(key)
+        if c is None:
+            c = key_index[key] = len(key_index)
+        cls.append(c)
+        kept.append(v)
 
-    keys = list(groups)
-    C = len(keys)
-    allowed = np.zeros((C, S), bool)
-    origin = np.full(C, -1)
-    cap = np.zeros((C, B))
-    due = np.zeros((C, B))
-    upper = np.zeros((C, B))
-    remaining = np.zeros(C)
+    keys = list(key_index)
+    C, N = len(keys), len(kept)
+    allowed = np.array([k[0] for k in keys], dtype=bool).reshape(C, S)
+    origin = np.array([k[1] for k in keys], dtype=int)
     move_h = np.zeros((C, S))
-    ckpt = np.zeros(C)
-    members = []
-    for c, key in enumerate(keys):
-        vs = groups[key]
-        allowed[c] = key[0]
-        origin[c] = key[1]
-        g = np.array([v.job.gpus for v in vs], dtype=float)
-        rem = np.array([v.remaining_gpu_h for v in vs])
-        rel = np.array([v.release_in_h for v in vs])
-        dl = np.array([v.deadline_in_h for v in vs])
-        active = (start_h[None, :] < dl[:, None]) & (end_h[None, :] > rel[:, None])
-        cap[c] = (g[:, None] * active).sum(0)
-        # latest-start envelope: work that must be done by end_b at full speed
-        must = np.maximum(0.0, rem[:, None] - g[:, None] * np.maximum(0.0, dl[:, None] - end_h[None, :]))
-        if key[2]:  # pinned (running, not preemptible): runs on at full speed
-            must = np.minimum(rem[:, None], g[:, None] * end_h[None, :])
-        elif not temporal:  # no deferral: progress at full speed from release on
-            asap = np.minimum(rem[:, None], g[:, None] * np.maximum(0.0, end_h[None, :] - rel[:, None]))
-            must = np.maximum(must, asap)
-        else:  # paced: work beyond the horizon keeps up with the time left to its deadline
-            beyond = dl > horizon_h
-            paced = rem * np.minimum(1.0, pacing_pu * horizon_h / np.maximum(dl, 1e-9))
-            doable = g * np.maximum(0.0, horizon_h - rel)
-            must[beyond, -1] = np.maximum(must[beyond, -1], np.minimum(paced, doable)[beyond])
-        must = np.minimum(must, rem[:, None])
-        due[c] = np.maximum.accumulate(must.sum(0))
-        upper[c] = np.minimum(rem[:, None], g[:, None] * np.maximum(0.0, end_h[None, :] - rel[:, None])).sum(0)
-        remaining[c] = rem.sum()
-        gb = sum(v.job.checkpoint_gb for v in vs)
-        ckpt[c] = gb / max(g.sum(), 1.0)
-        if origin[c] >= 0 and spatial:
-            mean_gb = gb / len(vs)
+    if not N:
+        z = np.zeros((0, B))
+        return WorkClasses(allowed, origin, z, z.copy(), np.zeros(0), move_h, np.zeros(0), z.copy(),
+                           ()), []
+    ci = np.asarray(cls)
+    g = np.fromiter((v.job.gpus for v in kept), float, N)
+    rem = np.fromiter((v.remaining_gpu_h for v in kept), float, N)
+    rel = np.fromiter((v.release_in_h for v in kept), float, N)
+    dl = np.fromiter((v.deadline_in_h for v in kept), float, N)
+    gb = np.fromiter((v.job.checkpoint_gb for v in kept), float, N)
+    pinned = np.fromiter((v.pinned for v in kept), bool, N)
+    active = (start_h[None, :] < dl[:, None]) & (end_h[None, :] > rel[:, None])
+    # latest-start envelope: work that must be done by end_b at full speed
+    must = np.maximum(0.0, rem[:, None] - g[:, None] * np.maximum(0.0, dl[:, None] - end_h[None, :]))
+    released_h = np.maximum(0.0, end_h[None, :] - rel[:, None])
+    if not temporal:  # no deferral: progress at full speed from release on
+        must = np.maximum(must, np.minimum(rem[:, None], g[:, None] * released_h))
+    else:  # paced: work beyond the horizon keeps up with the time left to its deadline
+        beyond = dl > horizon_h
+        paced = rem * np.minimum(1.0, pacing_pu * horizon_h / np.maximum(dl, 1e-9))
+        doable = g * np.maximum(0.0, horizon_h - rel)
+        must[beyond, -1] = np.maximum(must[beyond, -1], np.minimum(paced, doable)[beyond])
+    if pinned.any():  # running and not preemptible: runs on at full speed
+        must[pinned] = np.minimum(rem[pinned, None], g[pinned, None] * end_h[None, :])
+    must = np.minimum(must, rem[:, None])
+    onehot = np.zeros((C, N))
+    onehot[ci, np.arange(N)] = 1.0
+    cap = onehot @ (g[:, None] * active)
+    due = np.maximum.accumulate(onehot @ must, axis=1)
+    upper = onehot @ np.minimum(rem[:, None], g[:, None] * released_h)
+    remaining = np.bincount(ci, rem, C)
+    gb_c = np.bincount(ci, gb, C)
+    ckpt = gb_c / np.maximum(np.bincount(ci, g, C), 1.0)
+    count = np.bincount(ci, minlength=C)
+    members: list[list[str]] = [[] for _ in range(C)]
+    for c, v in zip(cls, kept):
+        members[c].append(v.job.job_id)
+    if spatial:
+        for c in np.flatnonzero(origin >= 0):
+            mean_gb = gb_c[c] / count[c]
             for s in np.flatnonzero(allowed[c]):
                 if s != origin[c]:
                     move_h[c, s] = move_time_s(mean_gb, fa.sites[origin[c]], fa.sites[s]) / 3600.0
-        members.append(tuple(v.job.job_id for v in vs))
-    return WorkClasses(allowed, origin, cap, due, remaining, move_h, ckpt, upper, tuple(keys)), members
+    return (WorkClasses(allowed, origin, cap, due, remaining, move_h, ckpt, upper, tuple(keys)),
+            [tuple(m) for m in members])
 
 
 def service_classes(jobs: Iterable[Job], now: pd.Timestamp, fa: FleetArrays, blocks: Blocks, *,
