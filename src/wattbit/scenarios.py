@@ -103,6 +103,7 @@ SCENARIO_FIELDS: dict[str, dict[str, tuple[str, str, object, str]]] = {
                   "bundled fleet name, path of a fleet file, or an inline table with name and [[fleet.sites]]"),
         "step_s": ("float", "s", 1800.0, "slot length: 900, 1800 (JEPX half hour) or 3600"),
         "horizon_slots": ("int", "-", 96, "planner look-ahead in slots (96 × 30 min = 2 days)"),
+        "replan_slots": ("int", "-", 1, "solve the plan at most every this many slots, 1 .. 4 (events force a new plan at once)"),
     },
     "period": {
         "start": ("datetime", "JST if naive", "required", "first instant of the run"),
@@ -304,8 +305,9 @@ def scenario_from_dict(raw: dict, origin: str = "scenario", name: str = "scenari
     }
     if "step_s" in raw:
         kwargs["step_s"] = float(raw["step_s"])
-    if "horizon_slots" in raw:
-        kwargs["horizon_slots"] = raw["horizon_slots"]
+    for key in ("horizon_slots", "replan_slots"):
+        if key in raw:
+            kwargs[key] = raw[key]
     return _build(origin, "scenario", Scenario, kwargs)
 
 

@@ -51,6 +51,17 @@ class Decision:
     plan: PlanResult | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class _StoredPlan:
+    """The last plan solved: when, the problem and its answer, and each job's class in it."""
+
+    now: pd.Timestamp
+    problem: PlanningProblem
+    result: PlanResult
+    work_of: dict[str, int]
+    service_of: dict[str, int]
+
+
 def check_job(job: Job, fleet: Fleet) -> None:
     """Reject a job the fleet cannot run: unknown home site, or allowed only where no site is."""
     fleet.site(job.home_site)
@@ -70,13 +81,23 @@ class Controller:
     one by one before blocks coarsen;  pacing_pu : share of the time-proportional progress a job
     with a deadline beyond the horizon must make inside it [-];
     oracle_plan : for the ``oracle`` policy, the plan solved once with the real future
-    (see :func:`wattbit.control.oracle.plan_oracle`); each slot then follows it.
+    (see :func:`wattbit.control.oracle.plan_oracle`); each slot then follows it;
+    replan_slots : solve the LP at most every this many slots [slots]; in between, each slot
+    dispatches the stored plan's block for that slot against the jobs observed now. An event
+    (demand response, outage), or a job of a class the stored plan does not have, forces a new
+    plan at once. 1 (the default) plans every slot; at most ``fine_slots``, so that every slot
+    between plans has a block of its own.
     """
+
+    MOVE_CACHE_SIZE = 100_000
+    """Move times remembered per (checkpoint size, source, destination) before the memory is
+    cleared: checkpoint sizes come from a few model sizes, so nearly every lookup hits."""
 
     def __init__(self, fleet: Fleet, apn, policy: str | Policy = "wls", weights: Weights | None = None,
                  forecaster: Forecaster | None = None, *, step_s: float = 1800.0,
                  horizon_slots: int = 96, fine_slots: int = 4, pacing_pu: float = 1.0,
-                 lightpaths=None, oracle_plan=None, time_limit_s: float = 60.0):
+                 lightpaths=None, oracle_plan=None, time_limit_s: float = 60.0,
+                 replan_slots: int = 1):
         self.fleet = fleet
         self.apn = apn
         self.policy = _policy(policy)
@@ -89,11 +110,18 @@ class Controller:
         self.lightpaths = lightpaths
         self.oracle_plan = oracle_plan
         self.time_limit_s = time_limit_s
+        if not 1 <= int(replan_slots) <= max(1, self.fine_slots):
+            raise InvalidInput(
+                f"controller: replan_slots = {replan_slots!r}; expected 1 .. fine_slots "
+                f"({self.fine_slots}), so that every slot between plans has a block of its own")
+        self.replan_slots = int(replan_slots)
+        self._stored: _StoredPlan | None = None
         self.fa = pb.fleet_arrays(fleet)
         self._site_index = {s: i for i, s in enumerate(self.fa.sites)}
         self._dr: dict[str, tuple[DemandResponse, float]] = {}
         self._outages: list[SiteOutage] = []
         self._rtt_cache: dict[tuple[str, str], float] = {}
+        self._move_cache: dict[tuple[float, str, str], float] = {}
         if self.policy.planner and not self.policy.foresight and forecaster is None:
             raise InvalidInput(f"controller: policy {self.policy.name!r} needs a forecaster")
         if self.policy.foresight and oracle_plan is None:
@@ -114,7 +142,13 @@ class Controller:
         return self._rtt_cache[key]
 
     def move_time_s(self, size_gb: float, src: str, dst: str) -> float:
-        return float(self.apn.move_time_s(size_gb, src, dst))
+        key = (size_gb, src, dst)
+        t = self._move_cache.get(key)
+        if t is None:
+            if len(self._move_cache) >= self.MOVE_CACHE_SIZE:
+                self._move_cache.clear()
+            t = self._move_cache[key] = float(self.apn.move_time_s(size_gb, src, dst))
+        return t
 
     def _transfer_s(self, job: Job, src: str, dst: str) -> float:
         return self.move_time_s(job.checkpoint_gb, src, dst)
@@ -165,12 +199,13 @@ class Controller:
         for s in state.sites_out:
             if s in self._site_index:
                 cap[self._site_index[s], :] = 0.0
-        start = state.now + pd.to_timedelta(blocks.offset_h, unit="h")
-        end = state.now + pd.to_timedelta(blocks.end_h, unit="h")
-        for o in self._outages:
-            if o.site in self._site_index:
-                hit = (np.asarray(start) < o.end) & (np.asarray(end) > o.start)
-                cap[self._site_index[o.site], hit] = 0.0
+        if self._outages:
+            start = state.now + pd.to_timedelta(blocks.offset_h, unit="h")
+            end = state.now + pd.to_timedelta(blocks.end_h, unit="h")
+            for o in self._outages:
+                if o.site in self._site_index:
+                    hit = (np.asarray(start) < o.end) & (np.asarray(end) > o.start)
+                    cap[self._site_index[o.site], hit] = 0.0
         return cap
 
     def _now_caps(self, state: FleetState) -> np.ndarray:
@@ -191,9 +226,71 @@ class Controller:
                             decide_s=_time.perf_counter() - t0)
         if self.policy.foresight:
             return self._follow_oracle(state, t0)
+        stored = None if events else self._stored_members(state)
+        if stored is not None:
+            return self._dispatch_stored(state, *stored, t0)
         problem, wmem, smem = self.build_problem(state)
         res = solve(problem, time_limit_s=self.time_limit_s)
-        return self._dispatch(state, problem, res, wmem, smem, res.m_gpus, t0)
+        self._stored = _StoredPlan(state.now, problem, res, self._member_index(wmem), self._member_index(smem))
+        return self._dispatch(state, problem, res, t0, block=0, wmem=wmem, smem=smem,
+                              x=res.x_gpus[:, :, 0], m=res.m_gpus, y=res.y_gpus[:, :, 0],
+                              w_ok=problem.work.allowed, s_ok=problem.service.allowed)
+
+    @staticmethod
+    def _member_index(members) -> dict[str, int]:
+        return {j: c for c, ids in enumerate(members) for j in ids}
+
+    def _stored_members(self, state: FleetState):
+        """The stored plan, the block that covers ``state.now`` and the classes to dispatch now,
+        if the stored plan still holds (None when a new plan is due: no plan yet, or the cadence
+        is reached). Jobs that arrived since the plan join their class in it; a job whose class
+        the plan does not have joins an extra class with no target, so it waits for the next plan
+        unless it is out of slack (dispatch's safety rule), and inference is served where it fits."""
+        plan = self._stored
+        if plan is None or self.replan_slots <= 1:
+            return None
+        k = int(round((state.now - plan.now).total_seconds() / self.step_s))
+        if not 0 < k < self.replan_slots or k >= plan.problem.blocks.n or plan.problem.blocks.slots[k] != 1:
+            return None
+        work, service = plan.problem.work, plan.problem.service
+        wkeys = {key: c for c, key in enumerate(work.keys)}
+        skeys = {key: c for c, key in enumerate(service.keys)}
+        wmem: list[list[str]] = [[] for _ in range(work.n)]
+        smem: list[list[str]] = [[] for _ in range(service.n)]
+        now_ns = state.now.value
+        pol = self.policy
+        for jid, st in state.jobs.items():
+            if not st.status.active:
+                continue
+            job = st.job
+            if job.kind is JobKind.ONLINE_INFERENCE:
+                c = plan.service_of.get(jid)
+                if c is None:
+                    key = pb.service_key(job, self.fa, reroute=pol.reroute, rtt_s=self.rtt_s,
+                                         home_index=self.home_index)
+                    c = skeys.get(key)
+                    if c is None:
+                        c = skeys[key] = len(smem)
+                        smem.append([])
+                smem[c].append(jid)
+                continue
+            c = plan.work_of.get(jid)
+            if c is None:
+                key = pb.work_key(self._job_view(st, now_ns), self.fa, spatial=pol.spatial,
+                                  home_index=self.home_index)
+                if key is None:
+                    continue
+                c = wkeys.get(key)
+                if c is None:
+                    c = wkeys[key] = len(wmem)
+                    wmem.append([])
+            wmem[c].append(jid)
+        return plan, k, wmem, smem, list(wkeys), list(skeys)
+
+    def _job_view(self, st: JobState, now_ns: int) -> pb.JobView:
+        running = st.status in (JobStatus.RUNNING, JobStatus.MIGRATING)
+        site_i = self._site_index.get(st.site, -1) if (running or st.done_gpu_h > 0) else -1
+        return pb.job_view(st.job, now_ns, st.remaining_gpu_h, site_i, running)
 
     def build_problem(self, state: FleetState) -> tuple[PlanningProblem, list, list]:
         """The planning problem the controller would solve now."""
@@ -203,16 +300,14 @@ class Controller:
         blocks = Blocks.telescoping(len(fc.time), self.step_h, self.fine_slots)
         price, curt, mc = pb.grid_blocks(fc, self.fa.areas, blocks)
         views, services = [], []
+        now_ns = now.value
         for st in state.jobs.values():
             if not st.status.active:
                 continue
-            job = st.job
-            if job.kind is JobKind.ONLINE_INFERENCE:
-                services.append(job)
+            if st.job.kind is JobKind.ONLINE_INFERENCE:
+                services.append(st.job)
                 continue
-            running = st.status in (JobStatus.RUNNING, JobStatus.MIGRATING)
-            site_i = self._site_index.get(st.site, -1) if (running or st.done_gpu_h > 0) else -1
-            views.append(pb.job_view(job, now, st.remaining_gpu_h, site_i, running))
+            views.append(self._job_view(st, now_ns))
         wc, wmem = pb.work_classes(
             views, self.fa, blocks, spatial=pol.spatial, temporal=pol.temporal,
             pacing_pu=self.pacing_pu, move_time_s=self.move_time_s, home_index=self.home_index)
@@ -228,9 +323,9 @@ class Controller:
         )
         return problem, wmem, smem
 
-    def _explainer(self, problem: PlanningProblem):
-        price = problem.price_jpy_per_mwh[:, 0]
-        curt = problem.curtailment_mw[:, 0]
+    def _explainer(self, problem: PlanningProblem, block: int = 0):
+        price = problem.price_jpy_per_mwh[:, block]
+        curt = problem.curtailment_mw[:, block]
         sites, areas, site_area = self.fa.sites, self.fa.areas, self.fa.site_area
 
         def explain(verb: str, s: int) -> str:
@@ -239,22 +334,40 @@ class Controller:
                     f"curtailment {curt[a]:.0f} MW)")
         return explain
 
-    def _dispatch(self, state, problem, res: PlanResult, wmem, smem, moves, t0, block: int = 0):
+    def _dispatch(self, state: FleetState, problem: PlanningProblem, res: PlanResult, t0: float, *,
+                  block: int, wmem, smem, x: np.ndarray, m: np.ndarray, y: np.ndarray,
+                  w_ok: np.ndarray, s_ok: np.ndarray) -> Decision:
+        """Carry out block ``block`` of a plan: targets x[c, s], moves m[c, s], inference y[k, s]
+        over the classes w_ok / s_ok (allowed sites) with the given members."""
         placed, actions = dispatch_plan(
             state.jobs, state.now, sites=self.fa.sites, cap_gpus=self._now_caps(state),
-            work_members=wmem, service_members=smem, work_allowed=problem.work.allowed,
-            service_allowed=problem.service.allowed, x0=res.x_gpus[:, :, block],
-            m=moves, y0=res.y_gpus[:, :, block], throttle=self.policy.throttle,
+            work_members=wmem, service_members=smem, work_allowed=w_ok, service_allowed=s_ok,
+            x0=x, m=m, y0=y, throttle=self.policy.throttle,
             spatial=self.policy.spatial, step_h=self.step_h, transfer_s=self._transfer_s,
-            reserve_move=self._reserve(state.now), explain=self._explainer(problem),
+            reserve_move=self._reserve(state.now), explain=self._explainer(problem, block),
             fill_pu=self._fill(state.now))
         commitments = {}
         for i, r in enumerate(problem.dr):
-            dr, _ = self._dr[r.request_id]
-            commitments[r.request_id] = max(0.0, dr.power_mw - float(res.dr_short_mw[i]))
+            if r.request_id in self._dr:  # (a stored plan may outlive a request's window)
+                dr, _ = self._dr[r.request_id]
+                commitments[r.request_id] = max(0.0, dr.power_mw - float(res.dr_short_mw[i]))
         return Decision(state.now, tuple(actions), placed, commitments, res.status,
                         res.objective_jpy, res.bound_jpy, dict(res.terms_jpy),
                         _time.perf_counter() - t0, res)
+
+    def _dispatch_stored(self, state, plan: _StoredPlan, k: int, wmem, smem, wkeys, skeys, t0):
+        """Dispatch block ``k`` of the stored plan; classes the plan lacks get no target, and
+        nothing moves (the plan moves only at its start)."""
+        res = plan.result
+        S = len(self.fa.sites)
+        x = np.zeros((len(wkeys), S))
+        x[:res.x_gpus.shape[0]] = res.x_gpus[:, :, k]
+        y = np.zeros((len(skeys), S))
+        y[:res.y_gpus.shape[0]] = res.y_gpus[:, :, k]
+        return self._dispatch(
+            state, plan.problem, res, t0, block=k, wmem=wmem, smem=smem, x=x, m=np.zeros_like(x), y=y,
+            w_ok=np.array([key[0] for key in wkeys], dtype=bool).reshape(len(wkeys), S),
+            s_ok=np.array(skeys, dtype=bool).reshape(len(skeys), S))
 
     def _fill(self, now: pd.Timestamp) -> np.ndarray:
         """Rounding of plan targets to whole jobs per site: up where a 上げDR is in force, down

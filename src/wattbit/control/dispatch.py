@@ -37,17 +37,28 @@ class Placement:
     duty_pu: float = 1.0
 
 
-def slack_h(st: JobState, now: pd.Timestamp) -> float:
-    """Hours the job can still wait and meet its deadline at full speed [h] (inf if none)."""
+def slack_h(st: JobState, now: pd.Timestamp | int) -> float:
+    """Hours the job can still wait and meet its deadline at full speed [h] (inf if none).
+    ``now`` may be integer nanoseconds since the epoch (UTC)."""
     job = st.job
-    if job.deadline is None:
+    if job.deadline_ns is None:
         return float("inf")
-    left_h = (job.deadline.as_unit("ns").value - now.as_unit("ns").value) / 3.6e12
-    return left_h - st.remaining_gpu_h / job.gpus
+    now_ns = now if isinstance(now, int) else now.value
+    return (job.deadline_ns - now_ns) / 3.6e12 - max(0.0, job.work_gpu_h - st.done_gpu_h) / job.gpus
+
+
+def _by_value_desc(values: list[float]) -> list[int]:
+    """Indices of ``values`` from the largest down; ties keep index order (as a stable argsort
+    of the negated values would)."""
+    return sorted(range(len(values)), key=values.__getitem__, reverse=True)
+
+
+_RUNNING = frozenset({JobStatus.RUNNING, JobStatus.MIGRATING})
+_ACTIVE = frozenset(s for s in JobStatus if s.active)
 
 
 def _is_running(st: JobState) -> bool:
-    return st.status in (JobStatus.RUNNING, JobStatus.MIGRATING)
+    return st.status in _RUNNING
 
 
 def _actions_for(st: JobState, place: Placement | None, reason: str, transfer_s) -> list[Action]:
@@ -117,49 +128,56 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     work_allowed[c, s], service_allowed[k, s] : where each class may run (residency, RTT);
     m[c, s] : GPUs of class c the plan moves to s;  cap_gpus[s] : GPUs available now;
     transfer_s(job, src, dst) : a move's duration [s];  reserve_move(job, src, dst) : books the
-    APN for a move and says whether it could;  explain(verb, site_index) : a reason string.
+    APN for a move and says whether it could;  explain(verb, site_index) : a reason string
+    (asked for only where a command results).
+
+    The per-site vectors are short (one entry per site) and touched once per job, so they are
+    kept as Python lists: indexing those costs a fraction of indexing NumPy arrays.
     """
+    S = len(sites)
     index = {s: i for i, s in enumerate(sites)}
-    free = np.array(cap_gpus, dtype=float)
-    fill = np.full(len(sites), 0.5) if fill_pu is None else np.asarray(fill_pu, dtype=float)
-    live = {j: st for j, st in states.items() if st.status.active and st.job.release <= now}
+    free = [float(v) for v in cap_gpus]
+    fill = [0.5] * S if fill_pu is None else [float(v) for v in fill_pu]
+    now_ns = now.value
+    live = {j: st for j, st in states.items() if st.status in _ACTIVE and st.job.release_ns <= now_ns}
     placed: dict[str, Placement] = {}
-    why: dict[str, str] = {}
+    why: dict[str, str | tuple[str, int]] = {}
     explain = explain or (lambda verb, s: f"plan: {verb} {sites[s]}")
 
-    def take(job_id: str, s: int, gpus: int, duty: float, reason: str) -> None:
+    def take(job_id: str, s: int, gpus: int, duty: float, reason: str | tuple[str, int]) -> None:
         free[s] -= gpus
         placed[job_id] = Placement(sites[s], duty)
         why[job_id] = reason
 
     # 1. running jobs that cannot be preempted keep their GPUs
     for st in live.values():
-        if _is_running(st) and not st.job.kind.preemptible \
+        if st.status in _RUNNING and not st.job.kind.preemptible \
                 and st.job.kind is not JobKind.ONLINE_INFERENCE and st.site in index:
             take(st.job.job_id, index[st.site], st.job.gpus, st.duty_pu, "running; cannot be preempted")
 
-    inference_targets = y0.copy()
+    inference_targets = np.asarray(y0, dtype=float).tolist()
+    service_ok = np.asarray(service_allowed, dtype=bool).tolist()
 
     def serve_inference(single_site: bool) -> None:
         """Online inference, as the plan spreads it (stay put while the plan still wants it);
         the classes with a single possible site, or the others."""
         for k, members in enumerate(service_members):
-            ok = service_allowed[k]
-            if (ok.sum() == 1) != single_site:
+            ok = service_ok[k]
+            if (sum(ok) == 1) != single_site:
                 continue
             target = inference_targets[k]
-            jobs = sorted((live[j] for j in members if j in live and now < live[j].job.deadline),
+            jobs = sorted((live[j] for j in members if j in live and now_ns < live[j].job.deadline_ns),
                           key=lambda st: -st.job.gpus)
             for st in jobs:
                 g = st.job.gpus
                 cur = index.get(st.site, -1)
                 prefs = [cur] if cur >= 0 and ok[cur] else []
-                prefs += [s for s in np.argsort(-target) if ok[s] and s != cur]
+                prefs += [s for s in _by_value_desc(target) if ok[s] and s != cur]
                 chosen = next((s for s in prefs if free[s] >= g and target[s] >= fill[s] * g), None)
                 if chosen is None:  # the plan left it short: serve it wherever it fits
                     chosen = next((s for s in prefs if free[s] >= g), None)
                 if chosen is not None:
-                    take(st.job.job_id, chosen, g, 1.0, explain("serve from", chosen))
+                    take(st.job.job_id, chosen, g, 1.0, ("serve from", chosen))
                     target[chosen] -= g
 
     # 2. online inference that can be served from one site only;
@@ -167,22 +185,26 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     # 4. online inference that can be rerouted; 5. the rest of the work, class by class: what
     #    runs already first, then earliest deadline
     serve_inference(single_site=True)
-    targets = x0.copy()
-    budgets = m.copy() if spatial else np.zeros_like(m)
+    targets = np.asarray(x0, dtype=float).tolist()
+    budgets = np.asarray(m if spatial else np.zeros_like(m), dtype=float).tolist()
+    work_ok = np.asarray(work_allowed, dtype=bool).tolist()
+    n_ok = [sum(ok) for ok in work_ok]
     urgent_h = URGENT_SLACK_SLOTS * step_h
     queue = []
     for c, members in enumerate(work_members):
         for j in members:
             st = live.get(j)
             if st is not None and j not in placed:
-                sl = slack_h(st, now)
+                sl = slack_h(st, now_ns)
                 # among jobs out of slack, those with the fewest sites to go to come first
-                sites_ok = int(work_allowed[c].sum()) if sl <= urgent_h else 0
-                queue.append(((sl > urgent_h, sites_ok, c, not _is_running(st), sl, j), c, st))
+                sites_ok = n_ok[c] if sl <= urgent_h else 0
+                queue.append(((sl > urgent_h, sites_ok, c, st.status not in _RUNNING, sl, j), c, st))
     queue.sort(key=lambda q: q[0])
+    # each class's allowed sites from the largest target down, kept until its target changes
+    order: dict[int, list[int]] = {}
     served = False
     for key, c, st in queue:
-        target, move_budget, ok = targets[c], budgets[c], work_allowed[c]
+        target, move_budget, ok = targets[c], budgets[c], work_ok[c]
         job, g = st.job, st.job.gpus
         urgent = not key[0]
         if not urgent and not served:
@@ -191,15 +213,17 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
         cur = index.get(st.site, -1)
         has_state = cur >= 0 and job.kind.preemptible and st.done_gpu_h > 0
         if has_state:
-            candidates = [cur] + [s for s in np.argsort(-move_budget)
+            candidates = [cur] + [s for s in _by_value_desc(move_budget)
                                   if move_budget[s] >= fill[s] * g and s != cur]
         else:
-            candidates = [s for s in np.argsort(-target) if ok[s]]
+            candidates = order.get(c)
+            if candidates is None:
+                candidates = order[c] = [s for s in _by_value_desc(target) if ok[s]]
         chosen = next((s for s in candidates
                        if free[s] >= g and (urgent or target[s] >= fill[s] * g)), None)
         if chosen is None and urgent:
             # the plan did not reach this job: run it wherever it may and fits
-            fallback = [s for s in np.argsort(-free) if ok[s]]
+            fallback = [s for s in _by_value_desc(free) if ok[s]]
             if has_state:
                 fallback = [cur] + [s for s in fallback if s != cur]
             chosen = next((s for s in fallback if free[s] >= g), None)
@@ -212,28 +236,38 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                 chosen = cur
             moving = has_state and chosen != cur
             verb = "urgent: run at" if urgent else ("move to" if moving else "run at")
-            take(job.job_id, chosen, g, 1.0, explain(verb, chosen))
+            take(job.job_id, chosen, g, 1.0, (verb, chosen))
             target[chosen] -= g
+            order.pop(c, None)
             if moving:
                 move_budget[chosen] -= g
             continue
         # partial target at its current site: throttle rather than stop
         # (not under a 下げDR: throttled GPUs draw more than their share of work, see power)
-        if throttle and _is_running(st) and job.kind.throttleable and cur >= 0 and fill[cur] < 1.0:
+        if throttle and st.status in _RUNNING and job.kind.throttleable and cur >= 0 and fill[cur] < 1.0:
             duty = target[cur] / g
             if duty >= MIN_THROTTLE_DUTY_PU and free[cur] >= g:
                 duty = float(min(1.0, round(duty, 2)))
-                take(job.job_id, cur, g, duty, explain(f"throttle to {duty:.0%} at", cur))
+                take(job.job_id, cur, g, duty, (f"throttle to {duty:.0%} at", cur))
                 target[cur] -= g * duty
+                order.pop(c, None)
                 continue
-        where = cur if cur >= 0 else int(np.argmax(np.where(ok, target, -np.inf)))
-        why[job.job_id] = explain("defer; nothing planned for it now at", where)
+        where = cur if cur >= 0 else max((s for s in range(S) if ok[s]), key=target.__getitem__)
+        why[job.job_id] = ("defer; nothing planned for it now at", where)
 
     if not served:
         serve_inference(single_site=False)
     actions: list[Action] = []
-    for st in live.values():
-        actions += _actions_for(st, placed.get(st.job.job_id), why.get(st.job.job_id, "plan"),
-                                transfer_s)
+    for jid, st in live.items():
+        place = placed.get(jid)
+        running = st.status in _RUNNING
+        if place is None and not running:
+            continue  # waiting, and waits on
+        if place is not None and running and st.site == place.site and abs(st.duty_pu - place.duty_pu) <= 1e-6:
+            continue  # runs on as it is
+        reason = why.get(jid, "plan")
+        if isinstance(reason, str):
+            actions += _actions_for(st, place, reason, transfer_s)
+        elif _actions_for(st, place, "", transfer_s):  # a command results: say why
+            actions += _actions_for(st, place, explain(*reason), transfer_s)
     return placed, actions
-

@@ -7,7 +7,8 @@ controller reconciles desired against observed (see :mod:`wattbit.control.execut
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from typing import Any
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -29,6 +30,8 @@ class JobStatus(str, enum.Enum):
     def active(self) -> bool:
         return self in _ACTIVE
 
+
+_KEEP: Any = object()  # "leave this field as it is" (None is a value some fields take)
 
 _ACTIVE = frozenset({JobStatus.PENDING, JobStatus.RUNNING, JobStatus.SUSPENDED, JobStatus.MIGRATING})
 
@@ -53,8 +56,15 @@ class JobState:
     def remaining_gpu_h(self) -> float:
         return max(0.0, self.job.work_gpu_h - self.done_gpu_h)
 
-    def with_(self, **changes) -> JobState:
-        return replace(self, **changes)
+    def with_(self, *, status: JobStatus | None = None, site: str | None = _KEEP,
+              duty_pu: float | None = None, done_gpu_h: float | None = None,
+              busy_until: pd.Timestamp | None = _KEEP) -> JobState:
+        """A copy with the given fields changed (built directly: this runs for every command)."""
+        return JobState(self.job, self.status if status is None else status,
+                        self.site if site is _KEEP else site,
+                        self.duty_pu if duty_pu is None else duty_pu,
+                        self.done_gpu_h if done_gpu_h is None else done_gpu_h,
+                        self.busy_until if busy_until is _KEEP else busy_until)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,11 +67,18 @@ class WorkloadSpec:
                 raise InvalidInput(f"workload: {name} = {v!r}; expected a fraction in [0, 1]")
 
 
+MAX_REPLAN_SLOTS = 4
+"""The most slots between two plans: the controller plans its first four slots one by one
+(``fine_slots``), so each slot between plans follows a block of its own."""
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     """Everything one twin run needs (the grid data are looked up by period).
 
-    step_s : slot length [s] (1800 = JEPX half-hour);  horizon_slots : planner look-ahead [-].
+    step_s : slot length [s] (1800 = JEPX half-hour);  horizon_slots : planner look-ahead [-];
+    replan_slots : the controller solves its plan at most every this many slots (events force
+    a new plan at once) [-]; 1 .. 4 (the controller plans its first four slots one by one).
     """
 
     name: str
@@ -84,6 +91,7 @@ class Scenario:
     outages: tuple[SiteOutage, ...] = ()
     step_s: float = 1800.0
     horizon_slots: int = 96
+    replan_slots: int = 1
 
     def __post_init__(self) -> None:
         owner = f"scenario {self.name!r}"
@@ -95,6 +103,10 @@ class Scenario:
             raise InvalidInput(f"{owner}: step_s = {self.step_s!r}; expected 900, 1800 or 3600")
         if self.horizon_slots < 1:
             raise InvalidInput(f"{owner}: horizon_slots = {self.horizon_slots!r}; expected >= 1")
+        if not (isinstance(self.replan_slots, int) and 1 <= self.replan_slots <= MAX_REPLAN_SLOTS):
+            raise InvalidInput(
+                f"{owner}: replan_slots = {self.replan_slots!r}; expected an integer 1 .. "
+                f"{MAX_REPLAN_SLOTS} (the slots the controller plans one by one)")
         for dr in self.demand_response:
             if dr.area not in self.fleet.areas:
                 raise InvalidInput(

@@ -26,7 +26,9 @@ __all__ = [
     "fleet_arrays",
     "grid_blocks",
     "service_classes",
+    "service_key",
     "work_classes",
+    "work_key",
 ]
 
 DEFAULT_THERMAL_MARGIN_G_PER_KWH = 450.0
@@ -161,6 +163,33 @@ def job_view(job: Job, now: pd.Timestamp | int, remaining_gpu_h: float, site_ind
                    running and not preemptible, release_in_h, deadline_in_h)
 
 
+def work_key(v: JobView, fa: FleetArrays, *, spatial: bool, home_index) -> tuple | None:
+    """The flexibility class of a job: (allowed-site flags, origin site index or -1, pinned);
+    None if it may run nowhere in the fleet."""
+    if v.pinned:
+        allowed = fa.only(v.origin)
+    elif spatial:
+        allowed = fa.allowed_sites(v.job.allowed_areas)
+    else:
+        allowed = fa.only(v.origin if v.origin >= 0 else home_index(v.job))
+    if not any(allowed):
+        return None
+    return allowed, (v.origin if (v.origin >= 0 and allowed[v.origin]) else -1), v.pinned
+
+
+def service_key(job: Job, fa: FleetArrays, *, reroute: bool, rtt_s, home_index) -> tuple[bool, ...]:
+    """The service class of an online-inference job: the sites that may serve it (inside its
+    area set and RTT budget; its home site alone if none is, or without rerouting)."""
+    if reroute:
+        allowed = tuple(
+            fa.areas[fa.site_area[s]] in job.allowed_areas
+            and rtt_s(job.user_area, fa.sites[s]) <= job.rtt_budget_s
+            for s in range(len(fa.sites)))
+        if any(allowed):
+            return allowed
+    return fa.only(home_index(job))
+
+
 def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, spatial: bool,
                  temporal: bool, pacing_pu: float, move_time_s, home_index) -> tuple[WorkClasses, list]:
     """Group deferrable jobs into classes and build their curves.
@@ -181,16 +210,9 @@ def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, s
     kept: list[JobView] = []
     cls: list[int] = []
     for v in views:
-        if v.pinned:
-            allowed = fa.only(v.origin)
-        elif spatial:
-            allowed = fa.allowed_sites(v.job.allowed_areas)
-        else:
-            allowed = fa.only(v.origin if v.origin >= 0 else home_index(v.job))
-        if not any(allowed):
+        key = work_key(v, fa, spatial=spatial, home_index=home_index)
+        if key is None:
             continue
-        origin = v.origin if (v.origin >= 0 and allowed[v.origin]) else -1
-        key = (allowed, origin, v.pinned)
         c = key_index.get(key)
         if c is None:
             c = key_index[key] = len(key_index)
@@ -260,19 +282,7 @@ def service_classes(jobs: Iterable[Job], now: pd.Timestamp, fa: FleetArrays, blo
     start_h, end_h = blocks.offset_h, blocks.end_h
     groups: dict[tuple, list[Job]] = defaultdict(list)
     for job in jobs:
-        if reroute:
-            allowed = np.array([
-                fa.areas[fa.site_area[s]] in job.allowed_areas
-                and rtt_s(job.user_area, fa.sites[s]) <= job.rtt_budget_s
-                for s in range(S)
-            ])
-            if not allowed.any():
-                allowed = np.zeros(S, bool)
-                allowed[home_index(job)] = True
-        else:
-            allowed = np.zeros(S, bool)
-            allowed[home_index(job)] = True
-        groups[tuple(allowed)].append(job)
+        groups[service_key(job, fa, reroute=reroute, rtt_s=rtt_s, home_index=home_index)].append(job)
     keys = list(groups)
     K = len(keys)
     allowed = np.zeros((K, S), bool)
@@ -281,8 +291,8 @@ def service_classes(jobs: Iterable[Job], now: pd.Timestamp, fa: FleetArrays, blo
     for k, key in enumerate(keys):
         allowed[k] = key
         for job in groups[key]:
-            rel = _hours_between(job.release, now)
-            dl = _hours_between(job.deadline, now)
+            rel = (job.release_ns - now.value) / _NS_PER_H
+            dl = (job.deadline_ns - now.value) / _NS_PER_H
             overlap = np.clip(np.minimum(end_h, dl) - np.maximum(start_h, rel), 0, None)
             demand[k] += job.gpus * overlap / blocks.duration_h
         members.append(tuple(j.job_id for j in groups[key]))

@@ -123,5 +123,7 @@ class SimulatedExecutor:
                     job_ids=None) -> FleetState:
         """The state the controller sees: every released job, as observed (or only ``job_ids``,
         when the caller keeps the set of jobs still alive: finished ones are no news)."""
-        states = self.states if job_ids is None else {j: self.states[j] for j in job_ids}
-        return FleetState(now, {j: s for j, s in states.items() if s.job.release <= now}, sites_out)
+        now_ns = now.value
+        states = self.states
+        ids = states if job_ids is None else job_ids
+        return FleetState(now, {j: states[j] for j in ids if states[j].job.release_ns <= now_ns}, sites_out)

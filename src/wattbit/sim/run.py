@@ -108,7 +108,7 @@ def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
         books[name] = LightpathBook(world.apn)
         controller = Controller(
             sc.fleet, world.apn, pol, sc.weights, forecaster, step_s=sc.step_s,
-            horizon_slots=sc.horizon_slots, lightpaths=books[name],
+            horizon_slots=sc.horizon_slots, replan_slots=sc.replan_slots, lightpaths=books[name],
             oracle_plan=oracle if pol.foresight else None)
         cb = (lambda i, n, _name=name: on_slot(_name, i, n)) if on_slot else None
         results[name] = run_twin(controller, world.jobs, world.truth,

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from wattbit.control.controller import Controller, check_job
-from wattbit.control.state import JobStatus
+from wattbit.control.state import JobState, JobStatus
 from wattbit.domain import DemandResponse, Job, JobKind, Migrate, SiteOutage
 from wattbit.grid import GridSignals
 from wattbit.plan import build as pb
@@ -25,6 +25,8 @@ from wattbit.plan.problem import Blocks
 from wattbit.sim.executor import SimulatedExecutor
 
 __all__ = ["TwinResult", "run_twin", "run_window"]
+
+NS_PER_H = 3.6e12
 
 
 def run_window(jobs: Sequence[Job], start: pd.Timestamp, end: pd.Timestamp, step_s: float,
@@ -78,6 +80,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     step_s = truth.step_s
     step_h = step_s / 3600.0
     step = pd.Timedelta(seconds=step_s)
+    step_ns = int(step.value)
     times = truth.time
     T, S = len(times), len(fa.sites)
     site_i = {s: i for i, s in enumerate(fa.sites)}
@@ -138,15 +141,18 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
 
         # --- advance the slot ---------------------------------------------------------------
         done_now = []
-        slot_end = now + step
+        now_ns = now.value
+        end_ns = now_ns + step_ns
+        states, lost_s = ex.states, ex.lost_s
         for jid in active:
-            st = ex.states[jid]
+            st = states[jid]
             job = st.job
+            if st.status is not JobStatus.RUNNING and job.kind is not JobKind.ONLINE_INFERENCE:
+                continue
             if job.kind is JobKind.ONLINE_INFERENCE:
-                lo, hi = max(now, job.release), min(slot_end, job.deadline)
-                overlap_h = max(0.0, (hi - lo).total_seconds() / 3600.0)
+                overlap_h = max(0.0, (min(end_ns, job.deadline_ns) - max(now_ns, job.release_ns)) / NS_PER_H)
                 if st.status is JobStatus.RUNNING:
-                    lost_h = min(overlap_h, ex.lost_s.get(jid, 0.0) / 3600.0)
+                    lost_h = min(overlap_h, lost_s.get(jid, 0.0) / 3600.0)
                     served[jid] += job.gpus * (overlap_h - lost_h)
                     unserved[jid] += job.gpus * lost_h
                     s = site_i[st.site]
@@ -154,25 +160,24 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
                     site_mwh[t, s] += job.gpus * mw_per_gpu(st.site, 1.0) * overlap_h
                 else:
                     unserved[jid] += job.gpus * overlap_h
-                if job.deadline <= slot_end:
-                    ex.states[jid] = st.with_(status=JobStatus.DONE, duty_pu=0.0)
+                if job.deadline_ns <= end_ns:
+                    states[jid] = JobState(job, JobStatus.DONE, st.site, 0.0, st.done_gpu_h, st.busy_until)
                     finish[jid] = job.deadline
                     done_now.append(jid)
                 continue
-            if st.status is not JobStatus.RUNNING:
-                continue
             s = site_i[st.site]
-            lost_h = min(step_h, ex.lost_s.get(jid, 0.0) / 3600.0)
+            lost_h = min(step_h, lost_s.get(jid, 0.0) / 3600.0)
             r = rate(st.duty_pu)
             can = job.gpus * r * (step_h - lost_h)
             run_h = step_h - lost_h
-            if can >= st.remaining_gpu_h - 1e-9:
-                run_h = st.remaining_gpu_h / (job.gpus * r)
-                ex.states[jid] = st.with_(status=JobStatus.DONE, duty_pu=0.0, done_gpu_h=job.work_gpu_h)
+            remaining = max(0.0, job.work_gpu_h - st.done_gpu_h)
+            if can >= remaining - 1e-9:
+                run_h = remaining / (job.gpus * r)
+                states[jid] = JobState(job, JobStatus.DONE, st.site, 0.0, job.work_gpu_h, st.busy_until)
                 finish[jid] = now + pd.Timedelta(hours=lost_h + run_h)
                 done_now.append(jid)
             else:
-                ex.states[jid] = st.with_(done_gpu_h=st.done_gpu_h + can)
+                states[jid] = JobState(job, st.status, st.site, st.duty_pu, st.done_gpu_h + can, st.busy_until)
             busy[t, s] += job.gpus * st.duty_pu * (run_h + lost_h) / step_h
             site_mwh[t, s] += job.gpus * mw_per_gpu(st.site, st.duty_pu) * (run_h + lost_h)
         for jid in done_now:
