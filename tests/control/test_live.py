@@ -15,9 +15,11 @@ from wattbit.control.live import (
     ReplayForecaster,
     converged,
     reconcile,
+    replay_offset,
 )
 from wattbit.control.state import JobStatus
 from wattbit.domain import Cancel, DemandResponse, Migrate, Start, Suspend, Throttle
+from wattbit.errors import InvalidInput
 from wattbit.examples import TINY_START, tiny_fleet, tiny_jobs
 from wattbit.grid import load_signals
 from wattbit.network import build_apn
@@ -147,6 +149,28 @@ def test_replay_forecaster_maps_a_live_instant_to_the_same_weekday_and_season():
     got = fc.forecast(live, 4)
     want = load_signals(mapped, mapped + pd.Timedelta(hours=2), 1800, AREAS)
     assert got.time[0] == live and np.array_equal(got.price_jpy_per_mwh, want.price_jpy_per_mwh)
+
+
+def test_a_pinned_replay_starts_at_the_chosen_instant_and_follows_the_clock():
+    live = pd.Timestamp("2026-11-27 02:10", tz="UTC")
+    start = pd.Timestamp("2022-08-01 18:00", tz="Asia/Tokyo")
+    fc = ReplayForecaster(AREAS, replay_curtailment=True, offset=replay_offset(start, live, 1800, 8))
+    for later_h in (0.0, 1.5):  # the process start, and 1.5 h of wall clock later
+        t = live + pd.Timedelta(hours=later_h)
+        got = fc.forecast(t, 8)
+        rec = start + pd.Timedelta(hours=later_h)
+        want = load_signals(rec, rec + pd.Timedelta(hours=4), 1800, AREAS)
+        assert got.time[0] == t.floor("30min")  # live instants, recorded values
+        for f in ("price_jpy_per_mwh", "carbon_marginal_g_per_kwh", "curtailment_mw"):
+            np.testing.assert_array_equal(getattr(got, f), getattr(want, f))
+
+
+def test_a_pinned_replay_outside_the_data_or_off_the_slots_is_refused():
+    live = pd.Timestamp("2026-11-27 02:10", tz="UTC")
+    with pytest.raises(InvalidInput, match="the recorded grid covers 2021-03-31"):
+        replay_offset(pd.Timestamp("2023-03-31 14:00", tz="UTC"), live, 1800, 8)  # horizon past the end
+    with pytest.raises(InvalidInput, match="whole number of 1800 s slots"):
+        ReplayForecaster(AREAS, offset=pd.Timedelta(minutes=10))
 
 
 def test_replay_forecaster_overlays_what_the_grid_posted():

@@ -78,8 +78,8 @@ def test_tokyo_is_utf8(fixtures_raw, tmp_path):
 
 
 @pytest.mark.parametrize("how, expect", [
-    ("gap", "no gap or duplicate"),
-    ("duplicate", "no gap or duplicate"),
+    ("gap", "a gap: 1 slot missing"),
+    ("duplicate", "a duplicate"),
     ("bad_number", "a number"),
     ("missing_column", "column '風力出力制御量'"),
     ("half_hour", "whole hours"),

@@ -283,8 +283,8 @@ def test_tepco_daily_corrupted(fixtures_raw, tmp_path, how, expect):
         ("wrong_encoding", "encoded as utf-8"),
         ("bad_number", "a number"),
         ("empty_price", "a price"),
-        ("gap", "no gap or duplicate"),
-        ("duplicate", "no gap or duplicate"),
+        ("gap", "a gap: 1 slot missing"),
+        ("duplicate", "a duplicate"),
         ("missing_column", "エリアプライス九州"),
     ],
 )

@@ -11,6 +11,13 @@ from wattbit.service.plane import ControlPlane
 
 ADMIN_TOKEN = "wb_test-admin-token-0123456789abcdef"
 
+REPLAY_START = pd.Timestamp("2022-08-01 18:00", tz="Asia/Tokyo")
+"""The recorded instant the grid tests replay (``Settings.replay_start``): a summer Monday
+evening of FY2022, when prices are above those of the night ahead, so the plan defers flexible
+work and Kyushu has room for a 上げDR. Pinned, the plan no longer depends on the hour the tests
+run at (at some hours of the season Kyushu is already the cheapest place and holds all the
+flexible work before any request)."""
+
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}

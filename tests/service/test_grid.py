@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from tests.service.conftest import bearer, dr_body, job_body
+from tests.service.conftest import REPLAY_START, bearer, dr_body, job_body
+
+from wattbit.power import throttled_mw_per_gpu
+from wattbit.scenarios import load_fleet
+
+
+@pytest.fixture
+def settings(settings):
+    """The service settings of every grid test: the replayed grid pinned to REPLAY_START."""
+    return settings.with_(replay_start=REPLAY_START)
 
 
 def _slot(t: pd.Timestamp) -> str:
@@ -37,28 +46,40 @@ def test_curtailment_for_an_area_without_sites_is_422(client, tokens):
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "area"]
 
 
+def _kyushu_mw(client, tokens) -> float:
+    sites = client.get("/v1/fleet", headers=bearer(tokens["operator"])).json()["sites"]
+    return next(s["facility_power_mw"] for s in sites if s["name"] == "kyushu-dc")
+
+
 def test_up_dr_is_answered_with_a_commitment(client, tokens):
-    for _ in range(3):
-        client.post("/v1/jobs", json=job_body(), headers=bearer(tokens["acme"]))
-    client.post("/v1/plan", headers=bearer(tokens["operator"]))
+    jobs = [client.post("/v1/jobs", json=job_body(), headers=bearer(tokens["acme"])).json()
+            for _ in range(3)]
+    # the replayed evening is dearer than the night ahead: the plan defers all three jobs
+    first = client.post("/v1/plan", headers=bearer(tokens["operator"])).json()
+    assert not [a for a in first["actions"] if a["kind"] == "start"], first["actions"]
+    before_mw = _kyushu_mw(client, tokens)
     r = client.post("/v1/grid/demand-response", json=dr_body(direction="上げ", power_mw=0.1),
                     headers=bearer(tokens["grid"]))
     assert r.status_code == 201, r.text
     dr = r.json()
-    assert dr["direction"] == "up"
-    # the commitment depends on where the replayed season's prices have already put the work
-    # (at some hours the plan has filled the area before the request): never above the ask
-    assert 0.0 <= dr["committed_mw"] <= 0.1 + 1e-9
+    assert dr["direction"] == "up" and dr["status"] == "committed"
+    assert dr["committed_mw"] == pytest.approx(0.1)
     assert 0 < dr["decided_in_s"] <= dr["reaction_s"]
     assert dr["sender"] == "kyuden-td"
     again = client.get(f"/v1/grid/demand-response/{dr['request_id']}", headers=bearer(tokens["grid"])).json()
     assert again == dr
     plan = client.get("/v1/plan", headers=bearer(tokens["operator"])).json()
-    assert plan["dr_commitments"] == {dr["request_id"]: pytest.approx(dr["committed_mw"])}
+    assert plan["dr_commitments"] == {dr["request_id"]: pytest.approx(0.1)}
     assert plan["trigger"] == "demand_response"
     starts = [a for a in plan["actions"] if a["kind"] in ("start", "migrate")]
-    assert all(a["site"] == "kyushu-dc" for a in starts)
-    assert starts or dr["committed_mw"] == pytest.approx(0.0)
+    assert starts and all(a["site"] == "kyushu-dc" and a["outcome"] == "applied" for a in starts)
+    assert {a["job_id"] for a in starts} <= {j["job_id"] for j in jobs}
+    # delivered: the started jobs' GPUs at full speed in Kyushu cover the commitment, and the
+    # fleet view shows Kyushu's facility power up by that much
+    mw_per_gpu = throttled_mw_per_gpu(load_fleet("japan-9").site("kyushu-dc"), 1.0)
+    added_mw = sum(j["gpus"] for j in jobs if j["job_id"] in {a["job_id"] for a in starts}) * mw_per_gpu
+    assert added_mw >= dr["committed_mw"] - 1e-9
+    assert _kyushu_mw(client, tokens) - before_mw == pytest.approx(added_mw, rel=1e-6)
 
 
 def test_dr_request_id_is_unique(client, tokens):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from wattbit.errors import InvalidInput
 from wattbit.service import Settings
+from wattbit.service.plane import ControlPlane
 
 
 def test_from_env():
@@ -30,6 +32,29 @@ def test_from_env():
 def test_bad_settings_say_what_to_fix(changes, words):
     with pytest.raises(InvalidInput, match=words):
         Settings(**changes)
+
+
+def test_replay_start_from_the_environment_in_utc():
+    s = Settings.from_env({"WATTBIT_REPLAY_START": "2022-08-01T18:00+09:00"})
+    assert s.replay_start == pd.Timestamp("2022-08-01 09:00", tz="UTC")
+    assert Settings().replay_start is None
+
+
+@pytest.mark.parametrize("value, words", [
+    ("2022-08-01T18:00", "replay_start = 2022-08-01 18:00:00 has no time zone"),
+    ("yesterday evening", "WATTBIT_REPLAY_START"),
+])
+def test_bad_replay_start_says_what_to_fix(value, words):
+    with pytest.raises(InvalidInput, match=words):
+        Settings.from_env({"WATTBIT_REPLAY_START": value})
+
+
+def test_a_replay_start_outside_the_recorded_grid_is_refused_at_build(tmp_path):
+    settings = Settings(state_dir=tmp_path / "state", executor="simulated", tick_s=0,
+                        replay_start=pd.Timestamp("2019-08-01 18:00", tz="Asia/Tokyo"))
+    with pytest.raises(InvalidInput, match="replay_start = 2019-08-01 09:00:00.*pick an instant from"):
+        ControlPlane.build(settings)
+    assert not (tmp_path / "state").exists()  # refused before anything was created
 
 
 def test_bad_environment_names_the_variable():

@@ -36,7 +36,7 @@ from wattbit.domain import (
     Suspend,
     Throttle,
 )
-from wattbit.errors import ExecutorError, ResidencyViolation, WattbitError
+from wattbit.errors import ExecutorError, InvalidInput, ResidencyViolation, WattbitError
 
 __all__ = [
     "REPLAY_SHIFT",
@@ -49,6 +49,7 @@ __all__ = [
     "TickReport",
     "converged",
     "reconcile",
+    "replay_offset",
     "utc_now",
 ]
 
@@ -304,6 +305,39 @@ class LiveLoop:
         )
 
 
+def replay_offset(replay_start: pd.Timestamp, now: pd.Timestamp, step_s: float = 1800.0,
+                  n_slots: int = 1, data_dir=None) -> pd.Timedelta:
+    """The :class:`ReplayForecaster` offset that makes the slot of ``now`` stand for the recorded
+    slot of ``replay_start``; later instants follow the wall clock from there.
+
+    Pinning the replay makes the grid the controller sees independent of the hour the process
+    starts at (tests, demos of a chosen day). Raises InvalidInput when ``replay_start`` and an
+    ``n_slots`` horizon do not fit inside the recorded data.
+
+    replay_start : recorded instant (UTC-aware);  now : the live instant it stands for (UTC);
+    step_s : slot length [s];  n_slots : the planner's horizon [slots];  data_dir : dataset
+    folder (default the bundled one)
+
+    >>> now = pd.Timestamp("2026-05-01 10:40", tz="UTC")
+    >>> now.floor("30min") + replay_offset(pd.Timestamp("2022-08-01 09:00", tz="UTC"), now)
+    Timestamp('2022-08-01 09:00:00+0000', tz='UTC')
+    >>> replay_offset(pd.Timestamp("1999-01-01 09:00", tz="UTC"), now)
+    Traceback (most recent call last):
+    ...
+    wattbit.errors.InvalidInput: replay_start = 1999-01-01 09:00:00+00:00: the recorded grid covers ...
+    """
+    from wattbit.grid import signal_span
+
+    step = pd.Timedelta(seconds=float(step_s))
+    start = pd.Timestamp(replay_start).tz_convert("UTC").floor(step)
+    first, last = signal_span(data_dir)
+    if start < first or start + n_slots * step > last:
+        raise InvalidInput(
+            f"replay_start = {replay_start}: the recorded grid covers {first} .. {last}; pick an "
+            f"instant from {first} to {last - n_slots * step} (room for the {n_slots}-slot horizon)")
+    return start - pd.Timestamp(now).tz_convert("UTC").floor(step)
+
+
 REPLAY_SHIFT = pd.Timedelta(days=364)
 """Whole 52-week shift used to map a live instant into the recorded years: it keeps the weekday
 and the time of day (JEPX prices follow both) and moves the season by one day a year."""
@@ -322,16 +356,23 @@ class ReplayForecaster:
 
     areas : areas to forecast (the fleet's);  posted : ``posted(start, end)`` → frame with columns
     time, area, curtailment_mw [MW];  step_s : slot length [s];  data_dir : dataset folder
-    (default the bundled one);  replay_curtailment : fill unposted slots from the record.
+    (default the bundled one);  replay_curtailment : fill unposted slots from the record;
+    offset : added to the live instant before the mapping, a whole number of slots (a replay
+    pinned to a chosen recorded instant, see :func:`replay_offset`; None: no offset).
     """
 
     def __init__(self, areas, posted: Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame] | None = None,
-                 step_s: float = 1800.0, data_dir=None, replay_curtailment: bool = False):
+                 step_s: float = 1800.0, data_dir=None, replay_curtailment: bool = False,
+                 offset: pd.Timedelta | None = None):
         self.areas = tuple(areas)
         self.posted = posted
         self.step_s = float(step_s)
         self.data_dir = data_dir
         self.replay_curtailment = replay_curtailment
+        self.offset = pd.Timedelta(0) if offset is None else pd.Timedelta(offset)
+        if self.offset % pd.Timedelta(seconds=self.step_s) != pd.Timedelta(0):
+            raise InvalidInput(f"replay forecaster: offset = {self.offset} is not a whole number of "
+                               f"{self.step_s:g} s slots; round it to a slot")
         self._cache: tuple[tuple[pd.Timestamp, int], Any] | None = None
 
     def mapped(self, start: pd.Timestamp, n_slots: int) -> pd.Timestamp:
@@ -380,7 +421,7 @@ class ReplayForecaster:
 
         step = pd.Timedelta(seconds=self.step_s)
         start = pd.Timestamp(issued_at).tz_convert("UTC").floor(step)
-        rec = self._recorded(self.mapped(start, n_slots), n_slots)
+        rec = self._recorded(self.mapped(start + self.offset, n_slots), n_slots)
         time_index = pd.date_range(start, periods=len(rec.time), freq=step, name="time")
         curt = rec.curtailment_mw.copy() if self.replay_curtailment else np.zeros_like(rec.curtailment_mw)
         marginal = rec.carbon_marginal_g_per_kwh.copy()

@@ -11,12 +11,19 @@ import csv
 import io
 import math
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from wattbit.errors import DataSourceError
 
-__all__ = ["NOT_APPLICABLE", "normalise", "parse_number", "read_rows"]
+__all__ = ["HALF_HOUR_S", "NOT_APPLICABLE", "check_half_hour_grid", "jst_slot_start", "normalise",
+           "parse_number", "read_rows"]
+
+HALF_HOUR_S = 1800
+"""Length of one market / area-data slot [s] (JEPX and the TSOs publish 48 slots a day)."""
 
 NOT_APPLICABLE = "-"
 """The TSOs' "not applicable" mark (全角 "－", NFKC-normalised to "-"): no plant of that kind
@@ -111,3 +118,57 @@ def iter_nonblank(rows: list[tuple[int, list[str]]], start: int) -> Iterator[tup
     for line, cells in rows[start:]:
         if any(c.strip() for c in cells):
             yield line, cells
+
+
+def jst_slot_start(start: pd.Timestamp) -> str:
+    """The default way to show a slot in an error: its JST start.
+
+    >>> jst_slot_start(pd.Timestamp("2024-04-01 09:30"))
+    '2024-04-01 09:30 JST'
+    """
+    return f"{start:%Y-%m-%d %H:%M} JST"
+
+
+def check_half_hour_grid(
+    path: Path,
+    starts: np.ndarray,
+    lines: Sequence[int],
+    label: Callable[[pd.Timestamp], str] = jst_slot_start,
+) -> None:
+    """Check that rows hold consecutive 30-min slots: none missing, none repeated, in order.
+
+    The first row sets the grid; row ``i`` must then start ``i`` × 30 min later. The first row
+    that does not raises DataSourceError with its line, the slot expected there, the slot found
+    and the fix (restore the missing rows, delete the repeated row, or sort the rows).
+
+    path : the file (for the message);  starts : slot starts, naive JST, ``datetime64[s]``;
+    lines : 1-based line of each row;  label : shows a slot start as the file writes it (a
+    reader whose labels are not slot starts passes its own, e.g. Kyushu's end labels)
+
+    >>> t = np.array(["2024-04-01T00:00", "2024-04-01T00:30", "2024-04-01T01:30"], "datetime64[s]")
+    >>> check_half_hour_grid(Path("x.csv"), t[:2], [3, 4])
+    >>> check_half_hour_grid(Path("x.csv"), t, [3, 4, 5])
+    Traceback (most recent call last):
+    ...
+    wattbit.errors.DataSourceError: x.csv:5: expected the slot 2024-04-01 01:00 JST on this line (a gap: 1 slot missing (2024-04-01 01:00 JST); restore the missing rows, e.g. download the complete file again), found '2024-04-01 01:30 JST'
+    """
+    t = np.asarray(starts, dtype="datetime64[s]")
+    if t.size == 0:
+        return
+    step = np.timedelta64(HALF_HOUR_S, "s")
+    want = t[0] + np.arange(len(t)) * step
+    bad = np.flatnonzero(t != want)
+    if not bad.size:
+        return
+    i = int(bad[0])
+    expected, found = pd.Timestamp(want[i]), pd.Timestamp(t[i])
+    if t[i] > want[i]:
+        n = int((t[i] - want[i]) // step)
+        span = label(expected) if n == 1 else f"{label(expected)} .. {label(pd.Timestamp(t[i] - step))}"
+        why = (f"a gap: {n} slot{'s' if n > 1 else ''} missing ({span}); "
+               "restore the missing rows, e.g. download the complete file again")
+    elif t[i] == t[i - 1]:
+        why = f"a duplicate: this row repeats the slot {label(found)} of line {lines[i - 1]}; delete the repeated row"
+    else:
+        why = f"out of order: this row goes back to {label(found)}; sort the rows by time"
+    raise DataSourceError(path, lines[i], f"the slot {label(expected)} on this line ({why})", label(found))

@@ -28,7 +28,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from wattbit.data._text import parse_number, read_rows, trimmed
+from wattbit.data._text import (
+    HALF_HOUR_S,
+    check_half_hour_grid,
+    jst_slot_start,
+    parse_number,
+    read_rows,
+    trimmed,
+)
 from wattbit.data.columns import HOURLY_COLUMN_NAMES
 from wattbit.data.jukyu import JukyuFile, jst_to_utc
 from wattbit.domain.area import AREA_NAMES
@@ -87,6 +94,17 @@ def _stamp(date: str, time: str, path: Path, line: int) -> np.datetime64:
     return day + np.timedelta64(int(hh) * 3600 + int(mm) * 60, "s")
 
 
+def _end_label(start: pd.Timestamp) -> str:
+    """A slot as an end-labelling TSO writes it (the last slot of a day is ``24:00``).
+
+    >>> _end_label(pd.Timestamp("2026-04-01 23:30"))
+    '2026-04-01 23:30 JST (labelled 2026/04/01 24:00)'
+    """
+    end = start + pd.Timedelta(seconds=HALF_HOUR_S)
+    day, hour = (start, 24) if (end.hour, end.minute) == (0, 0) else (end, end.hour)
+    return f"{jst_slot_start(start)} (labelled {day:%Y/%m/%d} {hour}:{end.minute:02d})"
+
+
 def read_eria_jukyu(path: Path, area: str) -> JukyuFile:
     """Read one common-format file of ``area`` into the hourly tidy frame.
 
@@ -111,7 +129,7 @@ def read_eria_jukyu(path: Path, area: str) -> JukyuFile:
     if missing:
         raise DataSourceError(path, head_line, f"the column {missing[0]!r} in the header", ",".join(names))
     n_min = max(j for js in pos.values() for j in js) + 1
-    shift = -1800 if area in SLOT_LABEL_IS_END else 0
+    shift = -HALF_HOUR_S if area in SLOT_LABEL_IS_END else 0
 
     stamps, lines = [], []
     raw: dict[str, list[list[float | None]]] = {c: [] for c in pos}
@@ -127,12 +145,7 @@ def read_eria_jukyu(path: Path, area: str) -> JukyuFile:
     if not stamps:
         raise DataSourceError(path, None, "at least one data row")
     t = np.array(stamps, dtype="datetime64[s]")
-    want = t[0] + np.arange(len(t)).astype("timedelta64[s]") * 1800
-    bad = np.flatnonzero(t != want)
-    if bad.size:
-        i = int(bad[0])
-        raise DataSourceError(path, lines[i], f"the slot {pd.Timestamp(want[i]):%Y-%m-%d %H:%M} JST (no gap or duplicate)",
-                              f"{pd.Timestamp(t[i]):%Y-%m-%d %H:%M}")
+    check_half_hour_grid(path, t, lines, _end_label if area in SLOT_LABEL_IS_END else jst_slot_start)
     if (t[0].astype("int64") % 3600) or len(t) % 2:
         line = lines[0] if t[0].astype("int64") % 3600 else lines[-1]
         raise DataSourceError(path, line, "whole hours (both half-hour slots of every hour)")

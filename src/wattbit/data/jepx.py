@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from wattbit.data._text import parse_number, read_rows, trimmed
+from wattbit.data._text import HALF_HOUR_S, check_half_hour_grid, parse_number, read_rows, trimmed
 from wattbit.data.jukyu import _parse_date, jst_to_utc
 from wattbit.domain.area import AREAS
 from wattbit.errors import DataSourceError
@@ -34,6 +34,16 @@ JEPX_AREAS: tuple[str, ...] = tuple(a.name for a in AREAS if a.name != "okinawa"
 _PRICE_COLUMNS = {SYSTEM: "システムプライス(円/kWh)"} | {
     a.name: f"エリアプライス{a.name_ja}(円/kWh)" for a in AREAS if a.name != "okinawa"
 }
+
+
+def _slot_label(start: pd.Timestamp) -> str:
+    """A slot as JEPX writes it: delivery day and slot code 1..48.
+
+    >>> _slot_label(pd.Timestamp("2022-04-01 09:30"))
+    '受渡日 2022/04/01 時刻コード 20 (09:30 JST)'
+    """
+    code = (start.hour * 3600 + start.minute * 60) // HALF_HOUR_S + 1
+    return f"受渡日 {start:%Y/%m/%d} 時刻コード {code} ({start:%H:%M} JST)"
 
 
 def read_jepx_spot(path: Path) -> pd.DataFrame:
@@ -69,7 +79,7 @@ def read_jepx_spot(path: Path) -> pd.DataFrame:
         slot = cells[i_slot].strip()
         if not slot.isdigit() or not 1 <= int(slot) <= 48:
             raise DataSourceError(path, line, "a slot code 1..48 in 時刻コード", slot)
-        stamps.append(np.datetime64(f"{y:04d}-{m:02d}-{d:02d}T00:00", "s") + np.timedelta64(1800 * (int(slot) - 1), "s"))
+        stamps.append(np.datetime64(f"{y:04d}-{m:02d}-{d:02d}T00:00", "s") + np.timedelta64(HALF_HOUR_S * (int(slot) - 1), "s"))
         lines.append(line)
         for key, col in _PRICE_COLUMNS.items():
             v = parse_number(cells[need[col]], path, line, col)
@@ -79,13 +89,6 @@ def read_jepx_spot(path: Path) -> pd.DataFrame:
     if not stamps:
         raise DataSourceError(path, None, "at least one data row")
     t = np.array(stamps, dtype="datetime64[s]")
-    want = t[0] + np.arange(len(t)).astype("timedelta64[s]") * 1800
-    bad = np.flatnonzero(t != want)
-    if bad.size:
-        i = int(bad[0])
-        raise DataSourceError(
-            path, lines[i], f"the slot starting {pd.Timestamp(want[i]):%Y-%m-%d %H:%M} JST (no gap or duplicate)",
-            f"{pd.Timestamp(t[i]):%Y-%m-%d %H:%M}",
-        )
+    check_half_hour_grid(path, t, lines, _slot_label)
     data = {k: np.round(np.asarray(v) * JPY_PER_MWH_PER_JPY_PER_KWH, 6) for k, v in prices.items()}
     return pd.DataFrame(data, index=jst_to_utc(t))

@@ -66,7 +66,9 @@ class ExactResult:
     (NaN unless optimal);  build_s, solve_s : wall time to build the arrays and to run HiGHS [s];
     n_cols, n_rows : model size;  n_jobs, n_services : deferrable and online-inference jobs;
     site_gpus[s, b] : busy GPUs per site and block [GPU];  absorbed_mw[a, b] : curtailment
-    absorbed [MW];  short_gpu_h : work missing at due rows, summed [GPU-h].
+    absorbed [MW];  short_gpu_h : work missing at due rows, summed [GPU-h];  dr_short_mw[r] :
+    demand-response shortfall of request r, the max over its blocks, in the order of ``dr``
+    (as :attr:`wattbit.plan.lp.PlanResult.dr_short_mw`) [MW].
     """
 
     status: str
@@ -80,6 +82,7 @@ class ExactResult:
     site_gpus: np.ndarray
     absorbed_mw: np.ndarray
     short_gpu_h: float
+    dr_short_mw: np.ndarray
 
 
 def weights_of(p: PlanningProblem) -> Weights:
@@ -386,7 +389,7 @@ def solve_exact(
     if hs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         nan = np.full((S, B), np.nan)
         return ExactResult(status, float("nan"), build_s, solve_s, ncol, n_rows, J, I, nan,
-                           np.full((A, B), np.nan), float("nan"))
+                           np.full((A, B), np.nan), float("nan"), np.full(len(dr), np.nan))
     sol = np.asarray(hs.getSolution().col_value)
     site_gpus = np.zeros((S, B))
     np.add.at(site_gpus, (xs, xb), sol[x0:m0])
@@ -394,8 +397,11 @@ def solve_exact(
         np.add.at(site_gpus, spairs[:, 1], sol[y0:u0].reshape(Q, B))
     base_const = float(((base_area[:, None] * h[None, :]) * grid_cost).sum())
     objective = float(hs.getInfo().objective_function_value) + base_const
+    dr_short = np.zeros(len(dr))
+    for q, (k, _) in enumerate(dr_rows):
+        dr_short[k] = max(dr_short[k], sol[d0 + q])
     return ExactResult(status, objective, build_s, solve_s, ncol, n_rows, J, I, site_gpus,
-                       sol[e0:d0].reshape(A, B), float(sol[s0:y0].sum()))
+                       sol[e0:d0].reshape(A, B), float(sol[s0:y0].sum()), dr_short)
 
 
 def solve_exact_like(problem: PlanningProblem, fa: FleetArrays, views: Sequence[JobView],

@@ -19,7 +19,7 @@ import pandas as pd
 
 from wattbit.control.controller import Controller, check_job
 from wattbit.control.executor import Executor, Observed
-from wattbit.control.live import LiveLoop, ReplayForecaster, TickReport, utc_now
+from wattbit.control.live import LiveLoop, ReplayForecaster, TickReport, replay_offset, utc_now
 from wattbit.control.state import FleetState, JobStatus
 from wattbit.domain import Action, DemandResponse, Fleet, Job, Weights
 from wattbit.errors import ExecutorError, InvalidInput, UnknownName, WattbitError, unknown_name
@@ -127,13 +127,16 @@ class ControlPlane:
 
         from wattbit.network import DEFAULT_PARAMS, build_apn
 
+        offset = pd.Timedelta(0)
+        if settings.replay_start is not None:  # checked before anything is created
+            offset = replay_offset(settings.replay_start, clock(), settings.step_s, settings.horizon_slots)
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         fleet = load_fleet(settings.fleet)
         store = Store(settings.url)
         if settings.admin_token:
             store.ensure_token(settings.admin_token, Role.ADMIN, "admin")
         forecaster = ReplayForecaster(fleet.areas, store.curtailment, settings.step_s,
-                                      replay_curtailment=settings.replay_curtailment)
+                                      replay_curtailment=settings.replay_curtailment, offset=offset)
         params = DEFAULT_PARAMS
         if settings.lightpath_setup_s is not None:
             params = replace(DEFAULT_PARAMS, lightpath_setup_s=settings.lightpath_setup_s)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pandas as pd
+
 from wattbit.errors import InvalidInput
 
 __all__ = ["EXECUTORS", "Settings"]
@@ -31,7 +33,11 @@ class Settings:
     replay_curtailment : fill unposted curtailment from the recorded years (demos);
     solver_time_limit_s : cap on one controller step's LP [s];
     lightpath_setup_s : time to set up a lightpath for a move [s] (None: the APN model's
-    default; 0 for a fleet that keeps lightpaths standing between its sites).
+    default; 0 for a fleet that keeps lightpaths standing between its sites);
+    replay_start : the recorded instant (UTC) whose prices and carbon intensities the grid
+    forecaster replays at the process start, the replay then following the wall clock (None:
+    the live instant's own season and hour, see :class:`wattbit.control.live.ReplayForecaster`);
+    pins what the controller sees for tests and for demos of a chosen day.
     """
 
     state_dir: Path = Path("wattbit-state")
@@ -47,9 +53,16 @@ class Settings:
     replay_curtailment: bool = False
     solver_time_limit_s: float = 10.0
     lightpath_setup_s: float | None = None
+    replay_start: pd.Timestamp | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state_dir", Path(self.state_dir))
+        if self.replay_start is not None:
+            t = pd.Timestamp(self.replay_start)
+            if t.tz is None:
+                raise InvalidInput(f"settings: replay_start = {self.replay_start!s} has no time zone; "
+                                   "give an instant with its offset, e.g. 2022-08-01T18:00+09:00")
+            object.__setattr__(self, "replay_start", t.tz_convert("UTC"))
         if self.executor not in EXECUTORS:
             raise InvalidInput(f"settings: executor = {self.executor!r}; expected one of {', '.join(EXECUTORS)}")
         if self.executor == "slurm" and self.slurm_sites is None:
@@ -83,6 +96,7 @@ class Settings:
             "replay_curtailment": ("WATTBIT_REPLAY_CURTAILMENT", lambda v: v.lower() in ("1", "true", "yes")),
             "solver_time_limit_s": ("WATTBIT_SOLVER_TIME_LIMIT_S", float),
             "lightpath_setup_s": ("WATTBIT_LIGHTPATH_SETUP_S", float),
+            "replay_start": ("WATTBIT_REPLAY_START", pd.Timestamp),
         }
         values = {}
         for name, (var, parse) in parsers.items():
