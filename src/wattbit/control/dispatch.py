@@ -195,13 +195,16 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
         for j in members:
             st = live.get(j)
             if st is not None and j not in placed:
-                sl = slack_h(st, now_ns)
+                job = st.job  # (slack_h, inlined: this runs for every live job)
+                sl = (float("inf") if job.deadline_ns is None else (job.deadline_ns - now_ns) / 3.6e12
+                      - max(0.0, job.gpus * job.runtime_h - st.done_gpu_h) / job.gpus)
                 # among jobs out of slack, those with the fewest sites to go to come first
                 sites_ok = n_ok[c] if sl <= urgent_h else 0
                 queue.append(((sl > urgent_h, sites_ok, c, st.status not in _RUNNING, sl, j), c, st))
     queue.sort(key=lambda q: q[0])
     # each class's allowed sites from the largest target down, kept until its target changes
     order: dict[int, list[int]] = {}
+    min_fill = min(fill)
     served = False
     for key, c, st in queue:
         target, move_budget, ok = targets[c], budgets[c], work_ok[c]
@@ -219,6 +222,11 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
             candidates = order.get(c)
             if candidates is None:
                 candidates = order[c] = [s for s in _by_value_desc(target) if ok[s]]
+            if not urgent and (not candidates or target[candidates[0]] < min_fill * g):
+                # no site's target can take it (the first candidate has the largest target)
+                if st.status not in _RUNNING:
+                    continue  # it waits, and no command results
+                candidates = []
         chosen = next((s for s in candidates
                        if free[s] >= g and (urgent or target[s] >= fill[s] * g)), None)
         if chosen is None and urgent:
