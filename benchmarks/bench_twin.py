@@ -4,6 +4,7 @@
     PYTHONPATH=src python benchmarks/bench_twin.py --full-year              # all of FY2022
     PYTHONPATH=src python benchmarks/bench_twin.py --full-year --period 2023-03-01 2023-04-01
     PYTHONPATH=src python benchmarks/bench_twin.py --profile                # + cProfile of wls
+    PYTHONPATH=src python benchmarks/bench_twin.py --replan-slots 1 4       # planner policies at two cadences
 
 Prints, per policy: slots, wall time, slots/s, peak RSS and the headline KPIs; with a period of
 the full-year scenario, the full year's time extrapolated from the time per slot (said so in the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import io
 import pstats
 import shlex
@@ -36,11 +38,14 @@ def main() -> None:
     ap.add_argument("--period", nargs=2, metavar=("START", "END"),
                     help="run only this period of the scenario (JST) and extrapolate to its full length")
     ap.add_argument("--policies", nargs="+", default=["wls", "baseline"])
+    ap.add_argument("--replan-slots", nargs="+", type=int, metavar="N",
+                    help="run the planner policies at each of these replan cadences (default: the scenario's)")
     ap.add_argument("--profile", action="store_true", help="cProfile one more wls run")
     ap.add_argument("--top", type=int, default=25, help="profile entries to print")
     ap.add_argument("--no-readme", action="store_true")
     args = ap.parse_args()
 
+    from wattbit.control.policies import policy as _policy
     from wattbit.scenarios import load_scenario, with_period
     from wattbit.sim.run import build_world, simulate
 
@@ -57,12 +62,19 @@ def main() -> None:
     # slots of the full scenario: its period's slots plus the same drain to the last deadline
     step = world.truth.step_s
     full_slots = (full.end - full.start).total_seconds() / step + n - (sc.end - sc.start).total_seconds() / step
+    runs = []
     for p in args.policies:
+        planner = _policy(p).planner
+        for k in (args.replan_slots if (args.replan_slots and planner) else [sc.replan_slots]):
+            runs.append((p, dataclasses.replace(sc, replan_slots=k), planner))
+    for p, run_sc, planner in runs:
         t = time.perf_counter()
-        comp = simulate(sc, [p], world=world)
+        comp = simulate(run_sc, [p], world=world)
         wall = time.perf_counter() - t
         k = comp.table[p]
-        row = {"policy": p, "slots": n, "wall_s": wall, "slots_per_s": n / wall, "rss": peak_rss_mb()}
+        label = f"{p}, replan {run_sc.replan_slots}" if planner else p
+        row = {"policy": label, "slots": n, "wall_s": wall, "slots_per_s": n / wall, "rss": peak_rss_mb(),
+               "plans": comp.results[p].counters.get("plans", 0)}
         row.update({key: float(k[key]) for key, _, _ in KPIS})
         # the decision time early and late in the period: the state the controller is shown
         # holds every released job, finished ones too, so it grows as the run goes on
@@ -73,7 +85,7 @@ def main() -> None:
             row["full_s"] = wall / n * full_slots
         rows.append(row)
         extra = f", full {full.name} extrapolated {row['full_s']:,.0f} s" if args.period else ""
-        print(f"{p:9s} {n:6,} slots {wall:8.1f} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
+        print(f"{label:16s} {n:6,} slots {row['plans']:6,} plans {wall:8.1f} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
               + "  ".join(f"{h} {fmt.format(row[key])}" for key, h, fmt in KPIS)
               + f"  decide ms 1st/4th quarter {row['decide_q1_ms']:.1f}/{row['decide_q4_ms']:.1f}" + extra,
               flush=True)
@@ -82,7 +94,8 @@ def main() -> None:
         prof = cProfile.Profile()
         t = time.perf_counter()
         prof.enable()
-        simulate(sc, ["wls"], world=world)
+        simulate(sc if not args.replan_slots else dataclasses.replace(sc, replan_slots=args.replan_slots[-1]),
+                 ["wls"], world=world)
         prof.disable()
         wall = time.perf_counter() - t
         buf = io.StringIO()
@@ -94,13 +107,13 @@ def main() -> None:
         print(profile_text)
     if not args.no_readme:
         cmd = "PYTHONPATH=src python benchmarks/bench_twin.py " + shlex.join(sys.argv[1:])
-        head = (["policy", "slots", "wall s", "slots/s", "peak RSS MB"] + [h for _, h, _ in KPIS]
+        head = (["policy", "slots", "plans", "wall s", "slots/s", "peak RSS MB"] + [h for _, h, _ in KPIS]
                 + ["decide ms, 1st / 4th quarter of the period"])
         if args.period:
             head.append(f"{full.name} extrapolated s")
         table = []
         for r in rows:
-            cells = [r["policy"], f"{r['slots']:,}", f"{r['wall_s']:.1f}", f"{r['slots_per_s']:.1f}",
+            cells = [r["policy"], f"{r['slots']:,}", f"{r['plans']:,}", f"{r['wall_s']:.1f}", f"{r['slots_per_s']:.1f}",
                      f"{r['rss']:,.0f}"] + [fmt.format(r[key]) for key, _, fmt in KPIS] + [
                      f"{r['decide_q1_ms']:.1f} / {r['decide_q4_ms']:.1f}"]
             if args.period:

@@ -116,6 +116,7 @@ class Controller:
                 f"({self.fine_slots}), so that every slot between plans has a block of its own")
         self.replan_slots = int(replan_slots)
         self._stored: _StoredPlan | None = None
+        self.plans_solved = 0
         self.fa = pb.fleet_arrays(fleet)
         self._site_index = {s: i for i, s in enumerate(self.fa.sites)}
         self._dr: dict[str, tuple[DemandResponse, float]] = {}
@@ -231,6 +232,7 @@ class Controller:
             return self._dispatch_stored(state, *stored, t0)
         problem, wmem, smem = self.build_problem(state)
         res = solve(problem, time_limit_s=self.time_limit_s)
+        self.plans_solved += 1
         self._stored = _StoredPlan(state.now, problem, res, self._member_index(wmem), self._member_index(smem))
         return self._dispatch(state, problem, res, t0, block=0, wmem=wmem, smem=smem,
                               x=res.x_gpus[:, :, 0], m=res.m_gpus, y=res.y_gpus[:, :, 0],

@@ -244,7 +244,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     lp = controller.lightpaths
     counters = dict(
         moves=ex.moves, moved_gb=ex.moved_gb, suspends=ex.suspends, lost_gpu_h=ex.lost_gpu_h,
-        decisions=len(ex.log), slots=n_used,
+        decisions=len(ex.log), slots=n_used, plans=controller.plans_solved,
         lightpaths=(len(getattr(lp, "reservations", ())) if lp is not None else 0),
         peak_link_utilisation_pu=(float(lp.peak_utilisation()) if lp is not None else 0.0),
     )

@@ -1,0 +1,119 @@
+"""The controller's replan cadence: plans every ``replan_slots`` slots, events force a new plan at
+once, and a job the stored plan does not know is still safe (its deadline holds)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wattbit.control.controller import Controller
+from wattbit.control.state import FleetState, JobState, JobStatus
+from wattbit.domain import DemandResponse, Job, JobKind, Start
+from wattbit.errors import InvalidInput
+from wattbit.examples import tiny_fleet, tiny_jobs, tiny_scenario
+from wattbit.grid import GridSignals, PerfectForesight
+from wattbit.network import LightpathBook, build_apn
+from wattbit.sim.run import build_world, simulate
+
+T0 = pd.Timestamp("2023-03-18 00:00", tz="UTC")
+STEP = pd.Timedelta(minutes=30)
+SLOTS = 48
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return tiny_fleet()
+
+
+@pytest.fixture(scope="module")
+def apn(fleet):
+    return build_apn(fleet)
+
+
+def _world(fleet) -> GridSignals:
+    time = pd.date_range(T0, periods=SLOTS, freq="30min", name="time")
+    shape = (SLOTS, len(fleet.areas))
+    price = np.full(shape, 12_000.0)
+    price[16:24] = 4_000.0  # cheap in the afternoon: the plan defers work there
+    return GridSignals(time, fleet.areas, np.zeros(shape), price, np.full(shape, 450.0),
+                       np.full(shape, 490.0))
+
+
+def _controller(fleet, apn, replan_slots: int) -> Controller:
+    return Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), horizon_slots=16,
+                      lightpaths=LightpathBook(apn), replan_slots=replan_slots)
+
+
+def _training(job_id: str, gpus: int, hours: float, deadline_h: float, areas, release_h: float = 0.0) -> Job:
+    return Job(job_id, "tenant-a", JobKind.TRAINING, gpus, hours, T0 + pd.Timedelta(hours=release_h),
+               T0 + pd.Timedelta(hours=deadline_h), "tokyo-dc", frozenset(areas), checkpoint_gb=gpus * 2.0)
+
+
+def _state(now: pd.Timestamp, jobs) -> FleetState:
+    return FleetState(now, {j.job_id: JobState(j) for j in jobs if j.release <= now})
+
+
+def test_plans_only_every_replan_slots_without_events(fleet, apn):
+    jobs = [_training("a", 64, 3.0, 20.0, ["tokyo", "kansai", "kyushu"])]
+    ctrl = _controller(fleet, apn, 4)
+    plans = []
+    for t in range(8):
+        d = ctrl.step(_state(T0 + t * STEP, jobs))
+        plans.append(id(d.plan))
+    assert ctrl.plans_solved == 2
+    assert plans[0] == plans[1] == plans[2] == plans[3] != plans[4] == plans[7]
+
+
+def test_an_event_forces_a_new_plan_at_once(fleet, apn):
+    jobs = [_training("a", 64, 3.0, 20.0, ["tokyo", "kansai", "kyushu"])]
+    ctrl = _controller(fleet, apn, 4)
+    ctrl.step(_state(T0, jobs))
+    ctrl.step(_state(T0 + STEP, jobs))
+    assert ctrl.plans_solved == 1
+    dr = DemandResponse("up-kyushu", "up", "kyushu", 0.05, T0 + 2 * STEP, T0 + 6 * STEP,
+                        response_deadline_s=300, issued_at=T0 + STEP)
+    d = ctrl.step(_state(T0 + 2 * STEP, jobs), [dr])
+    assert ctrl.plans_solved == 2
+    assert "up-kyushu" in d.dr_commitments
+
+
+def test_a_job_of_a_class_the_plan_lacks_still_meets_its_deadline(fleet, apn):
+    roomy = _training("a", 64, 3.0, 20.0, ["tokyo", "kansai", "kyushu"])
+    ctrl = _controller(fleet, apn, 4)
+    ctrl.step(_state(T0, [roomy]))
+    # released after the plan, resident in Kyushu only (a class the plan has not seen), and
+    # out of slack: it must start now, without waiting for the next plan
+    tight = _training("b", 32, 2.0, 3.0, ["kyushu"], release_h=0.5)
+    d = ctrl.step(_state(T0 + STEP, [roomy, tight]))
+    assert ctrl.plans_solved == 1
+    starts = {a.job_id: a for a in d.actions if isinstance(a, Start)}
+    assert starts["b"].site == "kyushu-dc"
+
+
+def test_replan_slots_beyond_the_fine_blocks_is_refused(fleet, apn):
+    with pytest.raises(InvalidInput, match=r"replan_slots = 5; expected 1 \.\. fine_slots \(4\)"):
+        Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), replan_slots=5)
+    with pytest.raises(InvalidInput, match="replan_slots = 0"):
+        dataclasses.replace(tiny_scenario(), replan_slots=0)
+
+
+@pytest.fixture(scope="module")
+def every_fourth():
+    sc = dataclasses.replace(tiny_scenario(), replan_slots=4)
+    return sc, simulate(sc, ("wls",), world=build_world(sc, jobs=tiny_jobs()))
+
+
+def test_the_twin_on_a_cadence_keeps_every_promise(every_fourth):
+    sc, comp = every_fourth
+    r = comp.results["wls"]
+    batch = r.jobs[r.jobs.kind != "online_inference"]
+    assert batch.finished.all() and not r.jobs.missed.any()
+    for _, job in r.jobs.iterrows():
+        assert sc.fleet.site(job.final_site).area in job.allowed_areas.split(",")
+    # a plan every fourth slot, plus one per event (two DR notices and an outage at most)
+    slots = r.counters["slots"]
+    assert math.ceil(slots / 4) <= r.counters["plans"] <= math.ceil(slots / 4) + 3
