@@ -41,8 +41,8 @@ def test_replay_start_from_the_environment_in_utc():
 
 
 @pytest.mark.parametrize("value, words", [
-    ("2022-08-01T18:00", r"WATTBIT_REPLAY_START = '2022-08-01T18:00' has no time zone; add its offset, "
-                         r"e.g. 2022-08-01T18:00\+09:00 for JST"),
+    ("2022-08-01T18:00", (r"WATTBIT_REPLAY_START = '2022-08-01T18:00' has no time zone; add its offset, "
+                          r"e.g. 2022-08-01T18:00\+09:00 for JST")),
     ("yesterday evening", "WATTBIT_REPLAY_START = 'yesterday evening' is not an ISO 8601 instant"),
 ])
 def test_bad_replay_start_says_what_to_fix(value, words):
