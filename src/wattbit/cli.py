@@ -346,6 +346,7 @@ def simulate_cmd(
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on (keep 127.0.0.1 behind a TLS proxy).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     fleet: Annotated[str, typer.Option(help="Bundled fleet name or a fleet file (.toml/.yaml).")] = "japan-9",
@@ -357,19 +358,36 @@ def serve(
     tick_s: Annotated[float, typer.Option(help="Seconds between controller turns (0: on events only).")] = 60.0,
     horizon_slots: Annotated[int, typer.Option(help="Planner look-ahead [30-min slots].")] = 48,
     lightpath_setup_s: Annotated[float | None, typer.Option(help="Lightpath setup time for moves [s] (default: the APN model's).")] = None,
+    replay_start: Annotated[str | None, typer.Option(
+        "--replay-start", envvar="WATTBIT_REPLAY_START", show_envvar=True,
+        help="Recorded instant whose grid the controller replays from the start, ISO 8601 with its offset, "
+             "e.g. 2022-08-01T18:00+09:00 (default: the live instant's own season and hour).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Validate the options, print the settings and exit without serving.")] = False,
 ) -> None:
     """Run the control plane's HTTP API. The first admin token comes from WATTBIT_ADMIN_TOKEN."""
     import os
+    from dataclasses import fields
 
     from wattbit.service import Settings
     from wattbit.service import serve as serve_api
+    from wattbit.service.settings import aware_instant
 
     executor = executor or ("slurm" if slurm is not None else "dry-run")
+    from_env = ctx.get_parameter_source("replay_start").name == "ENVIRONMENT"  # typer's own click
+    replay_name = "WATTBIT_REPLAY_START" if from_env else "--replay-start"
     settings = Settings(state_dir=state_dir, database_url=database_url, fleet=fleet, executor=executor,
                         slurm_sites=slurm, policy=policy, tick_s=tick_s, horizon_slots=horizon_slots,
                         admin_token=os.environ.get("WATTBIT_ADMIN_TOKEN") or None,
-                        lightpath_setup_s=lightpath_setup_s)
-    console.print(f"wattbit control plane on http://{host}:{port} (fleet {fleet}, executor {executor}); "
+                        lightpath_setup_s=lightpath_setup_s,
+                        replay_start=None if replay_start is None else aware_instant(replay_start, replay_name))
+    if check:
+        for f in fields(settings):
+            if f.repr:
+                console.print(f"{f.name} = {getattr(settings, f.name)}", highlight=False, markup=False)
+        return
+    replay = ("" if settings.replay_start is None else
+              f", grid replayed from {settings.replay_start.tz_convert('Asia/Tokyo'):%Y-%m-%d %H:%M} JST")
+    console.print(f"wattbit control plane on http://{host}:{port} (fleet {fleet}, executor {executor}{replay}); "
                   f"API docs at /docs")
     serve_api(settings, host=host, port=port)
 

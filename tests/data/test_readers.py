@@ -244,8 +244,8 @@ TEPCO_DAILY = "tepco_juyo_dlxiii/2022/20220401_power_usage.csv"
     [
         ("wrong_encoding", "encoded as utf-8"),
         ("bad_number", "a number"),
-        ("gap", "no gap or duplicate"),
-        ("duplicate", "no gap or duplicate"),
+        ("gap", r"expected the hour 2022-04-01 05:00 JST on this line \(a gap: 1 hour missing"),
+        ("duplicate", "a duplicate: this row repeats the hour 2022-04-01 04:00 JST"),
         ("missing_column", "a block headed"),
     ],
 )

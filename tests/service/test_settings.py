@@ -41,12 +41,18 @@ def test_replay_start_from_the_environment_in_utc():
 
 
 @pytest.mark.parametrize("value, words", [
-    ("2022-08-01T18:00", "replay_start = 2022-08-01 18:00:00 has no time zone"),
-    ("yesterday evening", "WATTBIT_REPLAY_START"),
+    ("2022-08-01T18:00", (r"WATTBIT_REPLAY_START = '2022-08-01T18:00' has no time zone; add its offset, "
+                          r"e.g. 2022-08-01T18:00\+09:00 for JST")),
+    ("yesterday evening", "WATTBIT_REPLAY_START = 'yesterday evening' is not an ISO 8601 instant"),
 ])
 def test_bad_replay_start_says_what_to_fix(value, words):
     with pytest.raises(InvalidInput, match=words):
         Settings.from_env({"WATTBIT_REPLAY_START": value})
+
+
+def test_a_naive_replay_start_argument_is_refused():
+    with pytest.raises(InvalidInput, match="replay_start = 2022-08-01 18:00:00 has no time zone"):
+        Settings(replay_start=pd.Timestamp("2022-08-01 18:00"))
 
 
 def test_a_replay_start_outside_the_recorded_grid_is_refused_at_build(tmp_path):

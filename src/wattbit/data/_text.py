@@ -19,8 +19,8 @@ import pandas as pd
 
 from wattbit.errors import DataSourceError
 
-__all__ = ["HALF_HOUR_S", "NOT_APPLICABLE", "check_half_hour_grid", "jst_slot_start", "normalise",
-           "parse_number", "read_rows"]
+__all__ = ["HALF_HOUR_S", "NOT_APPLICABLE", "check_half_hour_grid", "check_regular_grid", "jst_slot_start",
+           "normalise", "parse_number", "read_rows"]
 
 HALF_HOUR_S = 1800
 """Length of one market / area-data slot [s] (JEPX and the TSOs publish 48 slots a day)."""
@@ -129,34 +129,42 @@ def jst_slot_start(start: pd.Timestamp) -> str:
     return f"{start:%Y-%m-%d %H:%M} JST"
 
 
-def check_half_hour_grid(
+def check_regular_grid(
     path: Path,
     starts: np.ndarray,
     lines: Sequence[int],
+    step_s: int,
     label: Callable[[pd.Timestamp], str] = jst_slot_start,
+    *,
+    first: np.datetime64 | None = None,
+    noun: str = "slot",
 ) -> None:
-    """Check that rows hold consecutive 30-min slots: none missing, none repeated, in order.
+    """Check that rows hold consecutive slots of ``step_s``: none missing, none repeated, in order.
 
-    The first row sets the grid; row ``i`` must then start ``i`` × 30 min later. The first row
-    that does not raises DataSourceError with its line, the slot expected there, the slot found
-    and the fix (restore the missing rows, delete the repeated row, or sort the rows).
+    The first row sets the grid (or ``first``, where the file's layout fixes where it starts);
+    row ``i`` must then start ``i`` × ``step_s`` later. The first row that does not raises
+    DataSourceError with its line, the slot expected there, the slot found and the fix (restore
+    the missing rows, delete the repeated row, sort the rows, or remove rows before the first).
 
     path : the file (for the message);  starts : slot starts, naive JST, ``datetime64[s]``;
-    lines : 1-based line of each row;  label : shows a slot start as the file writes it (a
-    reader whose labels are not slot starts passes its own, e.g. Kyushu's end labels)
+    lines : 1-based line of each row;  step_s : slot length [s];  label : shows a slot start as the
+    file writes it (a reader whose labels are not slot starts passes its own, e.g. Kyushu's end
+    labels);  first : the start the first row must have (None: whatever it has);  noun : what one
+    row is called in the message ("slot", "hour", "5-min value")
 
-    >>> t = np.array(["2024-04-01T00:00", "2024-04-01T00:30", "2024-04-01T01:30"], "datetime64[s]")
-    >>> check_half_hour_grid(Path("x.csv"), t[:2], [3, 4])
-    >>> check_half_hour_grid(Path("x.csv"), t, [3, 4, 5])
+    >>> t = np.array(["2024-04-01T00:00", "2024-04-01T01:00", "2024-04-01T03:00"], "datetime64[s]")
+    >>> check_regular_grid(Path("x.csv"), t[:2], [3, 4], 3600, noun="hour")
+    >>> check_regular_grid(Path("x.csv"), t, [3, 4, 5], 3600, noun="hour")
     Traceback (most recent call last):
     ...
-    wattbit.errors.DataSourceError: x.csv:5: expected the slot 2024-04-01 01:00 JST on this line (a gap: 1 slot missing (2024-04-01 01:00 JST); restore the missing rows, e.g. download the complete file again), found '2024-04-01 01:30 JST'
+    wattbit.errors.DataSourceError: x.csv:5: expected the hour 2024-04-01 02:00 JST on this line (a gap: 1 hour missing (2024-04-01 02:00 JST); restore the missing rows, e.g. download the complete file again), found '2024-04-01 03:00 JST'
     """
     t = np.asarray(starts, dtype="datetime64[s]")
     if t.size == 0:
         return
-    step = np.timedelta64(HALF_HOUR_S, "s")
-    want = t[0] + np.arange(len(t)) * step
+    step = np.timedelta64(int(step_s), "s")
+    origin = t[0] if first is None else np.datetime64(first, "s")
+    want = origin + np.arange(len(t)) * step
     bad = np.flatnonzero(t != want)
     if not bad.size:
         return
@@ -165,10 +173,30 @@ def check_half_hour_grid(
     if t[i] > want[i]:
         n = int((t[i] - want[i]) // step)
         span = label(expected) if n == 1 else f"{label(expected)} .. {label(pd.Timestamp(t[i] - step))}"
-        why = (f"a gap: {n} slot{'s' if n > 1 else ''} missing ({span}); "
+        why = (f"a gap: {n} {noun}{'s' if n > 1 else ''} missing ({span}); "
                "restore the missing rows, e.g. download the complete file again")
+    elif i == 0:
+        why = f"this row is before the first {noun} the file covers; remove the rows before {label(expected)}"
     elif t[i] == t[i - 1]:
-        why = f"a duplicate: this row repeats the slot {label(found)} of line {lines[i - 1]}; delete the repeated row"
+        why = f"a duplicate: this row repeats the {noun} {label(found)} of line {lines[i - 1]}; delete the repeated row"
     else:
         why = f"out of order: this row goes back to {label(found)}; sort the rows by time"
-    raise DataSourceError(path, lines[i], f"the slot {label(expected)} on this line ({why})", label(found))
+    raise DataSourceError(path, lines[i], f"the {noun} {label(expected)} on this line ({why})", label(found))
+
+
+def check_half_hour_grid(
+    path: Path,
+    starts: np.ndarray,
+    lines: Sequence[int],
+    label: Callable[[pd.Timestamp], str] = jst_slot_start,
+) -> None:
+    """:func:`check_regular_grid` on 30-min slots (the TSOs' common format and JEPX).
+
+    >>> t = np.array(["2024-04-01T00:00", "2024-04-01T00:30", "2024-04-01T01:30"], "datetime64[s]")
+    >>> check_half_hour_grid(Path("x.csv"), t[:2], [3, 4])
+    >>> check_half_hour_grid(Path("x.csv"), t, [3, 4, 5])
+    Traceback (most recent call last):
+    ...
+    wattbit.errors.DataSourceError: x.csv:5: expected the slot 2024-04-01 01:00 JST on this line (a gap: 1 slot missing (2024-04-01 01:00 JST); restore the missing rows, e.g. download the complete file again), found '2024-04-01 01:30 JST'
+    """
+    check_regular_grid(path, starts, lines, HALF_HOUR_S, label)

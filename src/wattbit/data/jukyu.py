@@ -21,6 +21,7 @@ import pandas as pd
 
 from wattbit.data._text import (
     NOT_APPLICABLE,
+    check_regular_grid,
     iter_nonblank,
     normalise,
     parse_number,
@@ -36,6 +37,9 @@ JST_OFFSET = pd.Timedelta(hours=9)
 """Japan Standard Time is UTC+9 all year (Japan has no daylight saving time)."""
 
 _TIME_COLUMNS = ("datetime", "date", "time")
+
+_HOUR_S = 3600
+"""Slot of these files [s]: one row per hour."""
 
 
 @dataclass(frozen=True)
@@ -300,15 +304,7 @@ def read_jukyu(path: Path, fmt: JukyuFormat) -> JukyuFile:
     if not stamps:
         raise DataSourceError(path, None, "at least one data row after the header")
     t = np.array(stamps, dtype="datetime64[s]")
-    step = np.diff(t).astype("int64")
-    bad = np.flatnonzero(step != 3600)
-    if bad.size:
-        i = int(bad[0]) + 1
-        want = pd.Timestamp(t[i - 1]) + pd.Timedelta(hours=1)
-        kind = "duplicate or out-of-order hour" if step[bad[0]] <= 0 else "a gap"
-        raise DataSourceError(
-            path, lines[i], f"the next hour {want:%Y-%m-%d %H:%M} JST ({kind})", f"{pd.Timestamp(t[i]):%Y-%m-%d %H:%M}"
-        )
+    check_regular_grid(path, t, lines, _HOUR_S, noun="hour")
 
     data: dict[str, np.ndarray] = {}
     unreported: list[str] = []

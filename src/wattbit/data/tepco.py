@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from wattbit.data._text import normalise, parse_number, read_rows, trimmed
+from wattbit.data._text import check_regular_grid, normalise, parse_number, read_rows, trimmed
 from wattbit.data.columns import HOURLY_COLUMN_NAMES
 from wattbit.data.jukyu import JukyuFile, _parse_date, _parse_hour, jst_to_utc
 from wattbit.errors import DataSourceError
@@ -35,6 +35,11 @@ MW_PER_MAN_KW = 10.0
 _HOURLY_HEAD = ("DATE", "TIME", "当日実績(万kW)")
 _FIVE_MIN_HEAD = ("DATE", "TIME", "当日実績(5分間隔値)(万kW)", "太陽光発電実績(5分間隔値)(万kW)")
 
+
+_HOUR_S = 3600
+"""Slot of the hourly block and of the yearly file [s]."""
+_FIVE_MIN_S = 300
+"""Slot of the 5-minute block [s] (12 values an hour)."""
 
 _DATE = re.compile(r"^\d{4}/\d{1,2}/\d{1,2}$")
 
@@ -70,18 +75,6 @@ def _stamp(cells: list[str], path: Path, line: int, minutes: bool) -> np.datetim
     return np.datetime64(f"{y:04d}-{m:02d}-{d:02d}T{int(hh):02d}:{mm}", "s")
 
 
-def _check_steps(stamps: np.ndarray, lines: list[int], step_s: int, path: Path, start: np.datetime64 | None = None) -> None:
-    expect = stamps[0] if start is None else start
-    want = expect + np.arange(len(stamps)).astype("timedelta64[s]") * step_s
-    bad = np.flatnonzero(stamps != want)
-    if bad.size:
-        i = int(bad[0])
-        raise DataSourceError(
-            path, lines[i], f"{pd.Timestamp(want[i]):%Y-%m-%d %H:%M} JST (no gap or duplicate)",
-            f"{pd.Timestamp(stamps[i]):%Y-%m-%d %H:%M}",
-        )
-
-
 def read_tepco_daily(path: Path) -> JukyuFile:
     """Read one daily ``power_usage.csv``: 24 hourly demand values and the hourly mean solar.
 
@@ -92,10 +85,11 @@ def read_tepco_daily(path: Path) -> JukyuFile:
     h_line, hourly = _block(rows, _HOURLY_HEAD, path)
     f_line, five = _block(rows, _FIVE_MIN_HEAD, path)
     h_t = np.array([_stamp(c, path, ln, False) for ln, c in hourly], dtype="datetime64[s]")
-    _check_steps(h_t, [ln for ln, _ in hourly], 3600, path, h_t[0].astype("datetime64[D]").astype("datetime64[s]"))
+    midnight = h_t[0].astype("datetime64[D]").astype("datetime64[s]")  # the hourly block starts at 0:00
+    check_regular_grid(path, h_t, [ln for ln, _ in hourly], _HOUR_S, first=midnight, noun="hour")
     _expect_rows(hourly, 24, h_line, path)
     f_t = np.array([_stamp(c, path, ln, True) for ln, c in five], dtype="datetime64[s]")
-    _check_steps(f_t, [ln for ln, _ in five], 300, path, h_t[0])
+    check_regular_grid(path, f_t, [ln for ln, _ in five], _FIVE_MIN_S, first=h_t[0], noun="5-min value")
     _expect_rows(five, 288, f_line, path)
     demand, solar = [], []
     for ln, c in hourly:
@@ -149,6 +143,6 @@ def read_tepco_yearly(path: Path) -> JukyuFile:
     if not stamps:
         raise DataSourceError(path, None, "at least one data row")
     t = np.array(stamps, dtype="datetime64[s]")
-    _check_steps(t, lines, 3600, path)
+    check_regular_grid(path, t, lines, _HOUR_S, noun="hour")
     frame = pd.DataFrame({"demand_mw": demand}, index=jst_to_utc(t)).reindex(columns=list(HOURLY_COLUMN_NAMES))
     return JukyuFile(path, "tokyo", frame, lines=len(stamps))

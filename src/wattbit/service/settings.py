@@ -11,12 +11,37 @@ import pandas as pd
 
 from wattbit.errors import InvalidInput
 
-__all__ = ["EXECUTORS", "Settings"]
+__all__ = ["EXECUTORS", "Settings", "aware_instant"]
 
 EXECUTORS = ("slurm", "simulated", "dry-run")
 """``slurm``: one real Slurm cluster per site (needs ``slurm_sites``); ``simulated``: the twin's
 executor, in memory (demos and tests of the API); ``dry-run``: the controller decides and every
 decision is logged, nothing is executed (shadow operation next to a running fleet)."""
+
+
+def aware_instant(text: str, name: str) -> pd.Timestamp:
+    """An ISO 8601 instant that carries its UTC offset, in UTC; a value without one is refused.
+
+    name : where the value came from (an option or a variable), for the message
+
+    >>> aware_instant("2022-08-01T18:00+09:00", "--replay-start")
+    Timestamp('2022-08-01 09:00:00+0000', tz='UTC')
+    >>> aware_instant("2022-08-01T18:00", "--replay-start")
+    Traceback (most recent call last):
+    ...
+    wattbit.errors.InvalidInput: --replay-start = '2022-08-01T18:00' has no time zone; add its offset, e.g. 2022-08-01T18:00+09:00 for JST
+    """
+    try:
+        t = pd.Timestamp(text)
+        if t is pd.NaT:
+            raise ValueError(text)
+    except ValueError:
+        raise InvalidInput(f"{name} = {text!r} is not an ISO 8601 instant; write e.g. "
+                           "2022-08-01T18:00+09:00 (JST)") from None
+    if t.tz is None:
+        example = t.strftime("%Y-%m-%dT%H:%M") + "+09:00"
+        raise InvalidInput(f"{name} = {text!r} has no time zone; add its offset, e.g. {example} for JST")
+    return t.tz_convert("UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +121,15 @@ class Settings:
             "replay_curtailment": ("WATTBIT_REPLAY_CURTAILMENT", lambda v: v.lower() in ("1", "true", "yes")),
             "solver_time_limit_s": ("WATTBIT_SOLVER_TIME_LIMIT_S", float),
             "lightpath_setup_s": ("WATTBIT_LIGHTPATH_SETUP_S", float),
-            "replay_start": ("WATTBIT_REPLAY_START", pd.Timestamp),
+            "replay_start": ("WATTBIT_REPLAY_START", lambda v: aware_instant(v, "WATTBIT_REPLAY_START")),
         }
         values = {}
         for name, (var, parse) in parsers.items():
             if env.get(var):
                 try:
                     values[name] = parse(env[var])
+                except InvalidInput:
+                    raise
                 except ValueError:
                     raise InvalidInput(f"environment: {var} = {env[var]!r} is not a valid {name}") from None
         return cls(**values)
