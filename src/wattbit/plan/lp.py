@@ -49,7 +49,10 @@ class PlanResult:
     x_gpus[c, s, b], m_gpus[c, s], y_gpus[k, s, b], unserved_gpus[k, b], short_gpu_h[c],
     absorbed_mw[a, b], load_mw[a, b] (fleet facility load), dr_short_mw[r] (max over its blocks);
     status : HiGHS model status;  objective_jpy : optimum;  bound_jpy : the LP's dual bound
-    (equal at optimality; a lower bound on any job-level plan, since the class LP relaxes it);
+    (equal at optimality). The class LP relaxes the job-level problem, so this bounds any
+    job-level plan from below when no deadline is missed; a shortfall that persists is charged at
+    each later due row of its class, so where deadlines are missed it can exceed the job-level
+    optimum and is no bound;
     terms_jpy : the objective's parts;  solve_s : wall time of HiGHS [s].
     """
 
@@ -116,8 +119,12 @@ def _quiet_highs(highspy):
     return hs
 
 
-def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choose") -> PlanResult:
+def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choose",
+          presolve: bool = False) -> PlanResult:
     """Build the LP of ``p`` and solve it with HiGHS.
+
+    ``presolve`` is off by default: the class LP is small (about a thousand columns per plan),
+    and HiGHS's presolve costs more there than it saves (benchmarks/README.md, ``bench_plan``).
 
     Raises SolverError if HiGHS ends without an optimal solution (the model is always feasible:
     every hard requirement has a penalised slack, so infeasibility means corrupt input).
@@ -308,6 +315,7 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
     hs = _quiet_highs(highspy)
     hs.setOptionValue("time_limit", float(time_limit_s))
     hs.setOptionValue("solver", solver)
+    hs.setOptionValue("presolve", "on" if presolve else "off")
     hs.passModel(lp)
     t0 = _time.perf_counter()
     hs.run()
