@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -159,3 +160,40 @@ def test_telescoping_blocks_cover_the_horizon():
     assert (np.diff(b.slots) >= 0).all()
     with pytest.raises(InvalidInput):
         Blocks(np.array([]), np.array([], dtype=int))
+
+
+def _with_restarts(p: PlanningProblem, running_gpus: float, restart_h: float) -> PlanningProblem:
+    work = dataclasses.replace(p.work, running_gpus=np.array([running_gpus]), restart_h=np.array([restart_h]))
+    return dataclasses.replace(p, work=work)
+
+
+def test_a_running_class_rides_through_a_small_dip_instead_of_restarting():
+    # 8 GPUs run now; 16 GPU-h due over 4 blocks, so half the time may be idle. A dip of
+    # 2 JPY/kWh in blocks 1-2 at site 0 saves 8 × 1 kW × 2 h × 2 JPY/kWh = 32 JPY by stopping
+    # then, but a restart of 8 GPUs loses 8 × 0.05 h × 500 JPY/GPU-h = 200 JPY
+    price = [[12_000, 10_000, 10_000, 12_000], [99_000] * 4]
+    free = _problem(price, np.zeros((2, 4)), due=[0, 0, 0, 16], allowed=(True, False))
+    res = solve(free)
+    assert res.x_gpus[0, 0, 0] == pytest.approx(0) and res.x_gpus[0, 0, 3] == pytest.approx(0)
+    costly = solve(_with_restarts(free, running_gpus=8.0, restart_h=0.05))
+    # it keeps running from the start (winding down, which costs nothing) rather than stop now
+    # and start again in the dip
+    assert costly.x_gpus[0, 0, 0] > 1.0
+    assert costly.terms_jpy["restart_jpy"] == pytest.approx(0.0, abs=1e-6)
+    assert (np.diff(costly.x_gpus[0, 0]) <= 1e-6).all()
+    # from a standing start the class pays for the GPUs it starts (its peak, here: it starts
+    # once), and spreads its work to start fewer
+    cold = solve(_with_restarts(free, running_gpus=0.0, restart_h=0.05))
+    peak = cold.x_gpus[0].sum(axis=0).max()
+    assert 0 < peak < 8
+    assert cold.terms_jpy["restart_jpy"] == pytest.approx(peak * 0.05 * 500.0)
+
+
+def test_a_large_gain_still_pays_for_a_restart():
+    # stopping through blocks 1-2 saves 8 × 2 h × 50 JPY/kWh = 800 JPY > 200 JPY of restart
+    price = [[12_000, 62_000, 62_000, 12_000], [99_000] * 4]
+    p = _with_restarts(_problem(price, np.zeros((2, 4)), due=[0, 0, 0, 16], allowed=(True, False)),
+                       running_gpus=8.0, restart_h=0.05)
+    res = solve(p)
+    assert res.x_gpus[0, 0, 1] == pytest.approx(0) and res.x_gpus[0, 0, 2] == pytest.approx(0)
+    assert res.terms_jpy["restart_jpy"] == pytest.approx(200.0)

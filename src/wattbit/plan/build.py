@@ -116,6 +116,7 @@ class JobView:
     pinned: bool
     release_in_h: float
     deadline_in_h: float
+    running: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +161,7 @@ def job_view(job: Job, now: pd.Timestamp | int, remaining_gpu_h: float, site_ind
         deadline_in_h = max(min(deadline_in_h, earliest_h), deadline_in_h - margin_h)
     preemptible = job.kind is not JobKind.ONLINE_INFERENCE
     return JobView(job, remaining_gpu_h, site_index if (running or preemptible) else -1,
-                   running and not preemptible, release_in_h, deadline_in_h)
+                   running and not preemptible, release_in_h, deadline_in_h, running)
 
 
 def work_key(v: JobView, fa: FleetArrays, *, spatial: bool, home_index) -> tuple | None:
@@ -191,7 +192,8 @@ def service_key(job: Job, fa: FleetArrays, *, reroute: bool, rtt_s, home_index) 
 
 
 def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, spatial: bool,
-                 temporal: bool, pacing_pu: float, move_time_s, home_index) -> tuple[WorkClasses, list]:
+                 temporal: bool, pacing_pu: float, move_time_s, home_index,
+                 restart_costs: bool = True) -> tuple[WorkClasses, list]:
     """Group deferrable jobs into classes and build their curves.
 
     move_time_s(size_gb, src_site, dst_site) gives a move's duration [s];
@@ -201,6 +203,9 @@ def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, s
     is paced — at least ``pacing_pu`` × the share of the time left to its deadline that the
     horizon covers — and without it the job must progress at full speed (no deferral).
     The curves of all jobs are computed at once (one row per job) and summed into their classes.
+    With ``restart_costs`` the classes carry the GPUs running now and the GPU time a stop and
+    restart loses (see :func:`wattbit.power.restart_h_per_gpu`), so that the LP does not stop and
+    start work for a trifle.
     """
     S, B = len(fa.sites), blocks.n
     end_h = blocks.end_h
@@ -227,7 +232,8 @@ def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, s
     if not N:
         z = np.zeros((0, B))
         return WorkClasses(allowed, origin, z, z.copy(), np.zeros(0), move_h, np.zeros(0), z.copy(),
-                           ()), []
+                           (), np.zeros(0) if restart_costs else None,
+                           np.zeros(0) if restart_costs else None), []
     ci = np.asarray(cls)
     g = np.fromiter((v.job.gpus for v in kept), float, N)
     rem = np.fromiter((v.remaining_gpu_h for v in kept), float, N)
@@ -267,7 +273,15 @@ def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, s
             for s in np.flatnonzero(allowed[c]):
                 if s != origin[c]:
                     move_h[c, s] = move_time_s(mean_gb, fa.sites[origin[c]], fa.sites[s]) / 3600.0
-    return (WorkClasses(allowed, origin, cap, due, remaining, move_h, ckpt, upper, tuple(keys)),
+    running_gpus = restart_h = None
+    if restart_costs:
+        from wattbit.power import restart_h_per_gpu
+
+        running = np.fromiter((v.running for v in kept), bool, N)
+        running_gpus = np.bincount(ci, g * running, C)
+        restart_h = restart_h_per_gpu(ckpt)
+    return (WorkClasses(allowed, origin, cap, due, remaining, move_h, ckpt, upper, tuple(keys),
+                        running_gpus, restart_h),
             [tuple(m) for m in members])
 
 

@@ -169,6 +169,7 @@ def solve_exact(
     dr: Sequence[DRConstraint] = (),
     time_limit_s: float = 600.0,
     solver: str = "choose",
+    restart_costs: bool = False,
 ) -> ExactResult:
     """Build and solve the job-level LP on the same inputs as the class LP.
 
@@ -182,7 +183,9 @@ def solve_exact(
     move_time_s(size_gb, src, dst) : move duration [s] (needed when a job has an origin);
     rtt_s(user_area, site) : round trip [s] (needed with ``reroute``);  home_index(job) : index
     of a job's home site (needed without ``spatial`` and for inference);  dr : demand-response
-    rows;  time_limit_s : HiGHS time limit [s].
+    rows;  time_limit_s : HiGHS time limit [s];  restart_costs : charge every GPU a job starts
+    (above what runs now, or above the block before) at the GPU time a stop and restart loses
+    (:func:`wattbit.power.restart_h_per_gpu`), as the class LP does when its classes carry it.
 
     Returns the status and, if optimal, the objective; a time limit is reported in ``status``
     (objective NaN), not raised.
@@ -261,7 +264,9 @@ def solve_exact(
     dr_rows = [(k, b) for k, r in enumerate(dr) for b in np.flatnonzero(r.blocks)]
     d0 = e0 + ne
     nd = len(dr_rows)
-    ncol = d0 + nd
+    z0 = d0 + nd
+    nz = J * B if restart_costs else 0
+    ncol = z0 + nz
 
     cost = np.zeros(ncol)
     lb = np.zeros(ncol)
@@ -289,7 +294,12 @@ def solve_exact(
                                   + weights.curtailment_value_jpy_per_mwh)).ravel()
     ub[e0:d0] = np.asarray(curtailment_mw, dtype=float).ravel()
     if nd:
-        cost[d0:] = [DR_PENALTY_JPY_PER_MWH * h[b] for _, b in dr_rows]
+        cost[d0:z0] = [DR_PENALTY_JPY_PER_MWH * h[b] for _, b in dr_rows]
+    if nz:
+        from wattbit.power import restart_h_per_gpu
+
+        ckpt_gb = np.array([v.job.checkpoint_gb for v in views], dtype=float)
+        cost[z0:] = np.repeat(restart_h_per_gpu(ckpt_gb / g) * weights.gpu_hour_value_jpy, B)
 
     # ---- rows ---------------------------------------------------------------------------
     bld = _Builder()
@@ -314,6 +324,15 @@ def solve_exact(
             r = bld.add_rows(len(sel), -inf, 0.0)
             bld.add(r + np.arange(len(sel)), xcol[sel], 1.0)
             bld.add(r + np.arange(len(sel)), m0 + away[sel], -1.0)
+        if nz:
+            # starts: Σ_s x[j,s,b] - Σ_s x[j,s,b-1] - z[j,b] <= 0, and <= the GPUs running now at b = 0
+            rhs = np.zeros((J, B))
+            rhs[:, 0] = [v.job.gpus if v.running else 0.0 for v in views]
+            r = bld.add_rows(J * B, -inf, rhs.ravel())
+            bld.add(r + xj * B + xb, xcol, 1.0)
+            later = xb + 1 < B
+            bld.add(r + xj[later] * B + xb[later] + 1, xcol[later], -1.0)
+            bld.add(r + np.arange(J * B), z0 + np.arange(J * B), -1.0)
         if nshort:
             r = bld.add_rows(nshort, must[due_rc[:, 0], due_rc[:, 1]], inf)
             bld.add(r + np.arange(nshort), wcol[due_rc[:, 0], due_rc[:, 1]], 1.0)
@@ -423,4 +442,5 @@ def solve_exact_like(problem: PlanningProblem, fa: FleetArrays, views: Sequence[
         problem.carbon_marginal_g_per_kwh, weights_of(problem), now=now, cap_gpus=problem.cap_gpus,
         spatial=spatial, temporal=temporal, reroute=reroute, pacing_pu=pacing_pu,
         move_time_s=move_time_s, rtt_s=rtt_s, home_index=home_index, dr=problem.dr,
-        time_limit_s=time_limit_s, solver=solver)
+        time_limit_s=time_limit_s, solver=solver,
+        restart_costs=problem.work.restart_h is not None and problem.work.running_gpus is not None)

@@ -11,6 +11,7 @@ Variables (all >= 0)::
     d[q]        demand-response shortfall at DR row q                                    [MW]
     w[c, b]     work of class c done by the end of block b, net of move losses           [GPU-h]
                 (bounded above by what is released and what is left)
+    r[c, b]     GPUs of class c started in block b (with restart costs)                  [GPU]
 
 Rows::
 
@@ -22,9 +23,11 @@ Rows::
     Σ_s y[k,s,b] + u[k,b]               == demand_gpus[k,b]       serve inference
     e[a,b] - Σ_{s in a} mw_per_gpu (Σx + Σy) <= Σ_{s in a} base_mw   absorbed <= fleet load
     load[a,b] ± d                       >=/<= DR target           demand response
+    Σ_s x[c,s,b] - Σ_s x[c,s,b-1] - r[c,b] <= 0 (b=0: <= running_gpus[c])   starts
 
 Objective [JPY]: energy at area prices + carbon price × marginal emissions of grid-served energy
 − value of curtailment absorbed + penalties (deadline, unserved inference, DR shortfall, moves)
++ the GPU time lost to starts (checkpoint restores and start leads, valued per GPU-hour)
 (+ an earliness term for the no-deferral ``spatial`` policy). Columns are grouped class-major,
 the order that lets HiGHS's simplex run fastest on this structure.
 """
@@ -174,7 +177,10 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
     nd = len(dr_rows)
     w0 = d0 + nd
     nw = C * B
-    ncol = w0 + nw
+    restart = C and W.restart_h is not None and W.running_gpus is not None
+    r0 = w0 + nw
+    nr = C * B if restart else 0
+    ncol = r0 + nr
 
     cost = np.zeros(ncol)
     lb = np.zeros(ncol)
@@ -214,6 +220,8 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
             W.remaining_gpu_h[:, None], B, 1)
         lb[w0:w0 + nw] = -inf
         ub[w0:w0 + nw] = np.minimum(upper, W.remaining_gpu_h[:, None]).ravel()
+    if nr:
+        cost[r0:r0 + nr] = np.repeat(W.restart_h * p.gpu_hour_value_jpy, B)
 
     # ---- rows ----------------------------------------------------------------------------
     bld = _Builder()
@@ -240,6 +248,15 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
             rows = r + np.arange(nm)[:, None] * B + bidx[None, :]
             bld.add(rows, xcol[moves], 1.0)
             bld.add(rows, (m0 + np.arange(nm))[:, None].repeat(B, 1), -1.0)
+        if nr:
+            # starts: Σ_s x[c,s,b] - Σ_s x[c,s,b-1] - r[c,b] <= 0, and <= running_gpus at b = 0
+            rhs = np.zeros((C, B))
+            rhs[:, 0] = W.running_gpus
+            r = bld.add_rows(C * B, -inf, rhs.ravel())
+            rows_start = r + np.arange(C)[:, None] * B + bidx[None, :]
+            bld.add(rows_start[pair_class], xcol, 1.0)
+            bld.add(rows_start[pair_class][:, 1:], xcol[:, :-1], -1.0)
+            bld.add(rows_start, r0 + np.arange(C * B).reshape(C, B), -1.0)
         # due rows: w[c,b] + short >= due[c,b]
         if nshort:
             r = bld.add_rows(nshort, W.due_gpu_h[due_rc[:, 0], due_rc[:, 1]], inf)
@@ -364,6 +381,7 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
         "dr_penalty_jpy": float(sum(sol[d0 + qi] * p.dr_penalty_jpy_per_mwh * h[b]
                                     for qi, (_, b) in enumerate(dr_rows))),
         "move_penalty_jpy": float(cost[m0:m0 + nm] @ sol[m0:m0 + nm]) if nm else 0.0,
+        "restart_jpy": float(cost[r0:r0 + nr] @ sol[r0:r0 + nr]) if nr else 0.0,
     }
     objective = float(info.objective_function_value)
     # the constant (base load) part is outside the LP objective; add it so terms sum up

@@ -98,7 +98,11 @@ class WorkClasses:
     move_h[c, s] : time a move from the origin to s costs (GPUs idle) [h];
     checkpoint_gb_per_gpu[c] : state to ship per GPU moved [GB/GPU];
     upper_gpu_h[c, b] : cumulative work that *can* be done by the end of block b, given releases
-    [GPU-h] (None: all remaining work is available now, the online case).
+    [GPU-h] (None: all remaining work is available now, the online case);
+    running_gpus[c] : GPUs of the class running now [GPU];  restart_h[c] : GPU time one stop and
+    restart of the class's jobs loses, per GPU [h] (checkpoint out and back in, start lead). With
+    both given the LP charges every GPU it starts — above what runs now, or above the block
+    before — at that loss valued at ``gpu_hour_value_jpy``; None: starts are free.
     """
 
     allowed: np.ndarray
@@ -110,6 +114,8 @@ class WorkClasses:
     checkpoint_gb_per_gpu: np.ndarray
     upper_gpu_h: np.ndarray | None = None
     keys: tuple = ()
+    running_gpus: np.ndarray | None = None
+    restart_h: np.ndarray | None = None
 
     @property
     def n(self) -> int:

@@ -1,10 +1,14 @@
 """Accelerator, node and facility power models (see :mod:`wattbit.power.model`)."""
 
 from wattbit.power.model import (
+    CHECKPOINT_WRITE_GB_PER_S_PER_GPU,
     NODE_OVERHEAD_FIXED_SHARE_PU,
     NODE_OVERHEAD_W_PER_GPU,
+    START_LEAD_S,
+    THROTTLE_LEAD_S,
     AcceleratorPower,
     accelerator_power,
+    checkpoint_s,
     energy_per_work_pu,
     facility_power_mw,
     fleet_power_table,
@@ -12,6 +16,7 @@ from wattbit.power.model import (
     known_accelerators,
     node_overhead_w_per_gpu,
     power_coefficients,
+    restart_h_per_gpu,
     site_facility_power_max_mw,
     site_it_power_mw,
     throttled_mw_per_gpu,
@@ -19,10 +24,14 @@ from wattbit.power.model import (
 )
 
 __all__ = [
+    "CHECKPOINT_WRITE_GB_PER_S_PER_GPU",
     "NODE_OVERHEAD_FIXED_SHARE_PU",
     "NODE_OVERHEAD_W_PER_GPU",
+    "START_LEAD_S",
+    "THROTTLE_LEAD_S",
     "AcceleratorPower",
     "accelerator_power",
+    "checkpoint_s",
     "energy_per_work_pu",
     "facility_power_mw",
     "fleet_power_table",
@@ -30,6 +39,7 @@ __all__ = [
     "known_accelerators",
     "node_overhead_w_per_gpu",
     "power_coefficients",
+    "restart_h_per_gpu",
     "site_facility_power_max_mw",
     "site_it_power_mw",
     "throttled_mw_per_gpu",

@@ -31,17 +31,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from wattbit.domain import Site
+from wattbit.domain import Job, Site
 from wattbit.errors import InvalidInput, unknown_name
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "CHECKPOINT_WRITE_GB_PER_S_PER_GPU",
     "NODE_OVERHEAD_FIXED_SHARE_PU",
     "NODE_OVERHEAD_W_PER_GPU",
+    "START_LEAD_S",
+    "THROTTLE_LEAD_S",
     "AcceleratorPower",
     "accelerator_power",
+    "checkpoint_s",
     "energy_per_work_pu",
     "facility_power_mw",
     "fleet_power_table",
@@ -49,6 +53,7 @@ __all__ = [
     "known_accelerators",
     "node_overhead_w_per_gpu",
     "power_coefficients",
+    "restart_h_per_gpu",
     "site_facility_power_max_mw",
     "site_it_power_mw",
     "throttled_mw_per_gpu",
@@ -70,6 +75,42 @@ fans at low speed) [pu]; the rest scales with the GPUs' dynamic power (fans, CPU
 Assumption (docs/assumptions.md, "Fleet and power"): no public split for HGX H200 nodes; half is
 a middle value between an overhead that is all fixed and one that is all load-driven.
 """
+
+
+CHECKPOINT_WRITE_GB_PER_S_PER_GPU = 0.56
+"""Checkpoint write (and restore) rate per GPU [GB/s]: ``torch.save`` of a bf16 + Adam state to
+local disk measured on an H200 node (../shared/data/accelerator-power/h200-measured.json,
+``checkpoint.torch_save_to_local_disk_gb_per_s`` = 0.56). Shards are written in parallel, one
+per GPU."""
+
+START_LEAD_S = 30.0
+"""Time from a start command to the job drawing full power [s]: scheduler dispatch plus process
+and CUDA-context start. Assumption (docs/assumptions.md, "Action lead times")."""
+
+THROTTLE_LEAD_S = 1.0
+"""Time for a power-cap/duty change to take effect [s]: an NVML power-limit or duty change acts
+within about a second. Assumption (docs/assumptions.md, "Action lead times")."""
+
+
+def checkpoint_s(job: Job) -> float:
+    """Time to write (or read back) a job's checkpoint, shards in parallel [s]: a 1,120 GB state
+    (70 B parameters × 16 B) on 64 GPUs takes 1120 / 64 / 0.56 = 31 s."""
+    if job.checkpoint_gb <= 0:
+        return 0.0
+    return job.checkpoint_gb / job.gpus / CHECKPOINT_WRITE_GB_PER_S_PER_GPU
+
+
+def restart_h_per_gpu(checkpoint_gb_per_gpu: float | np.ndarray) -> float | np.ndarray:
+    """GPU time lost to one stop and restart of a job, per GPU [h]: its checkpoint written at the
+    stop and read back at the restart, plus the start lead (:data:`START_LEAD_S`). A 70 B model
+    on 64 GPUs (17.5 GB per GPU): (2 × 17.5 / 0.56 + 30) / 3600 = 0.0257 h.
+
+    >>> round(restart_h_per_gpu(17.5), 4)
+    0.0257
+    """
+    out = (2.0 * np.asarray(checkpoint_gb_per_gpu, dtype=float) / CHECKPOINT_WRITE_GB_PER_S_PER_GPU
+           + START_LEAD_S) / 3600.0
+    return float(out) if out.ndim == 0 else out
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,31 +14,14 @@ from wattbit.control.executor import Observed
 from wattbit.control.state import FleetState, JobState, JobStatus
 from wattbit.domain import Action, Cancel, Fleet, Job, Migrate, Reroute, Start, Suspend, Throttle
 from wattbit.errors import ExecutorError, ResidencyViolation
+from wattbit.power import (  # the job-side physics the executor plays out
+    CHECKPOINT_WRITE_GB_PER_S_PER_GPU,
+    START_LEAD_S,
+    THROTTLE_LEAD_S,
+    checkpoint_s,
+)
 
-__all__ = ["CHECKPOINT_WRITE_GB_PER_S_PER_GPU", "START_LEAD_S", "THROTTLE_LEAD_S", "SimulatedExecutor"]
-
-CHECKPOINT_WRITE_GB_PER_S_PER_GPU = 0.56
-"""Checkpoint write (and restore) rate per GPU [GB/s]: ``torch.save`` of a bf16 + Adam state to
-local disk measured on an H200 node (../shared/data/accelerator-power/h200-measured.json,
-``checkpoint.torch_save_to_local_disk_gb_per_s`` = 0.56). Shards are written in parallel, one
-per GPU."""
-
-START_LEAD_S = 30.0
-"""Time from a start command to the job drawing full power [s]: scheduler dispatch plus process
-and CUDA-context start. Assumption (docs/assumptions.md, "Action lead times")."""
-
-THROTTLE_LEAD_S = 1.0
-"""Time for a power-cap/duty change to take effect [s]: an NVML power-limit or duty change acts
-within about a second. Assumption (docs/assumptions.md, "Action lead times")."""
-
-
-def checkpoint_s(job: Job) -> float:
-    """Time to write (or read back) a job's checkpoint, shards in parallel [s]: a 1,120 GB state
-    (70 B parameters × 16 B) on 64 GPUs takes 1120 / 64 / 0.56 = 31 s."""
-    if job.checkpoint_gb <= 0:
-        return 0.0
-    return job.checkpoint_gb / job.gpus / CHECKPOINT_WRITE_GB_PER_S_PER_GPU
-
+__all__ = ["CHECKPOINT_WRITE_GB_PER_S_PER_GPU", "START_LEAD_S", "THROTTLE_LEAD_S", "SimulatedExecutor", "checkpoint_s"]
 
 @dataclass
 class SimulatedExecutor:
