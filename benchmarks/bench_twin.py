@@ -121,8 +121,8 @@ def main() -> None:
             table.append(cells)
         label = f"{full.name}" + (f", period {args.period[0]} .. {args.period[1]} JST" if args.period else "")
         body = (f"### Twin: {label} ({today()})\n\nMachine: {machine()}.  \nCommand: `{cmd.strip()}`  \n"
-                f"{len(world.jobs):,} jobs, {n:,} slots of 30 min (the run window reaches the last "
-                f"deadline); world built in {world_s:.1f} s (not in the wall times)."
+                f"{len(world.jobs):,} jobs, {n:,} slots of 30 min (the run window reaches the last deadline, "
+                f"or the end of the grid data); world built in {world_s:.1f} s (not in the wall times)."
                 + (f" Extrapolation: wall time per slot × the full scenario's {full_slots:,.0f} slots "
                    "(its period plus the same drain after it; assumes the same job density)."
                    if args.period else "")

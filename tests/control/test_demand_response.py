@@ -8,9 +8,8 @@ import pytest
 
 from wattbit.control.controller import Controller
 from wattbit.domain import DemandResponse, Job, JobKind
-from wattbit.examples import tiny_fleet
 from wattbit.grid import GridSignals, PerfectForesight
-from wattbit.network import LightpathBook, build_apn
+from wattbit.network import LightpathBook
 from wattbit.sim.twin import run_twin
 
 T0 = pd.Timestamp("2023-03-18 00:00", tz="UTC")
@@ -27,16 +26,6 @@ def _flat_world(fleet):
 def _training(i, gpus, hours, slack_h, home, areas):
     return Job(f"trn-{i}", "tenant-a", JobKind.TRAINING, gpus, hours, T0,
                T0 + pd.Timedelta(hours=hours + slack_h), home, frozenset(areas), checkpoint_gb=gpus * 2.0)
-
-
-@pytest.fixture(scope="module")
-def fleet():
-    return tiny_fleet()
-
-
-@pytest.fixture(scope="module")
-def apn(fleet):
-    return build_apn(fleet)
 
 
 def _run(fleet, apn, jobs, dr, policy="wls"):

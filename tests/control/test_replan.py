@@ -11,27 +11,17 @@ import pandas as pd
 import pytest
 
 from wattbit.control.controller import Controller
-from wattbit.control.state import FleetState, JobState, JobStatus
+from wattbit.control.state import FleetState, JobState
 from wattbit.domain import DemandResponse, Job, JobKind, Start
 from wattbit.errors import InvalidInput
-from wattbit.examples import tiny_fleet, tiny_jobs, tiny_scenario
+from wattbit.examples import tiny_jobs, tiny_scenario
 from wattbit.grid import GridSignals, PerfectForesight
-from wattbit.network import LightpathBook, build_apn
+from wattbit.network import LightpathBook
 from wattbit.sim.run import build_world, simulate
 
 T0 = pd.Timestamp("2023-03-18 00:00", tz="UTC")
 STEP = pd.Timedelta(minutes=30)
 SLOTS = 48
-
-
-@pytest.fixture(scope="module")
-def fleet():
-    return tiny_fleet()
-
-
-@pytest.fixture(scope="module")
-def apn(fleet):
-    return build_apn(fleet)
 
 
 def _world(fleet) -> GridSignals:

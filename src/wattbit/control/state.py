@@ -7,14 +7,14 @@ controller reconciles desired against observed (see :mod:`wattbit.control.execut
 from __future__ import annotations
 
 import enum
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from wattbit.domain import Job
 
-__all__ = ["JobStatus", "JobState", "FleetState"]
+__all__ = ["FleetState", "JobState", "JobStatus"]
 
 
 class JobStatus(str, enum.Enum):
