@@ -175,7 +175,7 @@ def split_classes(ctrl, state, problem, split_h: float):
                              home_index=ctrl.home_index)[0] for vs in groups.values()]
     cat = {f: np.concatenate([getattr(w, f) for w in parts]) for f in (
         "allowed", "origin", "cap_gpus", "due_gpu_h", "remaining_gpu_h", "move_h",
-        "checkpoint_gb_per_gpu", "upper_gpu_h")}
+        "checkpoint_gb_per_gpu", "upper_gpu_h", "running_gpus", "restart_h")}
     keys = tuple(k for w in parts for k in w.keys)
     return dataclasses.replace(problem, work=WorkClasses(**cat, keys=keys))
 
