@@ -92,15 +92,14 @@ def dispatch_fifo(states: Mapping[str, JobState], now: pd.Timestamp, cap_gpus: M
     first, running jobs never stopped."""
     free = dict(cap_gpus)
     placed: dict[str, Placement] = {}
-    live = [s for s in states.values() if s.status.active and s.job.release <= now]
-
-    def order(st: JobState):
+    now_ns = now.value
+    live = [s for s in states.values() if s.status in _ACTIVE and s.job.release_ns <= now_ns]
+    inference = JobKind.ONLINE_INFERENCE
+    queue = sorted(live, key=lambda st: (st.status not in _RUNNING, st.job.kind is not inference,
+                                         st.job.release_ns, st.job.job_id))
+    for st in queue:
         job = st.job
-        return (not _is_running(st), job.kind is not JobKind.ONLINE_INFERENCE, job.release, job.job_id)
-
-    for st in sorted(live, key=order):
-        job = st.job
-        if job.kind is JobKind.ONLINE_INFERENCE and not (job.release <= now < job.deadline):
+        if job.kind is inference and not (job.release_ns <= now_ns < job.deadline_ns):
             continue
         site = st.site or job.home_site
         if free.get(site, 0) >= job.gpus:
@@ -108,8 +107,13 @@ def dispatch_fifo(states: Mapping[str, JobState], now: pd.Timestamp, cap_gpus: M
             placed[job.job_id] = Placement(site)
     actions: list[Action] = []
     for st in live:
-        actions += _actions_for(st, placed.get(st.job.job_id), "first come, first served at home",
-                                lambda *_: 0.0)
+        place = placed.get(st.job.job_id)
+        running = st.status in _RUNNING
+        if place is None and not running:
+            continue  # waiting, and waits on
+        if place is not None and running and st.site == place.site and abs(st.duty_pu - place.duty_pu) <= 1e-6:
+            continue  # runs on as it is
+        actions += _actions_for(st, place, "first come, first served at home", lambda *_: 0.0)
     return placed, actions
 
 

@@ -147,6 +147,8 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         now_ns = now.value
         end_ns = now_ns + step_ns
         states, lost_s = ex.states, ex.lost_s
+        busy_t = [0.0] * S  # this slot's rows, as lists: per-element NumPy indexing is slow here
+        mwh_t = [0.0] * S
         for jid in active:
             st = states[jid]
             job = st.job
@@ -159,8 +161,8 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
                     served[jid] += job.gpus * (overlap_h - lost_h)
                     unserved[jid] += job.gpus * lost_h
                     s = site_i[st.site]
-                    busy[t, s] += job.gpus * overlap_h / step_h
-                    site_mwh[t, s] += job.gpus * mw_per_gpu(st.site, 1.0) * overlap_h
+                    busy_t[s] += job.gpus * overlap_h / step_h
+                    mwh_t[s] += job.gpus * mw_per_gpu(st.site, 1.0) * overlap_h
                 else:
                     unserved[jid] += job.gpus * overlap_h
                 if job.deadline_ns <= end_ns:
@@ -181,8 +183,10 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
                 done_now.append(jid)
             else:
                 states[jid] = JobState(job, st.status, st.site, st.duty_pu, st.done_gpu_h + can, st.busy_until)
-            busy[t, s] += job.gpus * st.duty_pu * (run_h + lost_h) / step_h
-            site_mwh[t, s] += job.gpus * mw_per_gpu(st.site, st.duty_pu) * (run_h + lost_h)
+            busy_t[s] += job.gpus * st.duty_pu * (run_h + lost_h) / step_h
+            mwh_t[s] += job.gpus * mw_per_gpu(st.site, st.duty_pu) * (run_h + lost_h)
+        busy[t] = busy_t
+        site_mwh[t] = mwh_t
         for jid in done_now:
             del active[jid]
         if on_slot is not None:
