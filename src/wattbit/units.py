@@ -14,6 +14,10 @@ JST = "Asia/Tokyo"
 """Japan Standard Time (UTC+9, no daylight saving) — the zone of every Japanese data source."""
 
 SECONDS_PER_HOUR = 3600.0
+NS_PER_H = 3.6e12
+"""Nanoseconds per hour: instants are compared as integer nanoseconds since the epoch
+(``pandas.Timestamp.value``, ``Job.release_ns``) in loops over every live job."""
+
 FIBER_DELAY_S_PER_KM = 4.9e-6
 """Propagation delay in standard single-mode fibre [s/km].
 

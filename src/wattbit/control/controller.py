@@ -18,7 +18,7 @@ import pandas as pd
 from wattbit.control.dispatch import Placement, dispatch_fifo, dispatch_plan, slack_h
 from wattbit.control.policies import Policy
 from wattbit.control.policies import policy as _policy
-from wattbit.control.state import FleetState, JobState, JobStatus
+from wattbit.control.state import RUNNING_STATUSES, FleetState, JobState, JobStatus
 from wattbit.domain import Action, DemandResponse, Fleet, Job, JobKind, SiteOutage, Weights
 from wattbit.errors import Infeasible, InvalidInput
 from wattbit.grid import Forecaster
@@ -290,7 +290,7 @@ class Controller:
         return plan, k, wmem, smem, list(wkeys), list(skeys)
 
     def _job_view(self, st: JobState, now_ns: int) -> pb.JobView:
-        running = st.status in (JobStatus.RUNNING, JobStatus.MIGRATING)
+        running = st.status in RUNNING_STATUSES
         site_i = self._site_index.get(st.site, -1) if (running or st.done_gpu_h > 0) else -1
         return pb.job_view(st.job, now_ns, st.remaining_gpu_h, site_i, running)
 

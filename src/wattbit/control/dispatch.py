@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from wattbit.control.state import JobState, JobStatus
+from wattbit.control.state import ACTIVE_STATUSES, RUNNING_STATUSES, JobState
 from wattbit.domain import Action, Job, JobKind, Migrate, Reroute, Start, Suspend, Throttle
+from wattbit.units import NS_PER_H
 
 __all__ = ["Placement", "dispatch_fifo", "dispatch_plan", "slack_h"]
 
@@ -44,7 +45,7 @@ def slack_h(st: JobState, now: pd.Timestamp | int) -> float:
     if job.deadline_ns is None:
         return float("inf")
     now_ns = now if isinstance(now, int) else now.value
-    return (job.deadline_ns - now_ns) / 3.6e12 - max(0.0, job.work_gpu_h - st.done_gpu_h) / job.gpus
+    return (job.deadline_ns - now_ns) / NS_PER_H - max(0.0, job.work_gpu_h - st.done_gpu_h) / job.gpus
 
 
 def _by_value_desc(values: list[float]) -> list[int]:
@@ -53,18 +54,19 @@ def _by_value_desc(values: list[float]) -> list[int]:
     return sorted(range(len(values)), key=values.__getitem__, reverse=True)
 
 
-_RUNNING = frozenset({JobStatus.RUNNING, JobStatus.MIGRATING})
-_ACTIVE = frozenset(s for s in JobStatus if s.active)
-
-
-def _is_running(st: JobState) -> bool:
-    return st.status in _RUNNING
+def _stays(st: JobState, place: Placement | None) -> bool:
+    """True when no command is needed: a waiting job waits on, or a running one runs on at the
+    same site and duty (the cheap test before :func:`_actions_for`, run for every live job)."""
+    running = st.status in RUNNING_STATUSES
+    if place is None:
+        return not running
+    return running and st.site == place.site and abs(st.duty_pu - place.duty_pu) <= 1e-6
 
 
 def _actions_for(st: JobState, place: Placement | None, reason: str, transfer_s) -> list[Action]:
     """Commands that take a job from its observed state to the desired placement."""
     job = st.job
-    running = _is_running(st)
+    running = st.status in RUNNING_STATUSES
     if place is None:
         if running and job.kind.preemptible:
             return [Suspend(job.job_id, checkpoint=True, reason=reason)]
@@ -93,9 +95,9 @@ def dispatch_fifo(states: Mapping[str, JobState], now: pd.Timestamp, cap_gpus: M
     free = dict(cap_gpus)
     placed: dict[str, Placement] = {}
     now_ns = now.value
-    live = [s for s in states.values() if s.status in _ACTIVE and s.job.release_ns <= now_ns]
+    live = [s for s in states.values() if s.status in ACTIVE_STATUSES and s.job.release_ns <= now_ns]
     inference = JobKind.ONLINE_INFERENCE
-    queue = sorted(live, key=lambda st: (st.status not in _RUNNING, st.job.kind is not inference,
+    queue = sorted(live, key=lambda st: (st.status not in RUNNING_STATUSES, st.job.kind is not inference,
                                          st.job.release_ns, st.job.job_id))
     for st in queue:
         job = st.job
@@ -108,12 +110,8 @@ def dispatch_fifo(states: Mapping[str, JobState], now: pd.Timestamp, cap_gpus: M
     actions: list[Action] = []
     for st in live:
         place = placed.get(st.job.job_id)
-        running = st.status in _RUNNING
-        if place is None and not running:
-            continue  # waiting, and waits on
-        if place is not None and running and st.site == place.site and abs(st.duty_pu - place.duty_pu) <= 1e-6:
-            continue  # runs on as it is
-        actions += _actions_for(st, place, "first come, first served at home", lambda *_: 0.0)
+        if not _stays(st, place):
+            actions += _actions_for(st, place, "first come, first served at home", lambda *_: 0.0)
     return placed, actions
 
 
@@ -143,7 +141,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     free = [float(v) for v in cap_gpus]
     fill = [0.5] * S if fill_pu is None else [float(v) for v in fill_pu]
     now_ns = now.value
-    live = {j: st for j, st in states.items() if st.status in _ACTIVE and st.job.release_ns <= now_ns}
+    live = {j: st for j, st in states.items() if st.status in ACTIVE_STATUSES and st.job.release_ns <= now_ns}
     placed: dict[str, Placement] = {}
     why: dict[str, str | tuple[str, int]] = {}
     explain = explain or (lambda verb, s: f"plan: {verb} {sites[s]}")
@@ -155,7 +153,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
 
     # 1. running jobs that cannot be preempted keep their GPUs
     for st in live.values():
-        if st.status in _RUNNING and not st.job.kind.preemptible \
+        if st.status in RUNNING_STATUSES and not st.job.kind.preemptible \
                 and st.job.kind is not JobKind.ONLINE_INFERENCE and st.site in index:
             take(st.job.job_id, index[st.site], st.job.gpus, st.duty_pu, "running; cannot be preempted")
 
@@ -199,12 +197,10 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
         for j in members:
             st = live.get(j)
             if st is not None and j not in placed:
-                job = st.job  # (slack_h, inlined: this runs for every live job)
-                sl = (float("inf") if job.deadline_ns is None else (job.deadline_ns - now_ns) / 3.6e12
-                      - max(0.0, job.gpus * job.runtime_h - st.done_gpu_h) / job.gpus)
+                sl = slack_h(st, now_ns)
                 # among jobs out of slack, those with the fewest sites to go to come first
                 sites_ok = n_ok[c] if sl <= urgent_h else 0
-                queue.append(((sl > urgent_h, sites_ok, c, st.status not in _RUNNING, sl, j), c, st))
+                queue.append(((sl > urgent_h, sites_ok, c, st.status not in RUNNING_STATUSES, sl, j), c, st))
     queue.sort(key=lambda q: q[0])
     # each class's allowed sites from the largest target down, kept until its target changes
     order: dict[int, list[int]] = {}
@@ -228,7 +224,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                 candidates = order[c] = [s for s in _by_value_desc(target) if ok[s]]
             if not urgent and (not candidates or target[candidates[0]] < min_fill * g):
                 # no site's target can take it (the first candidate has the largest target)
-                if st.status not in _RUNNING:
+                if st.status not in RUNNING_STATUSES:
                     continue  # it waits, and no command results
                 candidates = []
         chosen = next((s for s in candidates
@@ -256,7 +252,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
             continue
         # partial target at its current site: throttle rather than stop
         # (not under a 下げDR: throttled GPUs draw more than their share of work, see power)
-        if throttle and st.status in _RUNNING and job.kind.throttleable and cur >= 0 and fill[cur] < 1.0:
+        if throttle and st.status in RUNNING_STATUSES and job.kind.throttleable and cur >= 0 and fill[cur] < 1.0:
             duty = target[cur] / g
             if duty >= MIN_THROTTLE_DUTY_PU and free[cur] >= g:
                 duty = float(min(1.0, round(duty, 2)))
@@ -272,11 +268,8 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     actions: list[Action] = []
     for jid, st in live.items():
         place = placed.get(jid)
-        running = st.status in _RUNNING
-        if place is None and not running:
-            continue  # waiting, and waits on
-        if place is not None and running and st.site == place.site and abs(st.duty_pu - place.duty_pu) <= 1e-6:
-            continue  # runs on as it is
+        if _stays(st, place):
+            continue
         reason = why.get(jid, "plan")
         if isinstance(reason, str):
             actions += _actions_for(st, place, reason, transfer_s)

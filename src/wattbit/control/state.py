@@ -14,7 +14,7 @@ import pandas as pd
 
 from wattbit.domain import Job
 
-__all__ = ["FleetState", "JobState", "JobStatus"]
+__all__ = ["ACTIVE_STATUSES", "RUNNING_STATUSES", "FleetState", "JobState", "JobStatus"]
 
 
 class JobStatus(str, enum.Enum):
@@ -28,12 +28,16 @@ class JobStatus(str, enum.Enum):
 
     @property
     def active(self) -> bool:
-        return self in _ACTIVE
+        return self in ACTIVE_STATUSES
 
+
+ACTIVE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.RUNNING, JobStatus.SUSPENDED, JobStatus.MIGRATING})
+"""Statuses of a job that is not over (a set, for membership tests in per-job loops)."""
+
+RUNNING_STATUSES = frozenset({JobStatus.RUNNING, JobStatus.MIGRATING})
+"""Statuses of a job that holds GPUs (a move counts: the job is still the site's to run)."""
 
 _KEEP: Any = object()  # "leave this field as it is" (None is a value some fields take)
-
-_ACTIVE = frozenset({JobStatus.PENDING, JobStatus.RUNNING, JobStatus.SUSPENDED, JobStatus.MIGRATING})
 
 
 @dataclass(frozen=True, slots=True)

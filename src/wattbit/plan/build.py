@@ -17,6 +17,8 @@ import pandas as pd
 from wattbit.domain import DemandResponse, DRDirection, Fleet, Job, JobKind
 from wattbit.grid import GridSignals
 from wattbit.plan.problem import Blocks, DRConstraint, ServiceClasses, WorkClasses
+from wattbit.power import restart_h_per_gpu
+from wattbit.units import NS_PER_H
 
 __all__ = [
     "ClassMembers",
@@ -127,16 +129,13 @@ class ClassMembers:
     service: tuple[tuple[str, ...], ...]
 
 
-_NS_PER_H = 3.6e12
-
-
 def _hours(delta: pd.Timedelta) -> float:
-    return delta.as_unit("ns").value / _NS_PER_H
+    return delta.as_unit("ns").value / NS_PER_H
 
 
 def _hours_between(later: pd.Timestamp, earlier: pd.Timestamp) -> float:
     """(later - earlier) in hours, on integer nanoseconds (fast in loops over many jobs)."""
-    return (later.as_unit("ns").value - earlier.as_unit("ns").value) / _NS_PER_H
+    return (later.as_unit("ns").value - earlier.as_unit("ns").value) / NS_PER_H
 
 
 DEADLINE_MARGIN_H = 1.0
@@ -152,11 +151,11 @@ def job_view(job: Job, now: pd.Timestamp | int, remaining_gpu_h: float, site_ind
     the planning deadline is ``margin_h`` before the real one (within the job's slack).
     ``now`` may be given as integer nanoseconds since the epoch (UTC), as loops over many jobs do."""
     now_ns = now if isinstance(now, int) else now.value
-    release_in_h = max(0.0, (job.release_ns - now_ns) / _NS_PER_H)
+    release_in_h = max(0.0, (job.release_ns - now_ns) / NS_PER_H)
     if job.deadline_ns is None:
         deadline_in_h = release_in_h + job.runtime_h + nominal_slack_h
     else:
-        deadline_in_h = (job.deadline_ns - now_ns) / _NS_PER_H
+        deadline_in_h = (job.deadline_ns - now_ns) / NS_PER_H
         earliest_h = release_in_h + remaining_gpu_h / job.gpus
         deadline_in_h = max(min(deadline_in_h, earliest_h), deadline_in_h - margin_h)
     preemptible = job.kind is not JobKind.ONLINE_INFERENCE
@@ -275,8 +274,6 @@ def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, s
                     move_h[c, s] = move_time_s(mean_gb, fa.sites[origin[c]], fa.sites[s]) / 3600.0
     running_gpus = restart_h = None
     if restart_costs:
-        from wattbit.power import restart_h_per_gpu
-
         running = np.fromiter((v.running for v in kept), bool, N)
         running_gpus = np.bincount(ci, g * running, C)
         restart_h = restart_h_per_gpu(ckpt)
@@ -305,8 +302,8 @@ def service_classes(jobs: Iterable[Job], now: pd.Timestamp, fa: FleetArrays, blo
     for k, key in enumerate(keys):
         allowed[k] = key
         for job in groups[key]:
-            rel = (job.release_ns - now.value) / _NS_PER_H
-            dl = (job.deadline_ns - now.value) / _NS_PER_H
+            rel = (job.release_ns - now.value) / NS_PER_H
+            dl = (job.deadline_ns - now.value) / NS_PER_H
             overlap = np.clip(np.minimum(end_h, dl) - np.maximum(start_h, rel), 0, None)
             demand[k] += job.gpus * overlap / blocks.duration_h
         members.append(tuple(j.job_id for j in groups[key]))

@@ -50,7 +50,8 @@ from wattbit.domain import Job, Weights
 from wattbit.errors import InvalidInput
 from wattbit.plan.build import FleetArrays, JobView, _hours_between
 from wattbit.plan.lp import _Builder, _quiet_highs
-from wattbit.plan.problem import Blocks, DRConstraint, PlanningProblem
+from wattbit.plan.problem import WEIGHT_FIELDS, Blocks, DRConstraint, PlanningProblem
+from wattbit.power import restart_h_per_gpu
 
 __all__ = ["ExactResult", "solve_exact", "solve_exact_like", "weights_of"]
 
@@ -86,15 +87,9 @@ class ExactResult:
 
 
 def weights_of(p: PlanningProblem) -> Weights:
-    """The objective weights a class problem was built with."""
-    return Weights(
-        carbon_price_jpy_per_t=p.carbon_price_jpy_per_t,
-        curtailment_value_jpy_per_mwh=p.curtailment_value_jpy_per_mwh,
-        deadline_penalty_jpy_per_gpu_h=p.deadline_penalty_jpy_per_gpu_h,
-        unserved_inference_penalty_jpy_per_gpu_h=p.unserved_penalty_jpy_per_gpu_h,
-        move_penalty_jpy_per_gb=p.move_penalty_jpy_per_gb,
-        gpu_hour_value_jpy=p.gpu_hour_value_jpy,
-    )
+    """The objective weights a class problem was built with (the inverse of
+    :func:`wattbit.plan.problem.weight_kwargs`)."""
+    return Weights(**{w: getattr(p, field) for field, w in WEIGHT_FIELDS.items()})
 
 
 def _allowed_sites(views: Sequence[JobView], fa: FleetArrays, spatial: bool,
@@ -296,8 +291,6 @@ def solve_exact(
     if nd:
         cost[d0:z0] = [DR_PENALTY_JPY_PER_MWH * h[b] for _, b in dr_rows]
     if nz:
-        from wattbit.power import restart_h_per_gpu
-
         ckpt_gb = np.array([v.job.checkpoint_gb for v in views], dtype=float)
         cost[z0:] = np.repeat(restart_h_per_gpu(ckpt_gb / g) * weights.gpu_hour_value_jpy, B)
 

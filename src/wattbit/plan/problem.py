@@ -21,7 +21,9 @@ import numpy as np
 
 from wattbit.errors import InvalidInput
 
-__all__ = ["Blocks", "DRConstraint", "PlanningProblem", "ServiceClasses", "WorkClasses", "weight_kwargs"]
+__all__ = [
+    "WEIGHT_FIELDS", "Blocks", "DRConstraint", "PlanningProblem", "ServiceClasses", "WorkClasses", "weight_kwargs",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,14 +198,19 @@ class PlanningProblem:
         return self.price_jpy_per_mwh.shape[0]
 
 
+WEIGHT_FIELDS = {
+    "carbon_price_jpy_per_t": "carbon_price_jpy_per_t",
+    "curtailment_value_jpy_per_mwh": "curtailment_value_jpy_per_mwh",
+    "deadline_penalty_jpy_per_gpu_h": "deadline_penalty_jpy_per_gpu_h",
+    "unserved_penalty_jpy_per_gpu_h": "unserved_inference_penalty_jpy_per_gpu_h",
+    "move_penalty_jpy_per_gb": "move_penalty_jpy_per_gb",
+    "gpu_hour_value_jpy": "gpu_hour_value_jpy",
+}
+"""Objective field of a :class:`PlanningProblem` → field of :class:`wattbit.domain.Weights`
+(the one place the two vocabularies meet)."""
+
+
 def weight_kwargs(weights) -> dict[str, float]:
     """The objective fields of a :class:`PlanningProblem` from a scenario's
-    :class:`wattbit.domain.Weights` (the one place the two vocabularies meet)."""
-    return dict(
-        carbon_price_jpy_per_t=weights.carbon_price_jpy_per_t,
-        curtailment_value_jpy_per_mwh=weights.curtailment_value_jpy_per_mwh,
-        deadline_penalty_jpy_per_gpu_h=weights.deadline_penalty_jpy_per_gpu_h,
-        unserved_penalty_jpy_per_gpu_h=weights.unserved_inference_penalty_jpy_per_gpu_h,
-        move_penalty_jpy_per_gb=weights.move_penalty_jpy_per_gb,
-        gpu_hour_value_jpy=weights.gpu_hour_value_jpy,
-    )
+    :class:`wattbit.domain.Weights`."""
+    return {field: getattr(weights, w) for field, w in WEIGHT_FIELDS.items()}

@@ -23,10 +23,9 @@ from wattbit.grid import GridSignals
 from wattbit.plan import build as pb
 from wattbit.plan.problem import Blocks
 from wattbit.sim.executor import SimulatedExecutor
+from wattbit.units import NS_PER_H
 
 __all__ = ["TwinResult", "run_twin", "run_window"]
-
-NS_PER_H = 3.6e12
 
 
 def run_window(jobs: Sequence[Job], start: pd.Timestamp, end: pd.Timestamp, step_s: float,
