@@ -146,9 +146,14 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     why: dict[str, str | tuple[str, int]] = {}
     explain = explain or (lambda verb, s: f"plan: {verb} {sites[s]}")
 
+    placements: dict[tuple[int, float], Placement] = {}  # shared: a Placement is immutable
+
     def take(job_id: str, s: int, gpus: int, duty: float, reason: str | tuple[str, int]) -> None:
         free[s] -= gpus
-        placed[job_id] = Placement(sites[s], duty)
+        place = placements.get((s, duty))
+        if place is None:
+            place = placements[(s, duty)] = Placement(sites[s], duty)
+        placed[job_id] = place
         why[job_id] = reason
 
     # 1. running jobs that cannot be preempted keep their GPUs
@@ -202,8 +207,10 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                 sites_ok = n_ok[c] if sl <= urgent_h else 0
                 queue.append(((sl > urgent_h, sites_ok, c, st.status not in RUNNING_STATUSES, sl, j), c, st))
     queue.sort(key=lambda q: q[0])
-    # each class's allowed sites from the largest target down, kept until its target changes
+    # each class's allowed sites from the largest target down, kept until its target changes;
+    # and the sites its move budget reaches, from the largest budget down, until a move is made
     order: dict[int, list[int]] = {}
+    move_order: dict[int, list[int]] = {}
     min_fill = min(fill)
     served = False
     for key, c, st in queue:
@@ -216,8 +223,11 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
         cur = index.get(st.site, -1)
         has_state = cur >= 0 and job.kind.preemptible and st.done_gpu_h > 0
         if has_state:
-            candidates = [cur] + [s for s in _by_value_desc(move_budget)
-                                  if move_budget[s] >= fill[s] * g and s != cur]
+            reach = move_order.get(c)
+            if reach is None:
+                reach = move_order[c] = [s for s in _by_value_desc(move_budget) if move_budget[s] > 0]
+            candidates = [cur] + [s for s in reach if move_budget[s] >= fill[s] * g and s != cur] \
+                if reach else [cur]
         else:
             candidates = order.get(c)
             if candidates is None:
@@ -249,6 +259,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
             order.pop(c, None)
             if moving:
                 move_budget[chosen] -= g
+                move_order.pop(c, None)
             continue
         # partial target at its current site: throttle rather than stop
         # (not under a 下げDR: throttled GPUs draw more than their share of work, see power)
@@ -271,8 +282,6 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
         if _stays(st, place):
             continue
         reason = why.get(jid, "plan")
-        if isinstance(reason, str):
-            actions += _actions_for(st, place, reason, transfer_s)
-        elif _actions_for(st, place, "", transfer_s):  # a command results: say why
-            actions += _actions_for(st, place, explain(*reason), transfer_s)
+        # (past _stays, a command nearly always results: the reason is worth formatting)
+        actions += _actions_for(st, place, reason if isinstance(reason, str) else explain(*reason), transfer_s)
     return placed, actions

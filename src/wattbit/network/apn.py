@@ -319,6 +319,9 @@ class APN:
     # --- paths ----------------------------------------------------------------------------------
     def path(self, src_site: str, dst_site: str) -> Path:
         """Shortest light path between two sites (by fiber km), with its QoT and latency."""
+        known = self._paths.get((src_site, dst_site))
+        if known is not None:  # (only valid names are ever cached)
+            return known
         self._site(src_site, "src_site")
         self._site(dst_site, "dst_site")
         key = (src_site, dst_site)

@@ -55,7 +55,12 @@ class Reservation:
         return self.start < end and start < self.end
 
 
+_UTC = pd.Timestamp(0, tz="UTC").tz
+
+
 def _utc(value, field: str) -> pd.Timestamp:
+    if isinstance(value, pd.Timestamp) and value.tz is _UTC:
+        return value  # (the common case, checked first: a controller books every move)
     if not isinstance(value, pd.Timestamp):
         raise InvalidInput(f"{field} = {value!r}; expected a pandas.Timestamp with a time zone")
     if value.tzinfo is None:
@@ -85,6 +90,7 @@ class LightpathBook:
     def __init__(self, apn: APN) -> None:
         self.apn = apn
         self._reservations: dict[str, Reservation] = {}
+        self._span_ns: dict[str, tuple[int, int, int]] = {}  # rid -> (start, end [ns], wavelengths)
         self._by_link: dict[str, set[str]] = defaultdict(set)  # live: may still conflict
         self._history_by_link: dict[str, set[str]] = defaultdict(set)  # every reservation
         self._counter = itertools.count(1)
@@ -100,10 +106,12 @@ class LightpathBook:
 
     def _busy(self, link_id: str, start: pd.Timestamp, end: pd.Timestamp) -> set[int]:
         busy: set[int] = set()
+        start_ns, end_ns = start.value, end.value
+        span = self._span_ns
         for rid in self._by_link.get(link_id, ()):
-            r = self._reservations[rid]
-            if r.overlaps(start, end):
-                busy.update(r.channels)
+            r_start, r_end, _ = span[rid]
+            if r_start < end_ns and start_ns < r_end:  # Reservation.overlaps, in integers
+                busy.update(self._reservations[rid].channels)
         return busy
 
     def free_channels(self, src: str, dst: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[int, ...]:
@@ -159,11 +167,17 @@ class LightpathBook:
             rid, src, dst, start, end, tuple(free[:wavelengths]), path.link_ids, owner, wavelengths * path.rate_gbps
         )
         self._reservations[rid] = r
+        span = self._span_ns
+        span[rid] = (start.value, end.value, wavelengths)
+        at = start.value
         for lid in path.link_ids:
             self._by_link[lid].add(rid)
             self._history_by_link[lid].add(rid)
-            in_use = sum(self._reservations[q].wavelengths for q in self._by_link[lid]
-                         if self._reservations[q].start <= r.start < self._reservations[q].end)
+            in_use = 0
+            for q in self._by_link[lid]:
+                q_start, q_end, q_n = span[q]
+                if q_start <= at < q_end:
+                    in_use += q_n
             self._peak_pu = max(self._peak_pu, in_use / self.capacity(lid))
         return r
 
@@ -171,10 +185,11 @@ class LightpathBook:
         """Stop checking reservations that ended by ``before`` for conflicts (they stay in the
         history and in the statistics); a long-running controller calls it every step so that
         booking stays fast. Returns how many were retired."""
-        before = _utc(before, "before")
+        before_ns = _utc(before, "before").value
         done = 0
+        span = self._span_ns
         for lid, rids in self._by_link.items():
-            old = {rid for rid in rids if self._reservations[rid].end <= before}
+            old = {rid for rid in rids if span[rid][1] <= before_ns}
             rids -= old
             done += len(old)
         return done
@@ -184,6 +199,7 @@ class LightpathBook:
         r = self._reservations.pop(reservation_id, None)
         if r is None:
             raise unknown_name("reservation", reservation_id, self._reservations, field="reservation_id")
+        del self._span_ns[reservation_id]
         for lid in r.link_ids:
             self._by_link[lid].discard(reservation_id)
             self._history_by_link[lid].discard(reservation_id)
