@@ -76,7 +76,8 @@ class Job:
 
     Derived at construction (not arguments): ``release_ns`` and ``deadline_ns`` (None without a
     deadline), the instants as integer nanoseconds since the epoch, UTC, for the arithmetic
-    that runs over every live job in every slot.
+    that runs over every live job in every slot; and ``work_gpu_h``, its work at full speed,
+    gpus × runtime_h [GPU-h].
     """
 
     job_id: str
@@ -94,6 +95,7 @@ class Job:
     rtt_budget_s: float | None = None
     release_ns: int = field(init=False, repr=False, compare=False)
     deadline_ns: int | None = field(init=False, repr=False, compare=False)
+    work_gpu_h: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         owner = f"job {self.job_id!r}"
@@ -152,11 +154,7 @@ class Job:
             positive(owner, "rtt_budget_s", self.rtt_budget_s)
         object.__setattr__(self, "release_ns", int(self.release.value))
         object.__setattr__(self, "deadline_ns", None if self.deadline is None else int(self.deadline.value))
-
-    @property
-    def work_gpu_h(self) -> float:
-        """GPU-hours of work at full speed [GPU-h]."""
-        return self.gpus * self.runtime_h
+        object.__setattr__(self, "work_gpu_h", self.gpus * self.runtime_h)
 
     @property
     def slack_h(self) -> float | None:

@@ -118,11 +118,15 @@ class LightpathBook:
         """Channels free on every link of the src–dst path for the whole window."""
         start, end = _utc(start, "start"), _utc(end, "end")
         path = self.apn.path(src, dst)
-        free: set[int] | None = None
+        if not path.link_ids:
+            return ()
+        # channels are numbered from 0 on every link: free on all = below the smallest
+        # capacity and busy on none
+        busy: set[int] = set()
         for lid in path.link_ids:
-            here = set(range(self.capacity(lid))) - self._busy(lid, start, end)
-            free = here if free is None else free & here
-        return tuple(sorted(free or ()))
+            busy |= self._busy(lid, start, end)
+        n = min(self.capacity(lid) for lid in path.link_ids)
+        return tuple(c for c in range(n) if c not in busy)
 
     def reserve(
         self,
