@@ -4,6 +4,7 @@ no policy or model logic lives here."""
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -258,8 +259,9 @@ def fleet_workload(
 # --- twin ------------------------------------------------------------------------------------
 
 
-def _run_with_progress(scenario, policies, data, out: Path, report: bool) -> None:
-    """Simulate with one progress bar per policy, print the KPI table, write the outputs."""
+def _run_with_progress(scenario, policies, data, out: Path, report: bool, workers: int | None = None) -> None:
+    """Simulate with one progress bar per policy, print the KPI table, write the outputs;
+    ``workers`` policies at once (default: one per core)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from wattbit.sim.kpi import format_kpi_table
@@ -283,7 +285,8 @@ def _run_with_progress(scenario, policies, data, out: Path, report: bool) -> Non
                 progress.start_task(tasks[p])  # the clock of each bar starts with its policy
             progress.update(tasks[p], completed=i + 1)
 
-        comparison = simulate(scenario, policies, world=world, on_slot=on_slot)
+        workers = workers or min(len(policies), os.cpu_count() or 1)
+        comparison = simulate(scenario, policies, world=world, on_slot=on_slot, workers=workers)
     console.print(format_kpi_table(comparison.table), highlight=False, markup=False, soft_wrap=True)
     written = save_outputs(comparison, out, report=report)
     if "report" in written:
@@ -304,6 +307,11 @@ Policies = Annotated[
                  "spatial, wls, oracle. Default: all five."),
 ]
 OutDir = Annotated[Path, typer.Option("--out", help="Folder for the KPI table, records and report.")]
+Workers = Annotated[
+    Optional[int],
+    typer.Option("--workers", min=1, help="Policies run at once, each in its own process (default: one "
+                 "per core). The results do not depend on it."),
+]
 
 
 @app.command("run")
@@ -313,6 +321,7 @@ def run(
     data: DataDir = None,
     out: OutDir = Path("out"),
     report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
+    workers: Workers = None,
 ) -> None:
     """The digital twin on the bundled default scenario: japan-9 fleet, FY2022 grid data,
     trace-driven workload. Prints the key figures and writes the report. With --full-year the
@@ -321,7 +330,7 @@ def run(
 
     scenario = load_scenario("full-year" if full_year else "default")
     default = ["baseline", "temporal", "spatial", "wls"] + ([] if full_year else ["oracle"])
-    _run_with_progress(scenario, policy or default, data, out, report)
+    _run_with_progress(scenario, policy or default, data, out, report, workers)
 
 
 @app.command("simulate")
@@ -333,12 +342,14 @@ def simulate_cmd(
     data: DataDir = None,
     out: OutDir = Path("out"),
     report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
+    workers: Workers = None,
 ) -> None:
     """Run a scenario through the twin under one or more policies."""
     from wattbit.scenarios import load_scenario, with_period
 
     sc = with_period(load_scenario(scenario), start, end)
-    _run_with_progress(sc, policy or ["baseline", "temporal", "spatial", "wls", "oracle"], data, out, report)
+    _run_with_progress(sc, policy or ["baseline", "temporal", "spatial", "wls", "oracle"], data, out, report,
+                       workers)
 
 
 # --- service ---------------------------------------------------------------------------------

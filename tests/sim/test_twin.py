@@ -87,3 +87,30 @@ def test_kpi_table_matches_golden_file(comparison):
     if os.environ.get("WATTBIT_UPDATE_GOLDEN"):
         GOLDEN.write_text(text, encoding="utf-8")
     assert text == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_policies_in_worker_processes_give_the_same_results(comparison):
+    """``workers=2`` runs each policy in a spawned process: same KPIs, records and lightpaths as
+    the run in this process, and progress still reaches the caller (first and last slot)."""
+    sc = tiny_scenario()
+    seen: dict[str, set[int]] = {}
+    parallel = simulate(sc, POLICIES, world=comparison.world, workers=2,
+                        on_slot=lambda p, i, n: seen.setdefault(p, set()).add(i))
+    drop = ["decide_ms_mean", "dr_response_s"]
+    assert format_kpi_table(parallel.table.drop(index=drop)) == format_kpi_table(comparison.table.drop(index=drop))
+    n = len(comparison.world.truth.time)
+    for p in POLICIES:
+        assert {0, n - 1} <= seen[p]
+        cols = [c for c in comparison.results[p].jobs.columns]
+        assert parallel.results[p].jobs[cols].equals(comparison.results[p].jobs[cols])
+        assert parallel.results[p].areas.equals(comparison.results[p].areas)
+        assert len(parallel.lightpaths[p].reservations) == len(comparison.lightpaths[p].reservations)
+    assert parallel.oracle is not None and parallel.oracle.result.objective_jpy == pytest.approx(
+        comparison.oracle.result.objective_jpy)
+
+
+def test_workers_must_be_a_positive_integer(comparison):
+    from wattbit.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="workers = 0"):
+        simulate(tiny_scenario(), ("baseline",), world=comparison.world, workers=0)

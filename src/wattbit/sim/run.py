@@ -15,6 +15,7 @@ from wattbit.control.oracle import OraclePlan, plan_oracle
 from wattbit.control.policies import POLICIES
 from wattbit.control.policies import policy as _policy
 from wattbit.domain import Job, Scenario
+from wattbit.errors import InvalidInput
 from wattbit.grid import GridSignals
 from wattbit.sim.kpi import kpi_table
 from wattbit.sim.twin import TwinResult, run_twin, run_window
@@ -82,37 +83,100 @@ def build_world(scenario: Scenario, *, data_dir: Path | None = None,
     return World(scenario, jobs, build_apn(fleet), truth, forecast_truth, history)
 
 
-def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
-             data_dir: Path | None = None, world: World | None = None,
-             on_slot: Callable[[str, int, int], None] | None = None) -> Comparison:
-    """Run each policy on the scenario's world and compare them.
-
-    on_slot(policy, i, n) is called after every slot (progress bars).
-    """
+def _run_policy(sc: Scenario, world: World, name: str,
+                on_slot: Callable[[int, int], None] | None = None):
+    """One policy's twin run: (its result, its lightpath book, the oracle plan if it solved one)."""
     from wattbit.grid import SeasonalPersistenceForecaster
     from wattbit.network import LightpathBook
 
+    pol = _policy(name)
+    oracle = None
+    if pol.foresight:
+        oracle = plan_oracle(sc.fleet, world.apn, world.jobs, world.truth, weights=sc.weights,
+                             demand_response=sc.demand_response, outages=sc.outages)
+    forecaster = SeasonalPersistenceForecaster(world.forecast_truth, world.history)
+    book = LightpathBook(world.apn)
+    controller = Controller(
+        sc.fleet, world.apn, pol, sc.weights, forecaster, step_s=sc.step_s,
+        horizon_slots=sc.horizon_slots, replan_slots=sc.replan_slots, lightpaths=book,
+        oracle_plan=oracle)
+    result = run_twin(controller, world.jobs, world.truth, demand_response=sc.demand_response,
+                      outages=sc.outages, on_slot=on_slot)
+    return result, book, oracle
+
+
+PROGRESS_UPDATES = 200
+"""Progress reports a worker process sends per policy run (each slot would flood the pipe)."""
+
+
+def _run_policy_in_worker(sc: Scenario, world: World, name: str, progress):
+    """:func:`_run_policy` in a worker process; progress goes to the parent through a queue."""
+    cb = None
+    if progress is not None:
+        def cb(i: int, n: int) -> None:
+            if i == 0 or i == n - 1 or i % max(1, n // PROGRESS_UPDATES) == 0:
+                progress.put((name, i, n))
+    return _run_policy(sc, world, name, cb)
+
+
+def _run_parallel(sc: Scenario, world: World, policies: Sequence[str], workers: int,
+                  on_slot: Callable[[str, int, int], None] | None) -> dict[str, tuple]:
+    """Each policy in its own process (spawned: HiGHS's threads do not survive a fork), at most
+    ``workers`` at a time, the world sent along with each; the planners, the longest runs, go
+    first so that the short ones fill in at the end."""
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    manager = ctx.Manager() if on_slot else None
+    queue = manager.Queue() if manager else None
+    relay = None
+    if queue is not None:
+        def drain() -> None:
+            while (item := queue.get()) is not None:
+                on_slot(*item)
+        relay = threading.Thread(target=drain, daemon=True)
+        relay.start()
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            longest_first = sorted(policies, key=lambda n: (not _policy(n).foresight, not _policy(n).planner))
+            futures = {name: pool.submit(_run_policy_in_worker, sc, world, name, queue) for name in longest_first}
+            return {name: futures[name].result() for name in policies}
+    finally:
+        if queue is not None:
+            queue.put(None)
+            relay.join()
+            manager.shutdown()
+
+
+def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
+             data_dir: Path | None = None, world: World | None = None,
+             on_slot: Callable[[str, int, int], None] | None = None,
+             workers: int = 1) -> Comparison:
+    """Run each policy on the scenario's world and compare them.
+
+    on_slot(policy, i, n) is called after slots (progress bars): every slot in this process,
+    a few hundred times per run from worker processes.
+    workers : policies run at once, each in its own process (1: one after the other, here).
+    The runs are independent and deterministic, so the results do not depend on ``workers``.
+    """
     for name in policies:
         _policy(name)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise InvalidInput(f"simulate: workers = {workers!r}; expected an integer >= 1 (1 runs the "
+                           "policies one after the other)")
     world = world or build_world(scenario, data_dir=data_dir)
     sc = scenario
-    oracle = None
-    results: dict[str, TwinResult] = {}
-    books = {}
-    for name in policies:
-        pol = _policy(name)
-        if pol.foresight and oracle is None:
-            oracle = plan_oracle(sc.fleet, world.apn, world.jobs, world.truth, weights=sc.weights,
-                                 demand_response=sc.demand_response, outages=sc.outages)
-        forecaster = SeasonalPersistenceForecaster(world.forecast_truth, world.history)
-        books[name] = LightpathBook(world.apn)
-        controller = Controller(
-            sc.fleet, world.apn, pol, sc.weights, forecaster, step_s=sc.step_s,
-            horizon_slots=sc.horizon_slots, replan_slots=sc.replan_slots, lightpaths=books[name],
-            oracle_plan=oracle if pol.foresight else None)
-        cb = (lambda i, n, _name=name: on_slot(_name, i, n)) if on_slot else None
-        results[name] = run_twin(controller, world.jobs, world.truth,
-                                 demand_response=sc.demand_response, outages=sc.outages, on_slot=cb)
+    if workers > 1 and len(policies) > 1:
+        runs = _run_parallel(sc, world, policies, min(workers, len(policies)), on_slot)
+    else:
+        runs = {name: _run_policy(sc, world, name, (lambda i, n, _name=name: on_slot(_name, i, n))
+                                  if on_slot else None)
+                for name in policies}
+    results: dict[str, TwinResult] = {name: r[0] for name, r in runs.items()}
+    books = {name: r[1] for name, r in runs.items()}
+    oracle = next((r[2] for r in runs.values() if r[2] is not None), None)
     table = kpi_table(results)
     if oracle is not None:
         bound = float(oracle.result.absorbed_mw.sum() * world.truth.step_h)
