@@ -5,6 +5,7 @@
     PYTHONPATH=src python benchmarks/bench_twin.py --full-year --period 2023-03-01 2023-04-01
     PYTHONPATH=src python benchmarks/bench_twin.py --profile                # + cProfile of wls
     PYTHONPATH=src python benchmarks/bench_twin.py --replan-slots 1 4       # planner policies at two cadences
+    PYTHONPATH=src python benchmarks/bench_twin.py --coarse-blocks 2 1      # ... and two horizon block layouts
 
 Prints, per policy: slots, wall time, slots/s, peak RSS and the headline KPIs; with a period of
 the full-year scenario, the full year's time extrapolated from the time per slot (said so in the
@@ -40,6 +41,9 @@ def main() -> None:
     ap.add_argument("--policies", nargs="+", default=["wls", "baseline"])
     ap.add_argument("--replan-slots", nargs="+", type=int, metavar="N",
                     help="run the planner policies at each of these replan cadences (default: the scenario's)")
+    ap.add_argument("--coarse-blocks", nargs="+", type=int, metavar="N",
+                    help="run the planner policies with each of these numbers of blocks per coarse size "
+                         "(default: the scenario's)")
     ap.add_argument("--profile", action="store_true", help="cProfile one more wls run")
     ap.add_argument("--top", type=int, default=25, help="profile entries to print")
     ap.add_argument("--no-readme", action="store_true")
@@ -66,13 +70,16 @@ def main() -> None:
     for p in args.policies:
         planner = _policy(p).planner
         for k in (args.replan_slots if (args.replan_slots and planner) else [sc.replan_slots]):
-            runs.append((p, dataclasses.replace(sc, replan_slots=k), planner))
+            for cb in (args.coarse_blocks if (args.coarse_blocks and planner) else [sc.coarse_blocks]):
+                runs.append((p, dataclasses.replace(sc, replan_slots=k, coarse_blocks=cb), planner))
     for p, run_sc, planner in runs:
         t = time.perf_counter()
         comp = simulate(run_sc, [p], world=world)
         wall = time.perf_counter() - t
         k = comp.table[p]
         label = f"{p}, replan {run_sc.replan_slots}" if planner else p
+        if planner and args.coarse_blocks:
+            label += f", coarse {run_sc.coarse_blocks}"
         row = {"policy": label, "slots": n, "wall_s": wall, "slots_per_s": n / wall, "rss": peak_rss_mb(),
                "plans": comp.results[p].counters.get("plans", 0)}
         row.update({key: float(k[key]) for key, _, _ in KPIS})
@@ -85,7 +92,7 @@ def main() -> None:
             row["full_s"] = wall / n * full_slots
         rows.append(row)
         extra = f", full {full.name} extrapolated {row['full_s']:,.0f} s" if args.period else ""
-        print(f"{label:16s} {n:6,} slots {row['plans']:6,} plans {wall:8.1f} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
+        print(f"{label:26s} {n:6,} slots {row['plans']:6,} plans {wall:8.1f} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
               + "  ".join(f"{h} {fmt.format(row[key])}" for key, h, fmt in KPIS)
               + f"  decide ms 1st/4th quarter {row['decide_q1_ms']:.1f}/{row['decide_q4_ms']:.1f}" + extra,
               flush=True)

@@ -107,3 +107,28 @@ def test_the_twin_on_a_cadence_keeps_every_promise(every_fourth):
     # a plan every fourth slot, plus one per event (two DR notices and an outage at most)
     slots = r.counters["slots"]
     assert math.ceil(slots / 4) <= r.counters["plans"] <= math.ceil(slots / 4) + 3
+
+
+def test_coarse_blocks_shrink_the_horizon_not_its_length(fleet, apn):
+    """One block per coarse size: the same 48 h in 10 blocks instead of 13, the first four still
+    single slots (so the replan cadence still has a block per slot), and the job still planned."""
+    jobs = [_training("a", 64, 3.0, 20.0, ["tokyo", "kansai", "kyushu"])]
+    fine = Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), horizon_slots=16,
+                      fine_slots=4)
+    coarse = Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), horizon_slots=16,
+                        fine_slots=4, coarse_blocks=1)
+    state = _state(T0, jobs)
+    p_fine, _, _ = fine.build_problem(state)
+    p_coarse, _, _ = coarse.build_problem(state)
+    assert p_fine.blocks.slots.tolist() == [1, 1, 1, 1, 2, 2, 4, 4]
+    assert p_coarse.blocks.slots.tolist() == [1, 1, 1, 1, 2, 4, 6]
+    assert p_coarse.blocks.slots.sum() == p_fine.blocks.slots.sum()
+    assert coarse.step(state).plan.x_gpus.sum() > 0
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5])
+def test_coarse_blocks_must_be_a_positive_integer(fleet, apn, bad):
+    with pytest.raises(InvalidInput, match="coarse_blocks"):
+        Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), coarse_blocks=bad)
+    with pytest.raises(InvalidInput, match=r"coarse_blocks = .*expected an integer >= 1"):
+        dataclasses.replace(tiny_scenario(), coarse_blocks=bad)

@@ -86,7 +86,9 @@ class Controller:
     dispatches the stored plan's block for that slot against the jobs observed now. An event
     (demand response, outage), or a job of a class the stored plan does not have, forces a new
     plan at once. 1 (the default) plans every slot; at most ``fine_slots``, so that every slot
-    between plans has a block of its own.
+    between plans has a block of its own;
+    coarse_blocks : blocks of each coarser size (2, 4, 8 … slots) after the fine ones (default
+    ``fine_slots // 2``; see :meth:`Blocks.telescoping`); 1 makes the LP about a quarter smaller.
     """
 
     MOVE_CACHE_SIZE = 100_000
@@ -97,7 +99,7 @@ class Controller:
                  forecaster: Forecaster | None = None, *, step_s: float = 1800.0,
                  horizon_slots: int = 96, fine_slots: int = 4, pacing_pu: float = 1.0,
                  lightpaths=None, oracle_plan=None, time_limit_s: float = 60.0,
-                 replan_slots: int = 1):
+                 replan_slots: int = 1, coarse_blocks: int | None = None):
         self.fleet = fleet
         self.apn = apn
         self.policy = _policy(policy)
@@ -115,6 +117,8 @@ class Controller:
                 f"controller: replan_slots = {replan_slots!r}; expected 1 .. fine_slots "
                 f"({self.fine_slots}), so that every slot between plans has a block of its own")
         self.replan_slots = int(replan_slots)
+        Blocks.telescoping(1, 1.0, self.fine_slots, coarse_blocks)  # refuses a bad value now
+        self.coarse_blocks = coarse_blocks
         self._stored: _StoredPlan | None = None
         self.plans_solved = 0
         self.fa = pb.fleet_arrays(fleet)
@@ -299,7 +303,7 @@ class Controller:
         now = state.now
         pol = self.policy
         fc = self.forecaster.forecast(now, self.horizon_slots)
-        blocks = Blocks.telescoping(len(fc.time), self.step_h, self.fine_slots)
+        blocks = Blocks.telescoping(len(fc.time), self.step_h, self.fine_slots, self.coarse_blocks)
         price, curt, mc = pb.grid_blocks(fc, self.fa.areas, blocks)
         views, services = [], []
         now_ns = now.value

@@ -78,7 +78,9 @@ class Scenario:
 
     step_s : slot length [s] (1800 = JEPX half-hour);  horizon_slots : planner look-ahead [-];
     replan_slots : the controller solves its plan at most every this many slots (events force
-    a new plan at once) [-]; 1 .. 4 (the controller plans its first four slots one by one).
+    a new plan at once) [-]; 1 .. 4 (the controller plans its first four slots one by one);
+    coarse_blocks : the planner's blocks of each coarser size (2, 4, 8 … slots) after those
+    four [-]; 2 (the default) or 1 (a smaller LP; see docs/controller.md).
     """
 
     name: str
@@ -92,6 +94,7 @@ class Scenario:
     step_s: float = 1800.0
     horizon_slots: int = 96
     replan_slots: int = 1
+    coarse_blocks: int = 2
 
     def __post_init__(self) -> None:
         owner = f"scenario {self.name!r}"
@@ -107,6 +110,11 @@ class Scenario:
             raise InvalidInput(
                 f"{owner}: replan_slots = {self.replan_slots!r}; expected an integer 1 .. "
                 f"{MAX_REPLAN_SLOTS} (the slots the controller plans one by one)")
+        if not (isinstance(self.coarse_blocks, int) and not isinstance(self.coarse_blocks, bool)
+                and self.coarse_blocks >= 1):
+            raise InvalidInput(
+                f"{owner}: coarse_blocks = {self.coarse_blocks!r}; expected an integer >= 1 (blocks of "
+                "each coarser size in the planner's horizon; 2 is the default, 1 a smaller LP)")
         for dr in self.demand_response:
             if dr.area not in self.fleet.areas:
                 raise InvalidInput(

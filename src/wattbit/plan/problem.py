@@ -55,19 +55,27 @@ class Blocks:
         return cls(np.full(n_slots, step_h), np.ones(n_slots, dtype=int))
 
     @classmethod
-    def telescoping(cls, n_slots: int, step_h: float, fine_slots: int = 8) -> Blocks:
+    def telescoping(cls, n_slots: int, step_h: float, fine_slots: int = 8,
+                    coarse_blocks: int | None = None) -> Blocks:
         """Fine blocks first, coarser later: ``fine_slots`` single slots, then blocks of 2, 4, 8
-        slots, each size used as often as the previous size's span allows. The decisions that are
-        executed come from the first block, so detail matters most there.
+        slots, ``coarse_blocks`` of each size (default ``fine_slots // 2``: each size as often as
+        the previous size's span allows). The decisions that are executed come from the first
+        blocks, so detail matters most there; fewer coarse blocks make a smaller LP.
 
         >>> b = Blocks.telescoping(96, 0.5)
         >>> int(b.slots.sum()), b.n
         (96, 22)
+        >>> Blocks.telescoping(96, 0.5, fine_slots=4).slots.tolist()
+        [1, 1, 1, 1, 2, 2, 4, 4, 8, 8, 16, 16, 32]
+        >>> Blocks.telescoping(96, 0.5, fine_slots=4, coarse_blocks=1).slots.tolist()
+        [1, 1, 1, 1, 2, 4, 8, 16, 32, 30]
         """
+        if coarse_blocks is not None and (not isinstance(coarse_blocks, int) or coarse_blocks < 1):
+            raise InvalidInput(f"blocks: coarse_blocks = {coarse_blocks!r}; expected an integer >= 1")
         sizes: list[int] = []
         used, size = 0, 1
         while used < n_slots:
-            count = fine_slots if size == 1 else max(1, fine_slots // 2)
+            count = fine_slots if size == 1 else (coarse_blocks or max(1, fine_slots // 2))
             for _ in range(count):
                 if used >= n_slots:
                     break

@@ -98,7 +98,8 @@ def _run_policy(sc: Scenario, world: World, name: str,
     book = LightpathBook(world.apn)
     controller = Controller(
         sc.fleet, world.apn, pol, sc.weights, forecaster, step_s=sc.step_s,
-        horizon_slots=sc.horizon_slots, replan_slots=sc.replan_slots, lightpaths=book,
+        horizon_slots=sc.horizon_slots, replan_slots=sc.replan_slots, coarse_blocks=sc.coarse_blocks,
+        lightpaths=book,
         oracle_plan=oracle)
     result = run_twin(controller, world.jobs, world.truth, demand_response=sc.demand_response,
                       outages=sc.outages, on_slot=on_slot)
