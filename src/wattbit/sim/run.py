@@ -143,7 +143,12 @@ def _run_parallel(sc: Scenario, world: World, policies: Sequence[str], workers: 
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             longest_first = sorted(policies, key=lambda n: (not _policy(n).foresight, not _policy(n).planner))
             futures = {name: pool.submit(_run_policy_in_worker, sc, world, name, queue) for name in longest_first}
-            return {name: futures[name].result() for name in policies}
+            try:
+                return {name: futures[name].result() for name in policies}
+            except BaseException:
+                for f in futures.values():  # a run failed: start no more (running ones end first)
+                    f.cancel()
+                raise
     finally:
         if queue is not None:
             queue.put(None)
