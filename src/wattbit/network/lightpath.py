@@ -192,7 +192,7 @@ class LightpathBook:
         before_ns = _utc(before, "before").value
         done = 0
         span = self._span_ns
-        for lid, rids in self._by_link.items():
+        for rids in self._by_link.values():
             old = {rid for rid in rids if span[rid][1] <= before_ns}
             rids -= old
             done += len(old)
