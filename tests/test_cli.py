@@ -1,4 +1,5 @@
 """`wattbit serve`: its options reach the service's Settings; bad values are refused with the fix.
+`wattbit simulate --workers`: the policies run side by side and the outputs are the same.
 
 ``serve --check`` builds the settings and prints them without starting the server.
 """
@@ -67,3 +68,25 @@ def test_serve_refuses_a_replay_start_that_is_not_an_instant(tmp_path, monkeypat
                           "--replay-start", "tomorrow at six")
     assert code == 2
     assert "--replay-start = 'tomorrow at six' is not an ISO 8601 instant; write e.g. 2022-08-01T18:00+09:00" in out
+
+
+def test_simulate_runs_policies_side_by_side_with_the_same_outputs(tmp_path):
+    """A day of the default scenario (its jobs run on to their deadlines) under two policies,
+    once in two worker processes and once in this one: the same KPI table."""
+    args = ["simulate", "--start", "2023-03-06 00:00", "--end", "2023-03-07 00:00",
+            "-p", "baseline", "-p", "temporal", "--no-report"]
+    tables = {}
+    for workers in ("2", "1"):
+        out = tmp_path / workers
+        result = runner.invoke(app, [*args, "--workers", workers, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        lines = (out / "kpis.txt").read_text(encoding="utf-8").splitlines()
+        tables[workers] = [ln for ln in lines if not ln.startswith(("decision time", "DR response"))]
+    assert tables["2"] == tables["1"]
+    assert "baseline" in tables["2"][0] and "temporal" in tables["2"][0]
+
+
+def test_simulate_refuses_zero_workers(tmp_path):
+    result = runner.invoke(app, ["simulate", "--workers", "0", "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "--workers" in result.output
