@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,8 @@ def slack_h(st: JobState, now: pd.Timestamp | int) -> float:
     if job.deadline_ns is None:
         return float("inf")
     now_ns = now if isinstance(now, int) else now.value
-    return (job.deadline_ns - now_ns) / NS_PER_H - max(0.0, job.work_gpu_h - st.done_gpu_h) / job.gpus
+    left_gpu_h = job.work_gpu_h - st.done_gpu_h
+    return (job.deadline_ns - now_ns) / NS_PER_H - (left_gpu_h / job.gpus if left_gpu_h > 0.0 else 0.0)
 
 
 def _by_value_desc(values: list[float]) -> list[int]:
@@ -206,7 +208,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                 # among jobs out of slack, those with the fewest sites to go to come first
                 sites_ok = n_ok[c] if sl <= urgent_h else 0
                 queue.append(((sl > urgent_h, sites_ok, c, st.status not in RUNNING_STATUSES, sl, j), c, st))
-    queue.sort(key=lambda q: q[0])
+    queue.sort(key=itemgetter(0))
     # each class's allowed sites from the largest target down, kept until its target changes;
     # and the sites its move budget reaches, from the largest budget down, until a move is made
     order: dict[int, list[int]] = {}
@@ -239,6 +241,8 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                 candidates = []
         chosen = next((s for s in candidates
                        if free[s] >= g and (urgent or target[s] >= fill[s] * g)), None)
+        if chosen is None and not urgent and st.status not in RUNNING_STATUSES:
+            continue  # it waits, and no command results
         if chosen is None and urgent:
             # the plan did not reach this job: run it wherever it may and fits
             fallback = [s for s in _by_value_desc(free) if ok[s]]
