@@ -102,7 +102,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     active: dict[str, None] = {}  # jobs alive, in release order (a set's order would vary by run)
     busy = np.zeros((T, S))
     site_mwh = np.zeros((T, S))
-    finish: dict[str, pd.Timestamp] = {}
+    finish_ns: dict[str, int] = {}  # when each job finished [ns since the epoch, UTC]
     served = dict.fromkeys((j.job_id for j in jobs if j.kind is JobKind.ONLINE_INFERENCE), 0.0)
     unserved = dict(served)
     moves_by_job: dict[str, int] = {}
@@ -166,7 +166,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
                     unserved[jid] += job.gpus * overlap_h
                 if job.deadline_ns <= end_ns:
                     states[jid] = JobState(job, JobStatus.DONE, st.site, 0.0, st.done_gpu_h, st.busy_until)
-                    finish[jid] = job.deadline
+                    finish_ns[jid] = job.deadline_ns
                     done_now.append(jid)
                 continue
             s = site_i[st.site]
@@ -178,7 +178,8 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
             if can >= remaining - 1e-9:
                 run_h = remaining / (job.gpus * r)
                 states[jid] = JobState(job, JobStatus.DONE, st.site, 0.0, job.work_gpu_h, st.busy_until)
-                finish[jid] = now + pd.Timedelta(hours=lost_h + run_h)
+                # (hours to ns as pd.Timedelta(hours=...) converts them: to seconds, then truncated ns)
+                finish_ns[jid] = now_ns + int((lost_h + run_h) * 3600 * 1e9)
                 done_now.append(jid)
             else:
                 states[jid] = JobState(job, st.status, st.site, st.duty_pu, st.done_gpu_h + can, st.busy_until)
@@ -212,9 +213,10 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     # --- jobs (column by column: a year holds some 300,000) ----------------------------------
     run_end_ns = (times[-1] + step).value
     states = [ex.states.get(j.job_id) for j in jobs]
-    fins = [finish.get(j.job_id) for j in jobs]
-    fin_ns = np.array([f.value if f is not None else -1 for f in fins], dtype=np.int64)
+    fin_ns = np.array([finish_ns.get(j.job_id, -1) for j in jobs], dtype=np.int64)
     has_fin = fin_ns >= 0
+    fins = pd.DatetimeIndex(np.where(has_fin, fin_ns, np.iinfo(np.int64).min).view("datetime64[ns]")
+                            ).tz_localize("UTC").tz_convert(times.tz)  # (int64 min is NaT: unfinished)
     is_inf = np.array([j.kind is JobKind.ONLINE_INFERENCE for j in jobs], dtype=bool)
     dl_ns = np.array([j.deadline_ns if j.deadline_ns is not None else -1 for j in jobs], dtype=np.int64)
     has_dl = dl_ns >= 0
