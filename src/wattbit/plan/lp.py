@@ -320,20 +320,15 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
     start = np.zeros(ncol + 1, dtype=np.int64)
     np.cumsum(np.bincount(cols, minlength=ncol), out=start[1:])
 
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = ncol, bld.n_rows
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lb, ub
-    lp.row_lower_ = np.concatenate(bld.lo) if bld.lo else np.zeros(0)
-    lp.row_upper_ = np.concatenate(bld.up) if bld.up else np.zeros(0)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = start.astype(np.int32)
-    lp.a_matrix_.index_ = rows.astype(np.int32)
-    lp.a_matrix_.value_ = vals
     hs = _quiet_highs(highspy)
     hs.setOptionValue("time_limit", float(time_limit_s))
     hs.setOptionValue("solver", solver)
     hs.setOptionValue("presolve", "on" if presolve else "off")
-    hs.passModel(lp)
+    # the arrays straight to HiGHS (filling a HighsLp's fields copies each one more time)
+    hs.passModel(ncol, bld.n_rows, len(vals), int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize),
+                 0.0, cost, lb, ub, np.concatenate(bld.lo) if bld.lo else np.zeros(0),
+                 np.concatenate(bld.up) if bld.up else np.zeros(0), start.astype(np.int32),
+                 rows.astype(np.int32), vals, np.zeros(ncol, dtype=np.int32))  # (all continuous)
     t0 = _time.perf_counter()
     hs.run()
     solve_s = _time.perf_counter() - t0
