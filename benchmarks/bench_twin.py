@@ -31,6 +31,8 @@ from _common import machine, markdown_table, peak_rss_mb, today, update_section
 KPIS = (("curtailment_absorbed_mwh", "absorbed MWh", "{:,.0f}"), ("cost_mjpy", "cost M JPY", "{:,.1f}"),
         ("deadline_misses", "misses", "{:.0f}"), ("moves", "moves", "{:.0f}"),
         ("decide_ms_mean", "decide ms", "{:.1f}"))
+PARTS = ("build", "solve", "stored", "dispatch")
+"""The controller's decision time by part (Controller.time_s, in the twin's counters)."""
 
 
 def main() -> None:
@@ -88,13 +90,16 @@ def main() -> None:
         d = comp.results[p].decide_s
         q = max(1, int((sc.end - sc.start).total_seconds() / world.truth.step_s) // 4)
         row["decide_q1_ms"], row["decide_q4_ms"] = 1e3 * d[:q].mean(), 1e3 * d[3 * q:4 * q].mean()
+        counters = comp.results[p].counters
+        row["parts"] = " / ".join(f"{counters.get(f'decide_{part}_s', 0.0):.1f}" for part in PARTS)
         if args.period:
             row["full_s"] = wall / n * full_slots
         rows.append(row)
         extra = f", full {full.name} extrapolated {row['full_s']:,.0f} s" if args.period else ""
         print(f"{label:26s} {n:6,} slots {row['plans']:6,} plans {wall:8.1f} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
               + "  ".join(f"{h} {fmt.format(row[key])}" for key, h, fmt in KPIS)
-              + f"  decide ms 1st/4th quarter {row['decide_q1_ms']:.1f}/{row['decide_q4_ms']:.1f}" + extra,
+              + f"  decide ms 1st/4th quarter {row['decide_q1_ms']:.1f}/{row['decide_q4_ms']:.1f}"
+              + f"  decide s {'/'.join(PARTS)} {row['parts']}" + extra,
               flush=True)
     profile_text = ""
     if args.profile:
@@ -115,14 +120,14 @@ def main() -> None:
     if not args.no_readme:
         cmd = "PYTHONPATH=src python benchmarks/bench_twin.py " + shlex.join(sys.argv[1:])
         head = (["policy", "slots", "plans", "wall s", "slots/s", "peak RSS MB"] + [h for _, h, _ in KPIS]
-                + ["decide ms, 1st / 4th quarter of the period"])
+                + ["decide ms, 1st / 4th quarter of the period", "decide s: " + " / ".join(PARTS)])
         if args.period:
             head.append(f"{full.name} extrapolated s")
         table = []
         for r in rows:
             cells = [r["policy"], f"{r['slots']:,}", f"{r['plans']:,}", f"{r['wall_s']:.1f}", f"{r['slots_per_s']:.1f}",
                      f"{r['rss']:,.0f}"] + [fmt.format(r[key]) for key, _, fmt in KPIS] + [
-                     f"{r['decide_q1_ms']:.1f} / {r['decide_q4_ms']:.1f}"]
+                     f"{r['decide_q1_ms']:.1f} / {r['decide_q4_ms']:.1f}", r["parts"]]
             if args.period:
                 cells.append(f"{r['full_s']:,.0f}")
             table.append(cells)

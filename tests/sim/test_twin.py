@@ -114,3 +114,17 @@ def test_workers_must_be_a_positive_integer(comparison):
 
     with pytest.raises(InvalidInput, match="workers = 0"):
         simulate(tiny_scenario(), ("baseline",), world=comparison.world, workers=0)
+
+
+def test_decision_time_is_split_by_part(comparison):
+    """The twin's counters carry the controller's decision time by part: planners build and
+    solve LPs, the baseline only dispatches; the parts never exceed the decisions' total."""
+    for p, r in comparison.results.items():
+        parts = {k: v for k, v in r.counters.items() if k.startswith("decide_") and k.endswith("_s")}
+        assert set(parts) == {"decide_build_s", "decide_solve_s", "decide_stored_s", "decide_dispatch_s"}
+        assert parts["decide_dispatch_s"] > 0
+        assert sum(parts.values()) <= r.decide_s.sum() + 1e-9
+        if p in ("temporal", "spatial", "wls"):
+            assert parts["decide_build_s"] > 0 and parts["decide_solve_s"] > 0
+        if p == "baseline":
+            assert parts["decide_build_s"] == parts["decide_solve_s"] == 0.0

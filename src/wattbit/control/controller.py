@@ -121,6 +121,10 @@ class Controller:
         self.coarse_blocks = coarse_blocks
         self._stored: _StoredPlan | None = None
         self.plans_solved = 0
+        self.time_s: dict[str, float] = dict.fromkeys(("build", "solve", "stored", "dispatch"), 0.0)
+        """Wall time of the decisions so far, by part [s]: building the planning problem from the
+        fleet state, solving the LP (matrix and HiGHS), registering events and matching jobs to a
+        stored plan, and dispatch (every policy's)."""
         self.fa = pb.fleet_arrays(fleet)
         self._site_index = {s: i for i, s in enumerate(self.fa.sites)}
         self._dr: dict[str, tuple[DemandResponse, float]] = {}
@@ -226,16 +230,22 @@ class Controller:
         if not self.policy.planner:
             caps = dict(zip(self.fa.sites, self._now_caps(state)))
             placed, actions = dispatch_fifo(state.jobs, state.now, caps, self.step_h)
+            self.time_s["dispatch"] += _time.perf_counter() - t0
             # the baseline does not respond to demand response: it commits nothing
             return Decision(state.now, tuple(actions), placed, dict.fromkeys(self._dr, 0.0),
                             decide_s=_time.perf_counter() - t0)
         if self.policy.foresight:
             return self._follow_oracle(state, t0)
         stored = None if events else self._stored_members(state)
+        t1 = _time.perf_counter()
+        self.time_s["stored"] += t1 - t0
         if stored is not None:
             return self._dispatch_stored(state, *stored, t0)
         problem, wmem, smem = self.build_problem(state)
+        t2 = _time.perf_counter()
         res = solve(problem, time_limit_s=self.time_limit_s)
+        self.time_s["build"] += t2 - t1
+        self.time_s["solve"] += _time.perf_counter() - t2
         self.plans_solved += 1
         self._stored = _StoredPlan(state.now, problem, res, self._member_index(wmem), self._member_index(smem))
         return self._dispatch(state, problem, res, t0, block=0, wmem=wmem, smem=smem,
@@ -345,6 +355,7 @@ class Controller:
                   w_ok: np.ndarray, s_ok: np.ndarray) -> Decision:
         """Carry out block ``block`` of a plan: targets x[c, s], moves m[c, s], inference y[k, s]
         over the classes w_ok / s_ok (allowed sites) with the given members."""
+        t1 = _time.perf_counter()
         placed, actions = dispatch_plan(
             state.jobs, state.now, sites=self.fa.sites, cap_gpus=self._now_caps(state),
             work_members=wmem, service_members=smem, work_allowed=w_ok, service_allowed=s_ok,
@@ -352,6 +363,7 @@ class Controller:
             spatial=self.policy.spatial, step_h=self.step_h, transfer_s=self._transfer_s,
             reserve_move=self._reserve(state.now), explain=self._explainer(problem, block),
             fill_pu=self._fill(state.now))
+        self.time_s["dispatch"] += _time.perf_counter() - t1
         commitments = {}
         for i, r in enumerate(problem.dr):
             if r.request_id in self._dr:  # (a stored plan may outlive a request's window)
@@ -401,6 +413,7 @@ class Controller:
             transfer_s=self._transfer_s, reserve_move=self._reserve(state.now),
             explain=lambda verb, s: f"oracle plan: {verb} {self.fa.sites[s]}",
             fill_pu=self._fill(state.now))
+        self.time_s["dispatch"] += _time.perf_counter() - t0
         short = {r.request_id: float(op.result.dr_short_mw[i]) for i, r in enumerate(op.problem.dr)}
         commitments = {rid: max(0.0, dr.power_mw - short.get(rid, dr.power_mw))
                        for rid, (dr, _) in self._dr.items()}

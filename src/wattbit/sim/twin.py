@@ -51,7 +51,8 @@ class TwinResult:
             carbon_avg_g_per_kwh, carbon_marginal_g_per_kwh;
     jobs : one row per job (finish, delay_h, missed, moves, served and unserved GPU-h, ...);
     dr : one row per demand-response request (committed, delivered and response time);
-    counters : moves, moved_gb, suspends, lost_gpu_h, lightpaths, peak link utilisation, ...
+    counters : moves, moved_gb, suspends, lost_gpu_h, lightpaths, peak link utilisation, ...,
+               and decide_<part>_s: the controller's decision time by part (Controller.time_s)
     """
 
     policy: str
@@ -260,6 +261,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         decisions=len(ex.log), slots=n_used, plans=controller.plans_solved,
         lightpaths=(len(getattr(lp, "reservations", ())) if lp is not None else 0),
         peak_link_utilisation_pu=(float(lp.peak_utilisation()) if lp is not None else 0.0),
+        **{f"decide_{part}_s": s for part, s in controller.time_s.items()},
     )
     return TwinResult(controller.policy.name, step_h, sites, areas, jobs_df, dr_df, counters,
                       decide[:n_used])
