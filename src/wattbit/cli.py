@@ -376,7 +376,6 @@ def serve(
     check: Annotated[bool, typer.Option("--check", help="Validate the options, print the settings and exit without serving.")] = False,
 ) -> None:
     """Run the control plane's HTTP API. The first admin token comes from WATTBIT_ADMIN_TOKEN."""
-    import os
     from dataclasses import fields
 
     from wattbit.service import Settings

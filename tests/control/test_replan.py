@@ -85,8 +85,10 @@ def test_a_job_of_a_class_the_plan_lacks_still_meets_its_deadline(fleet, apn):
 
 
 def test_replan_slots_beyond_the_fine_blocks_is_refused(fleet, apn):
-    with pytest.raises(InvalidInput, match=r"replan_slots = 5; expected 1 \.\. fine_slots \(4\)"):
+    with pytest.raises(InvalidInput, match=r"replan_slots = 5; expected an integer 1 \.\. fine_slots \(4\)"):
         Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), replan_slots=5)
+    with pytest.raises(InvalidInput, match=r"replan_slots = 2\.7; expected an integer"):
+        Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), replan_slots=2.7)
     with pytest.raises(InvalidInput, match="replan_slots = 0"):
         dataclasses.replace(tiny_scenario(), replan_slots=0)
 

@@ -108,14 +108,11 @@ def test_eria_regular_file_reads(tmp_path, area):
     ("kyushu", "2024-04-01 23:30 JST (labelled 2024/04/01 24:00)"),
     ("chugoku", "2024-04-01 23:30 JST"),
 ])
-def test_eria_gap(tmp_path, area, slot):
+def test_eria_gap(tmp_path, area, slot, read_error):
     rows = _eria_rows(area == "kyushu")
     del rows[3]  # the slot starting 23:30 JST; file line 6
     path = _write_eria(tmp_path / "eria_jukyu_202404_09.csv", rows)
-    with pytest.raises(DataSourceError) as exc:
-        read_eria_jukyu(path, area)
-    e = exc.value
-    assert (e.file, e.line) == (str(path), 6)
+    e = read_error(read_eria_jukyu, path, 6, area)
     assert f"expected the slot {slot} on this line (a gap: 1 slot missing ({slot})" in str(e)
     assert "restore the missing rows" in str(e)
 
@@ -124,14 +121,11 @@ def test_eria_gap(tmp_path, area, slot):
     ("kyushu", "2024-04-01 23:00 JST (labelled 2024/04/01 23:30)"),
     ("chugoku", "2024-04-01 23:00 JST"),
 ])
-def test_eria_duplicate(tmp_path, area, slot):
+def test_eria_duplicate(tmp_path, area, slot, read_error):
     rows = _eria_rows(area == "kyushu")
     rows.insert(3, rows[2])  # the slot starting 23:00 JST twice: lines 5 and 6
     path = _write_eria(tmp_path / "eria_jukyu_202404_09.csv", rows)
-    with pytest.raises(DataSourceError) as exc:
-        read_eria_jukyu(path, area)
-    e = exc.value
-    assert (e.file, e.line) == (str(path), 6)
+    e = read_error(read_eria_jukyu, path, 6, area)
     assert f"(a duplicate: this row repeats the slot {slot} of line 5; delete the repeated row)" in str(e)
 
 
@@ -165,27 +159,21 @@ def test_jepx_regular_file_reads(tmp_path):
     assert prices.index[3] == pd.Timestamp("2022-04-02 00:00", tz="Asia/Tokyo")
 
 
-def test_jepx_gap(tmp_path):
+def test_jepx_gap(tmp_path, read_error):
     rows = _jepx_rows()
     del rows[3]  # 2022/04/02 slot 1; file line 5 now holds slot 2
     path = _write_jepx(tmp_path / "spot_summary_2022.csv", rows)
-    with pytest.raises(DataSourceError) as exc:
-        read_jepx_spot(path)
-    e = exc.value
-    assert (e.file, e.line) == (str(path), 5)
+    e = read_error(read_jepx_spot, path, 5)
     assert e.found == "受渡日 2022/04/02 時刻コード 2 (00:30 JST)"
     assert ("expected the slot 受渡日 2022/04/02 時刻コード 1 (00:00 JST) on this line (a gap: 1 slot "
             "missing (受渡日 2022/04/02 時刻コード 1 (00:00 JST)); restore the missing rows") in str(e)
 
 
-def test_jepx_duplicate(tmp_path):
+def test_jepx_duplicate(tmp_path, read_error):
     rows = _jepx_rows()
     rows.insert(2, rows[1])  # 2022/04/01 slot 47 on lines 3 and 4
     path = _write_jepx(tmp_path / "spot_summary_2022.csv", rows)
-    with pytest.raises(DataSourceError) as exc:
-        read_jepx_spot(path)
-    e = exc.value
-    assert (e.file, e.line) == (str(path), 4)
+    e = read_error(read_jepx_spot, path, 4)
     assert ("expected the slot 受渡日 2022/04/01 時刻コード 48 (23:30 JST) on this line (a duplicate: this "
             "row repeats the slot 受渡日 2022/04/01 時刻コード 47 (23:00 JST) of line 3; delete the "
             "repeated row)") in str(e)

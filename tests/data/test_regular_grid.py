@@ -65,14 +65,11 @@ def _drop_line(src: Path, dst: Path, encoding: str, index: int) -> Path:
     return dst
 
 
-def test_jukyu_gap_names_file_line_expected_hour_and_fix(fixtures_raw, tmp_path):
+def test_jukyu_gap_names_file_line_expected_hour_and_fix(fixtures_raw, tmp_path, read_error):
     fmt = FORMATS["chubu"]  # 5 lines before the data; the first data row is 2022/4/1 0:00
     src = fixtures_raw / "area_jukyu_ryomakom/chubu/2022_areabalance_current_term.csv"
     path = _drop_line(src, tmp_path / src.name, fmt.encoding, 5 + 3)  # the 03:00 row
-    with pytest.raises(DataSourceError) as exc:
-        read_jukyu(path, fmt)
-    e = exc.value
-    assert (e.file, e.line) == (str(path), 9)
+    e = read_error(read_jukyu, path, 9, fmt)
     assert e.found == "2022-04-01 04:00 JST"
     assert str(e).startswith(f"{path}:9: expected the hour 2022-04-01 03:00 JST on this line "
                              f"(a gap: 1 hour missing (2022-04-01 03:00 JST); {FIX})")
@@ -81,38 +78,29 @@ def test_jukyu_gap_names_file_line_expected_hour_and_fix(fixtures_raw, tmp_path)
 TEPCO_DAILY = "tepco_juyo_dlxiii/2022/20220401_power_usage.csv"
 
 
-def test_tepco_daily_hourly_block_must_start_at_midnight(fixtures_raw, tmp_path):
+def test_tepco_daily_hourly_block_must_start_at_midnight(fixtures_raw, tmp_path, read_error):
     src = fixtures_raw / TEPCO_DAILY
     path = _drop_line(src, tmp_path / "20220401_power_usage.csv", "utf-8", 10)  # 2022/4/1,0:00 (line 11)
-    with pytest.raises(DataSourceError) as exc:
-        read_tepco_daily(path)
-    e = exc.value
-    assert (e.file, e.line) == (str(path), 11)
+    e = read_error(read_tepco_daily, path, 11)
     assert f"expected the hour 2022-04-01 00:00 JST on this line (a gap: 1 hour missing (2022-04-01 00:00 JST); {FIX})" \
         in str(e)
 
 
-def test_tepco_daily_five_minute_gap(fixtures_raw, tmp_path):
+def test_tepco_daily_five_minute_gap(fixtures_raw, tmp_path, read_error):
     src = fixtures_raw / TEPCO_DAILY
     lines = src.read_text(encoding="utf-8").splitlines()
     head = next(i for i, ln in enumerate(lines) if ln.startswith("DATE,TIME,当日実績(５分"))
     assert lines[head + 1 + 25].startswith("2022/4/1,2:05,")  # the 26th 5-min value
     path = _drop_line(src, tmp_path / "20220401_power_usage.csv", "utf-8", head + 1 + 25)
-    with pytest.raises(DataSourceError) as exc:
-        read_tepco_daily(path)
-    e = exc.value
-    assert (e.file, e.line) == (str(path), head + 1 + 25 + 1)
+    e = read_error(read_tepco_daily, path, head + 1 + 25 + 1)
     assert e.found == "2022-04-01 02:10 JST"
     assert ("expected the 5-min value 2022-04-01 02:05 JST on this line (a gap: 1 5-min value missing "
             f"(2022-04-01 02:05 JST); {FIX})") in str(e)
 
 
-def test_tepco_yearly_gap(fixtures_raw, tmp_path):
+def test_tepco_yearly_gap(fixtures_raw, tmp_path, read_error):
     src = fixtures_raw / "tepco_juyo_dlxiii/juyo-2021.csv"
     path = _drop_line(src, tmp_path / "juyo-2021.csv", "utf-8", 2 + 5)  # 2021/1/1,5:00 (line 8)
-    with pytest.raises(DataSourceError) as exc:
-        read_tepco_yearly(path)
-    e = exc.value
-    assert (e.file, e.line) == (str(path), 8)
+    e = read_error(read_tepco_yearly, path, 8)
     assert f"expected the hour 2021-01-01 05:00 JST on this line (a gap: 1 hour missing (2021-01-01 05:00 JST); {FIX})" \
         in str(e)

@@ -83,10 +83,10 @@ class Controller:
     oracle_plan : for the ``oracle`` policy, the plan solved once with the real future
     (see :func:`wattbit.control.oracle.plan_oracle`); each slot then follows it;
     replan_slots : solve the LP at most every this many slots [slots]; in between, each slot
-    dispatches the stored plan's block for that slot against the jobs observed now. An event
-    (demand response, outage), or a job of a class the stored plan does not have, forces a new
-    plan at once. 1 (the default) plans every slot; at most ``fine_slots``, so that every slot
-    between plans has a block of its own;
+    dispatches the stored plan's block for that slot against the jobs observed now (a job of a
+    class the stored plan does not have waits for the next plan unless it is out of slack). An
+    event (demand response, outage) forces a new plan at once. 1 (the default) plans every slot;
+    at most ``fine_slots``, so that every slot between plans has a block of its own;
     coarse_blocks : blocks of each coarser size (2, 4, 8 … slots) after the fine ones (default
     ``fine_slots // 2``; see :meth:`Blocks.telescoping`); 1 makes the LP about a quarter smaller.
     """
@@ -112,11 +112,11 @@ class Controller:
         self.lightpaths = lightpaths
         self.oracle_plan = oracle_plan
         self.time_limit_s = time_limit_s
-        if not 1 <= int(replan_slots) <= max(1, self.fine_slots):
+        if not (isinstance(replan_slots, int) and 1 <= replan_slots <= max(1, self.fine_slots)):
             raise InvalidInput(
-                f"controller: replan_slots = {replan_slots!r}; expected 1 .. fine_slots "
+                f"controller: replan_slots = {replan_slots!r}; expected an integer 1 .. fine_slots "
                 f"({self.fine_slots}), so that every slot between plans has a block of its own")
-        self.replan_slots = int(replan_slots)
+        self.replan_slots = replan_slots
         Blocks.telescoping(1, 1.0, self.fine_slots, coarse_blocks)  # refuses a bad value now
         self.coarse_blocks = coarse_blocks
         self._stored: _StoredPlan | None = None
@@ -265,7 +265,7 @@ class Controller:
         plan = self._stored
         if plan is None or self.replan_slots <= 1:
             return None
-        k = int(round((state.now - plan.now).total_seconds() / self.step_s))
+        k = round((state.now - plan.now).total_seconds() / self.step_s)
         if not 0 < k < self.replan_slots or k >= plan.problem.blocks.n or plan.problem.blocks.slots[k] != 1:
             return None
         work, service = plan.problem.work, plan.problem.service

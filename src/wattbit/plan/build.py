@@ -158,7 +158,7 @@ def job_view(job: Job, now: pd.Timestamp | int, remaining_gpu_h: float, site_ind
         deadline_in_h = (job.deadline_ns - now_ns) / NS_PER_H
         earliest_h = release_in_h + remaining_gpu_h / job.gpus
         deadline_in_h = max(min(deadline_in_h, earliest_h), deadline_in_h - margin_h)
-    preemptible = job.kind is not JobKind.ONLINE_INFERENCE
+    preemptible = job.kind.preemptible
     return JobView(job, remaining_gpu_h, site_index if (running or preemptible) else -1,
                    running and not preemptible, release_in_h, deadline_in_h, running)
 

@@ -14,14 +14,10 @@ from wattbit.control.executor import Observed
 from wattbit.control.state import FleetState, JobState, JobStatus
 from wattbit.domain import Action, Cancel, Fleet, Job, Migrate, Reroute, Start, Suspend, Throttle
 from wattbit.errors import ExecutorError, ResidencyViolation
-from wattbit.power import (  # the job-side physics the executor plays out
-    CHECKPOINT_WRITE_GB_PER_S_PER_GPU,
-    START_LEAD_S,
-    THROTTLE_LEAD_S,
-    checkpoint_s,
-)
+from wattbit.power import START_LEAD_S, THROTTLE_LEAD_S, checkpoint_s  # the job-side physics
 
-__all__ = ["CHECKPOINT_WRITE_GB_PER_S_PER_GPU", "START_LEAD_S", "THROTTLE_LEAD_S", "SimulatedExecutor", "checkpoint_s"]
+__all__ = ["SimulatedExecutor"]
+
 
 @dataclass
 class SimulatedExecutor:

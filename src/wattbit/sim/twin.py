@@ -175,7 +175,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
             r = rate(st.duty_pu)
             can = job.gpus * r * (step_h - lost_h)
             run_h = step_h - lost_h
-            remaining = max(0.0, job.work_gpu_h - st.done_gpu_h)
+            remaining = st.remaining_gpu_h
             if can >= remaining - 1e-9:
                 run_h = remaining / (job.gpus * r)
                 states[jid] = JobState(job, JobStatus.DONE, st.site, 0.0, job.work_gpu_h, st.busy_until)
