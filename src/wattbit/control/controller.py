@@ -18,7 +18,7 @@ import pandas as pd
 from wattbit.control.dispatch import Placement, dispatch_fifo, dispatch_plan, slack_h
 from wattbit.control.policies import Policy
 from wattbit.control.policies import policy as _policy
-from wattbit.control.state import RUNNING_STATUSES, FleetState, JobState, JobStatus
+from wattbit.control.state import ACTIVE_STATUSES, RUNNING_STATUSES, FleetState, JobState, JobStatus
 from wattbit.domain import Action, DemandResponse, Fleet, Job, JobKind, SiteOutage, Weights
 from wattbit.errors import Infeasible, InvalidInput
 from wattbit.grid import Forecaster
@@ -315,15 +315,25 @@ class Controller:
         fc = self.forecaster.forecast(now, self.horizon_slots)
         blocks = Blocks.telescoping(len(fc.time), self.step_h, self.fine_slots, self.coarse_blocks)
         price, curt, mc = pb.grid_blocks(fc, self.fa.areas, blocks)
-        views, services = [], []
-        now_ns = now.value
+        services, jobs, done, site_i, running = [], [], [], [], []
+        site_index = self._site_index
         for st in state.jobs.values():
-            if not st.status.active:
+            status = st.status
+            if status not in ACTIVE_STATUSES:
                 continue
-            if st.job.kind is JobKind.ONLINE_INFERENCE:
-                services.append(st.job)
+            job = st.job
+            if job.kind is JobKind.ONLINE_INFERENCE:
+                services.append(job)
                 continue
-            views.append(self._job_view(st, now_ns))
+            # (the columns of _job_view, for every work job at once)
+            run = status in RUNNING_STATUSES
+            jobs.append(job)
+            done.append(st.done_gpu_h)
+            site_i.append(site_index.get(st.site, -1) if (run or st.done_gpu_h > 0) else -1)
+            running.append(run)
+        work_gpu_h = np.fromiter((job.work_gpu_h for job in jobs), float, len(jobs))
+        views = pb.job_views(jobs, now.value, np.maximum(0.0, work_gpu_h - np.asarray(done, dtype=float)),
+                             site_i, running)
         wc, wmem = pb.work_classes(
             views, self.fa, blocks, spatial=pol.spatial, temporal=pol.temporal,
             pacing_pu=self.pacing_pu, move_time_s=self.move_time_s, home_index=self.home_index)

@@ -199,12 +199,19 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     work_ok = np.asarray(work_allowed, dtype=bool).tolist()
     n_ok = [sum(ok) for ok in work_ok]
     urgent_h = URGENT_SLACK_SLOTS * step_h
+    inf = float("inf")
     queue = []
     for c, members in enumerate(work_members):
         for j in members:
             st = live.get(j)
             if st is not None and j not in placed:
-                sl = slack_h(st, now_ns)
+                # slack_h(st, now_ns), inlined: this runs for every queued job in every slot
+                job = st.job
+                if job.deadline_ns is None:
+                    sl = inf
+                else:
+                    left_gpu_h = job.work_gpu_h - st.done_gpu_h
+                    sl = (job.deadline_ns - now_ns) / NS_PER_H - (left_gpu_h / job.gpus if left_gpu_h > 0.0 else 0.0)
                 # among jobs out of slack, those with the fewest sites to go to come first
                 sites_ok = n_ok[c] if sl <= urgent_h else 0
                 queue.append(((sl > urgent_h, sites_ok, c, st.status not in RUNNING_STATUSES, sl, j), c, st))

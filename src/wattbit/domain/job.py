@@ -38,22 +38,15 @@ class JobKind(str, enum.Enum):
     BATCH_INFERENCE = "batch_inference"
     ONLINE_INFERENCE = "online_inference"
 
-    @property
-    def checkpointable(self) -> bool:
-        return self in (JobKind.TRAINING, JobKind.FINE_TUNING)
-
-    @property
-    def preemptible(self) -> bool:
+    def __init__(self, value: str) -> None:
+        # The levers are set once per member as plain attributes, not computed per call:
+        # dispatch and the twin ask them for every live job in every slot.
+        self.checkpointable: bool = value in ("training", "fine_tuning")
+        """Has model state to save and restore."""
+        self.preemptible: bool = value != "online_inference"
         """Can be stopped and resumed later (or elsewhere) without losing its progress."""
-        return self is not JobKind.ONLINE_INFERENCE
-
-    @property
-    def deferrable(self) -> bool:
-        return self is not JobKind.ONLINE_INFERENCE
-
-    @property
-    def throttleable(self) -> bool:
-        return self is not JobKind.ONLINE_INFERENCE
+        self.deferrable: bool = value != "online_inference"
+        self.throttleable: bool = value != "online_inference"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,11 @@ __all__ = [
     "ClassMembers",
     "FleetArrays",
     "JobView",
+    "JobViews",
     "dr_constraints",
     "fleet_arrays",
     "grid_blocks",
+    "job_views",
     "service_classes",
     "service_key",
     "work_classes",
@@ -129,6 +131,43 @@ class ClassMembers:
     service: tuple[tuple[str, ...], ...]
 
 
+@dataclass(frozen=True, eq=False)
+class JobViews:
+    """:class:`JobView` of many jobs at once, as columns (one entry per job, in ``jobs`` order):
+    what :func:`work_classes` reads. :func:`job_views` builds them with array arithmetic, which
+    is what a controller does for the few hundred live jobs of every plan."""
+
+    jobs: tuple[Job, ...]
+    remaining_gpu_h: np.ndarray
+    origin: np.ndarray
+    pinned: np.ndarray
+    release_in_h: np.ndarray
+    deadline_in_h: np.ndarray
+    running: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    @classmethod
+    def of(cls, views: Iterable[JobView]) -> JobViews:
+        """The columns of single views."""
+        views = list(views)
+        n = len(views)
+        return cls(tuple(v.job for v in views),
+                   np.fromiter((v.remaining_gpu_h for v in views), float, n),
+                   np.fromiter((v.origin for v in views), np.int64, n),
+                   np.fromiter((v.pinned for v in views), bool, n),
+                   np.fromiter((v.release_in_h for v in views), float, n),
+                   np.fromiter((v.deadline_in_h for v in views), float, n),
+                   np.fromiter((v.running for v in views), bool, n))
+
+    def view(self, i: int) -> JobView:
+        """The view of job ``i``."""
+        return JobView(self.jobs[i], float(self.remaining_gpu_h[i]), int(self.origin[i]),
+                       bool(self.pinned[i]), float(self.release_in_h[i]),
+                       float(self.deadline_in_h[i]), bool(self.running[i]))
+
+
 def _hours(delta: pd.Timedelta) -> float:
     return delta.as_unit("ns").value / NS_PER_H
 
@@ -163,18 +202,48 @@ def job_view(job: Job, now: pd.Timestamp | int, remaining_gpu_h: float, site_ind
                    running and not preemptible, release_in_h, deadline_in_h, running)
 
 
+def job_views(jobs: Sequence[Job], now_ns: int, remaining_gpu_h: Sequence[float],
+              site_index: Sequence[int], running: Sequence[bool], nominal_slack_h: float = 72.0,
+              margin_h: float = DEADLINE_MARGIN_H) -> JobViews:
+    """:func:`job_view` of every job at once (the same rules and the same arithmetic, element by
+    element): ``now_ns`` is integer nanoseconds since the epoch (UTC); remaining_gpu_h[i],
+    site_index[i] (or -1) and running[i] are job i's state."""
+    n = len(jobs)
+    rem = np.asarray(remaining_gpu_h, dtype=float).reshape(n)
+    site = np.asarray(site_index, dtype=np.int64).reshape(n)
+    run = np.asarray(running, dtype=bool).reshape(n)
+    release_ns = np.fromiter((j.release_ns for j in jobs), np.int64, n)
+    has_dl = np.fromiter((j.deadline_ns is not None for j in jobs), bool, n)
+    deadline_ns = np.fromiter((0 if j.deadline_ns is None else j.deadline_ns for j in jobs), np.int64, n)
+    runtime_h = np.fromiter((j.runtime_h for j in jobs), float, n)
+    gpus = np.fromiter((j.gpus for j in jobs), float, n)
+    preemptible = np.fromiter((j.kind.preemptible for j in jobs), bool, n)
+    release_in_h = np.maximum(0.0, (release_ns - now_ns) / NS_PER_H)
+    to_deadline_h = (deadline_ns - now_ns) / NS_PER_H
+    earliest_h = release_in_h + rem / gpus
+    deadline_in_h = np.where(has_dl,
+                             np.maximum(np.minimum(to_deadline_h, earliest_h), to_deadline_h - margin_h),
+                             release_in_h + runtime_h + nominal_slack_h)
+    origin = np.where(run | preemptible, site, -1)
+    return JobViews(tuple(jobs), rem, origin, run & ~preemptible, release_in_h, deadline_in_h, run)
+
+
+def _key(job: Job, origin: int, pinned: bool, fa: FleetArrays, spatial: bool, home_index) -> tuple | None:
+    if pinned:
+        allowed = fa.only(origin)
+    elif spatial:
+        allowed = fa.allowed_sites(job.allowed_areas)
+    else:
+        allowed = fa.only(origin if origin >= 0 else home_index(job))
+    if not any(allowed):
+        return None
+    return allowed, (origin if (origin >= 0 and allowed[origin]) else -1), pinned
+
+
 def work_key(v: JobView, fa: FleetArrays, *, spatial: bool, home_index) -> tuple | None:
     """The flexibility class of a job: (allowed-site flags, origin site index or -1, pinned);
     None if it may run nowhere in the fleet."""
-    if v.pinned:
-        allowed = fa.only(v.origin)
-    elif spatial:
-        allowed = fa.allowed_sites(v.job.allowed_areas)
-    else:
-        allowed = fa.only(v.origin if v.origin >= 0 else home_index(v.job))
-    if not any(allowed):
-        return None
-    return allowed, (v.origin if (v.origin >= 0 and allowed[v.origin]) else -1), v.pinned
+    return _key(v.job, v.origin, v.pinned, fa, spatial, home_index)
 
 
 def service_key(job: Job, fa: FleetArrays, *, reroute: bool, rtt_s, home_index) -> tuple[bool, ...]:
@@ -190,7 +259,7 @@ def service_key(job: Job, fa: FleetArrays, *, reroute: bool, rtt_s, home_index) 
     return fa.only(home_index(job))
 
 
-def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, spatial: bool,
+def work_classes(views: JobViews | Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, spatial: bool,
                  temporal: bool, pacing_pu: float, move_time_s, home_index,
                  restart_costs: bool = True) -> tuple[WorkClasses, list]:
     """Group deferrable jobs into classes and build their curves.
@@ -210,21 +279,22 @@ def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, s
     end_h = blocks.end_h
     start_h = blocks.offset_h
     horizon_h = end_h[-1]
+    cols = views if isinstance(views, JobViews) else JobViews.of(views)
     key_index: dict[tuple, int] = {}
-    kept: list[JobView] = []
+    kept_i: list[int] = []
     cls: list[int] = []
-    for v in views:
-        key = work_key(v, fa, spatial=spatial, home_index=home_index)
+    for i, (job, o, pin) in enumerate(zip(cols.jobs, cols.origin.tolist(), cols.pinned.tolist())):
+        key = _key(job, o, pin, fa, spatial, home_index)
         if key is None:
             continue
         c = key_index.get(key)
         if c is None:
             c = key_index[key] = len(key_index)
         cls.append(c)
-        kept.append(v)
+        kept_i.append(i)
 
     keys = list(key_index)
-    C, N = len(keys), len(kept)
+    C, N = len(keys), len(kept_i)
     allowed = np.array([k[0] for k in keys], dtype=bool).reshape(C, S)
     origin = np.array([k[1] for k in keys], dtype=int)
     move_h = np.zeros((C, S))
@@ -234,12 +304,14 @@ def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, s
                            (), np.zeros(0) if restart_costs else None,
                            np.zeros(0) if restart_costs else None), []
     ci = np.asarray(cls)
-    g = np.fromiter((v.job.gpus for v in kept), float, N)
-    rem = np.fromiter((v.remaining_gpu_h for v in kept), float, N)
-    rel = np.fromiter((v.release_in_h for v in kept), float, N)
-    dl = np.fromiter((v.deadline_in_h for v in kept), float, N)
-    gb = np.fromiter((v.job.checkpoint_gb for v in kept), float, N)
-    pinned = np.fromiter((v.pinned for v in kept), bool, N)
+    idx = np.asarray(kept_i) if N < len(cols) else slice(None)
+    kept = [cols.jobs[i] for i in kept_i] if N < len(cols) else cols.jobs
+    g = np.fromiter((job.gpus for job in kept), float, N)
+    rem = cols.remaining_gpu_h[idx]
+    rel = cols.release_in_h[idx]
+    dl = cols.deadline_in_h[idx]
+    gb = np.fromiter((job.checkpoint_gb for job in kept), float, N)
+    pinned = cols.pinned[idx]
     active = (start_h[None, :] < dl[:, None]) & (end_h[None, :] > rel[:, None])
     # latest-start envelope: work that must be done by end_b at full speed
     must = np.maximum(0.0, rem[:, None] - g[:, None] * np.maximum(0.0, dl[:, None] - end_h[None, :]))
@@ -264,8 +336,8 @@ def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, s
     ckpt = gb_c / np.maximum(np.bincount(ci, g, C), 1.0)
     count = np.bincount(ci, minlength=C)
     members: list[list[str]] = [[] for _ in range(C)]
-    for c, v in zip(cls, kept):
-        members[c].append(v.job.job_id)
+    for c, job in zip(cls, kept):
+        members[c].append(job.job_id)
     if spatial:
         for c in np.flatnonzero(origin >= 0):
             mean_gb = gb_c[c] / count[c]
@@ -274,7 +346,7 @@ def work_classes(views: Iterable[JobView], fa: FleetArrays, blocks: Blocks, *, s
                     move_h[c, s] = move_time_s(mean_gb, fa.sites[origin[c]], fa.sites[s]) / 3600.0
     running_gpus = restart_h = None
     if restart_costs:
-        running = np.fromiter((v.running for v in kept), bool, N)
+        running = cols.running[idx]
         running_gpus = np.bincount(ci, g * running, C)
         restart_h = restart_h_per_gpu(ckpt)
     return (WorkClasses(allowed, origin, cap, due, remaining, move_h, ckpt, upper, tuple(keys),

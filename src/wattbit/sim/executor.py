@@ -100,9 +100,11 @@ class SimulatedExecutor:
 
     def fleet_state(self, now: pd.Timestamp, sites_out: frozenset[str] = frozenset(),
                     job_ids=None) -> FleetState:
-        """The state the controller sees: every released job, as observed (or only ``job_ids``,
-        when the caller keeps the set of jobs still alive: finished ones are no news)."""
-        now_ns = now.value
+        """The state the controller sees: every released job, as observed; or only ``job_ids``,
+        when the caller keeps the jobs released and still alive (finished ones are no news, and
+        the release test is then skipped: it runs over every live job in every slot)."""
         states = self.states
-        ids = states if job_ids is None else job_ids
-        return FleetState(now, {j: states[j] for j in ids if states[j].job.release_ns <= now_ns}, sites_out)
+        if job_ids is not None:
+            return FleetState(now, {j: states[j] for j in job_ids}, sites_out)
+        now_ns = now.value
+        return FleetState(now, {j: s for j, s in states.items() if s.job.release_ns <= now_ns}, sites_out)

@@ -1,0 +1,63 @@
+"""The planner's view of jobs: many jobs at once give what one job at a time gives."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wattbit.examples import tiny_fleet, tiny_jobs, tiny_scenario
+from wattbit.plan import build as pb
+from wattbit.plan.problem import Blocks
+
+
+@pytest.fixture(scope="module")
+def jobs_and_state():
+    """The tiny scenario's jobs, each given a state: some done in part, some running (at a site
+    of the fleet or at none), and one without a deadline."""
+    sc = tiny_scenario()
+    jobs = list(tiny_jobs())
+    jobs[0] = dataclasses.replace(jobs[0], deadline=None)
+    rng = np.random.default_rng(7)
+    n = len(jobs)
+    remaining = np.array([j.work_gpu_h for j in jobs]) * rng.choice([1.0, 0.6, 0.05], n)
+    site = rng.integers(-1, len(sc.fleet.sites), n)
+    running = rng.random(n) < 0.5
+    return sc, jobs, remaining, site, running
+
+
+def test_job_views_equal_job_view_one_job_at_a_time(jobs_and_state):
+    sc, jobs, remaining, site, running = jobs_and_state
+    for now in (sc.start, sc.start + pd.Timedelta(hours=7.5), sc.end):
+        cols = pb.job_views(jobs, now.value, remaining, site, running)
+        one = [pb.job_view(j, now, float(r), int(s), bool(run))
+               for j, r, s, run in zip(jobs, remaining, site, running)]
+        assert [cols.view(i) for i in range(len(jobs))] == one  # the same numbers, to the bit
+        assert len(cols) == len(jobs)
+        back = pb.JobViews.of(one)
+        for f in ("remaining_gpu_h", "origin", "pinned", "release_in_h", "deadline_in_h", "running"):
+            np.testing.assert_array_equal(getattr(back, f), getattr(cols, f), err_msg=f)
+    # the cases the rules tell apart are all there
+    assert cols.pinned.any() and (cols.origin < 0).any() and (cols.origin >= 0).any()
+
+
+def test_work_classes_take_columns_or_single_views_alike(jobs_and_state):
+    sc, jobs, remaining, site, running = jobs_and_state
+    work = [i for i, j in enumerate(jobs) if j.kind.deferrable]
+    fa = pb.fleet_arrays(tiny_fleet())
+    blocks = Blocks.telescoping(48, 0.5, 4)
+    now = sc.start + pd.Timedelta(hours=3)
+    cols = pb.job_views([jobs[i] for i in work], now.value, remaining[work], site[work], running[work])
+    kw = {"spatial": True, "temporal": True, "pacing_pu": 1.0,
+          "move_time_s": lambda gb, a, b: 60.0 + gb, "home_index": lambda job: fa.sites.index(job.home_site)}
+    wc_cols, members_cols = pb.work_classes(cols, fa, blocks, **kw)
+    wc_one, members_one = pb.work_classes([cols.view(i) for i in range(len(cols))], fa, blocks, **kw)
+    assert members_cols == members_one and len(members_cols) > 1
+    for f in dataclasses.fields(wc_one):
+        a, b = getattr(wc_cols, f.name), getattr(wc_one, f.name)
+        if isinstance(b, np.ndarray):
+            np.testing.assert_array_equal(a, b, err_msg=f.name)
+        else:
+            assert a == b, f.name
