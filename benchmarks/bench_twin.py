@@ -92,6 +92,7 @@ def main() -> None:
         row["decide_q1_ms"], row["decide_q4_ms"] = 1e3 * d[:q].mean(), 1e3 * d[3 * q:4 * q].mean()
         counters = comp.results[p].counters
         row["parts"] = " / ".join(f"{counters.get(f'decide_{part}_s', 0.0):.1f}" for part in PARTS)
+        row["highs_s"] = counters.get("highs_s", 0.0)
         if args.period:
             row["full_s"] = wall / n * full_slots
         rows.append(row)
@@ -99,7 +100,7 @@ def main() -> None:
         print(f"{label:26s} {n:6,} slots {row['plans']:6,} plans {wall:8.1f} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
               + "  ".join(f"{h} {fmt.format(row[key])}" for key, h, fmt in KPIS)
               + f"  decide ms 1st/4th quarter {row['decide_q1_ms']:.1f}/{row['decide_q4_ms']:.1f}"
-              + f"  decide s {'/'.join(PARTS)} {row['parts']}" + extra,
+              + f"  decide s {'/'.join(PARTS)} {row['parts']} (HiGHS {row['highs_s']:.1f})" + extra,
               flush=True)
     profile_text = ""
     if args.profile:
@@ -120,14 +121,15 @@ def main() -> None:
     if not args.no_readme:
         cmd = "PYTHONPATH=src python benchmarks/bench_twin.py " + shlex.join(sys.argv[1:])
         head = (["policy", "slots", "plans", "wall s", "slots/s", "peak RSS MB"] + [h for _, h, _ in KPIS]
-                + ["decide ms, 1st / 4th quarter of the period", "decide s: " + " / ".join(PARTS)])
+                + ["decide ms, 1st / 4th quarter of the period", "decide s: " + " / ".join(PARTS),
+                   "HiGHS s (of solve)"])
         if args.period:
             head.append(f"{full.name} extrapolated s")
         table = []
         for r in rows:
             cells = [r["policy"], f"{r['slots']:,}", f"{r['plans']:,}", f"{r['wall_s']:.1f}", f"{r['slots_per_s']:.1f}",
                      f"{r['rss']:,.0f}"] + [fmt.format(r[key]) for key, _, fmt in KPIS] + [
-                     f"{r['decide_q1_ms']:.1f} / {r['decide_q4_ms']:.1f}", r["parts"]]
+                     f"{r['decide_q1_ms']:.1f} / {r['decide_q4_ms']:.1f}", r["parts"], f"{r['highs_s']:.1f}"]
             if args.period:
                 cells.append(f"{r['full_s']:,.0f}")
             table.append(cells)

@@ -121,6 +121,9 @@ class Controller:
         self.coarse_blocks = coarse_blocks
         self._stored: _StoredPlan | None = None
         self.plans_solved = 0
+        self.highs_s = 0.0
+        """HiGHS's own wall time over the plans so far [s] (a share of ``time_s["solve"]``, which
+        also holds building the LP's matrix)."""
         self.time_s: dict[str, float] = dict.fromkeys(("build", "solve", "stored", "dispatch"), 0.0)
         """Wall time of the decisions so far, by part [s]: building the planning problem from the
         fleet state, solving the LP (matrix and HiGHS), registering events and matching jobs to a
@@ -247,6 +250,7 @@ class Controller:
         self.time_s["build"] += t2 - t1
         self.time_s["solve"] += _time.perf_counter() - t2
         self.plans_solved += 1
+        self.highs_s += res.solve_s
         self._stored = _StoredPlan(state.now, problem, res, self._member_index(wmem), self._member_index(smem))
         return self._dispatch(state, problem, res, t0, block=0, wmem=wmem, smem=smem,
                               x=res.x_gpus[:, :, 0], m=res.m_gpus, y=res.y_gpus[:, :, 0],

@@ -26,6 +26,9 @@ MIN_THROTTLE_DUTY_PU = 0.25
 (../shared/data/accelerator-power/h200-measured.json: 25 % duty); below it suspend instead."""
 
 
+_UNPREEMPTIBLE_WORK = frozenset(k for k in JobKind if not k.preemptible and k is not JobKind.ONLINE_INFERENCE)
+"""Kinds of deferrable work that cannot be stopped once running (none today; dispatch's rule 1)."""
+
 URGENT_SLACK_SLOTS = 2.0
 """A job whose slack is at most this many slots runs now, whatever the plan says: one slot for
 the slot itself and one for checkpoint restores and the plan's rounding to whole jobs."""
@@ -158,11 +161,11 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
         placed[job_id] = place
         why[job_id] = reason
 
-    # 1. running jobs that cannot be preempted keep their GPUs
-    for st in live.values():
-        if st.status in RUNNING_STATUSES and not st.job.kind.preemptible \
-                and st.job.kind is not JobKind.ONLINE_INFERENCE and st.site in index:
-            take(st.job.job_id, index[st.site], st.job.gpus, st.duty_pu, "running; cannot be preempted")
+    # 1. running jobs that cannot be preempted keep their GPUs (no kind of work is such today)
+    if _UNPREEMPTIBLE_WORK:
+        for st in live.values():
+            if st.status in RUNNING_STATUSES and st.job.kind in _UNPREEMPTIBLE_WORK and st.site in index:
+                take(st.job.job_id, index[st.site], st.job.gpus, st.duty_pu, "running; cannot be preempted")
 
     inference_targets = np.asarray(y0, dtype=float).tolist()
     service_ok = np.asarray(service_allowed, dtype=bool).tolist()
@@ -290,7 +293,11 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     actions: list[Action] = []
     for jid, st in live.items():
         place = placed.get(jid)
-        if _stays(st, place):
+        # _stays(st, place), inlined: this runs for every live job in every slot
+        if place is None:
+            if st.status not in RUNNING_STATUSES:
+                continue
+        elif st.status in RUNNING_STATUSES and st.site == place.site and abs(st.duty_pu - place.duty_pu) <= 1e-6:
             continue
         reason = why.get(jid, "plan")
         # (past _stays, a command nearly always results: the reason is worth formatting)

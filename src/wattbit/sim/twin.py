@@ -52,7 +52,8 @@ class TwinResult:
     jobs : one row per job (finish, delay_h, missed, moves, served and unserved GPU-h, ...);
     dr : one row per demand-response request (committed, delivered and response time);
     counters : moves, moved_gb, suspends, lost_gpu_h, lightpaths, peak link utilisation, ...,
-               and decide_<part>_s: the controller's decision time by part (Controller.time_s)
+               decide_<part>_s: the controller's decision time by part (Controller.time_s), and
+               highs_s: HiGHS's own share of decide_solve_s (Controller.highs_s)
     """
 
     policy: str
@@ -258,7 +259,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     lp = controller.lightpaths
     counters = dict(
         moves=ex.moves, moved_gb=ex.moved_gb, suspends=ex.suspends, lost_gpu_h=ex.lost_gpu_h,
-        decisions=len(ex.log), slots=n_used, plans=controller.plans_solved,
+        decisions=len(ex.log), slots=n_used, plans=controller.plans_solved, highs_s=controller.highs_s,
         lightpaths=(len(getattr(lp, "reservations", ())) if lp is not None else 0),
         peak_link_utilisation_pu=(float(lp.peak_utilisation()) if lp is not None else 0.0),
         **{f"decide_{part}_s": s for part, s in controller.time_s.items()},
