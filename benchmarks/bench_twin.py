@@ -6,6 +6,7 @@
     PYTHONPATH=src python benchmarks/bench_twin.py --profile                # + cProfile of wls
     PYTHONPATH=src python benchmarks/bench_twin.py --replan-slots 1 4       # planner policies at two cadences
     PYTHONPATH=src python benchmarks/bench_twin.py --coarse-blocks 2 1      # ... and two horizon block layouts
+    PYTHONPATH=src python benchmarks/bench_twin.py --repeat 3               # median of 3 runs, round by round
 
 Prints, per policy: slots, wall time, slots/s, peak RSS and the headline KPIs; with a period of
 the full-year scenario, the full year's time extrapolated from the time per slot (said so in the
@@ -46,10 +47,15 @@ def main() -> None:
     ap.add_argument("--coarse-blocks", nargs="+", type=int, metavar="N",
                     help="run the planner policies with each of these numbers of blocks per coarse size "
                          "(default: the scenario's)")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="run every configuration N times, round by round, and report the median run "
+                         "with the range of wall times")
     ap.add_argument("--profile", action="store_true", help="cProfile one more wls run")
     ap.add_argument("--top", type=int, default=25, help="profile entries to print")
     ap.add_argument("--no-readme", action="store_true")
     args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error(f"--repeat {args.repeat}: give 1 or more runs per configuration")
 
     from wattbit.control.policies import policy as _policy
     from wattbit.scenarios import load_scenario, with_period
@@ -74,16 +80,27 @@ def main() -> None:
         for k in (args.replan_slots if (args.replan_slots and planner) else [sc.replan_slots]):
             for cb in (args.coarse_blocks if (args.coarse_blocks and planner) else [sc.coarse_blocks]):
                 runs.append((p, dataclasses.replace(sc, replan_slots=k, coarse_blocks=cb), planner))
-    for p, run_sc, planner in runs:
-        t = time.perf_counter()
-        comp = simulate(run_sc, [p], world=world)
-        wall = time.perf_counter() - t
+    # with --repeat, the runs go round by round (each configuration once per round), so that the
+    # machine's drift over the hour spreads over all of them; each is reported by its median run
+    done: list[list[tuple[float, object]]] = [[] for _ in runs]
+    for r in range(args.repeat):
+        for i, (p, run_sc, _) in enumerate(runs):
+            t = time.perf_counter()
+            comp = simulate(run_sc, [p], world=world)
+            done[i].append((time.perf_counter() - t, comp))
+            if args.repeat > 1:
+                print(f"  round {r + 1}/{args.repeat}: {p} (replan {run_sc.replan_slots}, coarse "
+                      f"{run_sc.coarse_blocks}) {done[i][-1][0]:.1f} s", flush=True)
+    for (p, run_sc, planner), tries in zip(runs, done):
+        walls = sorted(w for w, _ in tries)
+        wall, comp = sorted(tries, key=lambda wc: wc[0])[(len(tries) - 1) // 2]  # the median run
         k = comp.table[p]
         label = f"{p}, replan {run_sc.replan_slots}" if planner else p
         if planner and args.coarse_blocks:
             label += f", coarse {run_sc.coarse_blocks}"
         row = {"policy": label, "slots": n, "wall_s": wall, "slots_per_s": n / wall, "rss": peak_rss_mb(),
-               "plans": comp.results[p].counters.get("plans", 0)}
+               "plans": comp.results[p].counters.get("plans", 0),
+               "wall_text": f"{wall:.1f}" + (f" ({walls[0]:.1f}–{walls[-1]:.1f})" if len(walls) > 1 else "")}
         row.update({key: float(k[key]) for key, _, _ in KPIS})
         # the decision time early and late in the period: the state the controller is shown
         # holds every released job, finished ones too, so it grows as the run goes on
@@ -97,7 +114,7 @@ def main() -> None:
             row["full_s"] = wall / n * full_slots
         rows.append(row)
         extra = f", full {full.name} extrapolated {row['full_s']:,.0f} s" if args.period else ""
-        print(f"{label:26s} {n:6,} slots {row['plans']:6,} plans {wall:8.1f} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
+        print(f"{label:26s} {n:6,} slots {row['plans']:6,} plans {row['wall_text']:>8s} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
               + "  ".join(f"{h} {fmt.format(row[key])}" for key, h, fmt in KPIS)
               + f"  decide ms 1st/4th quarter {row['decide_q1_ms']:.1f}/{row['decide_q4_ms']:.1f}"
               + f"  decide s {'/'.join(PARTS)} {row['parts']} (HiGHS {row['highs_s']:.1f})" + extra,
@@ -120,14 +137,15 @@ def main() -> None:
         print(profile_text)
     if not args.no_readme:
         cmd = "PYTHONPATH=src python benchmarks/bench_twin.py " + shlex.join(sys.argv[1:])
-        head = (["policy", "slots", "plans", "wall s", "slots/s", "peak RSS MB"] + [h for _, h, _ in KPIS]
+        head = (["policy", "slots", "plans", "wall s" + (f" (median of {args.repeat}; range)" if args.repeat > 1 else ""),
+                 "slots/s", "peak RSS MB"] + [h for _, h, _ in KPIS]
                 + ["decide ms, 1st / 4th quarter of the period", "decide s: " + " / ".join(PARTS),
                    "HiGHS s (of solve)"])
         if args.period:
             head.append(f"{full.name} extrapolated s")
         table = []
         for r in rows:
-            cells = [r["policy"], f"{r['slots']:,}", f"{r['plans']:,}", f"{r['wall_s']:.1f}", f"{r['slots_per_s']:.1f}",
+            cells = [r["policy"], f"{r['slots']:,}", f"{r['plans']:,}", r["wall_text"], f"{r['slots_per_s']:.1f}",
                      f"{r['rss']:,.0f}"] + [fmt.format(r[key]) for key, _, fmt in KPIS] + [
                      f"{r['decide_q1_ms']:.1f} / {r['decide_q4_ms']:.1f}", r["parts"], f"{r['highs_s']:.1f}"]
             if args.period:
