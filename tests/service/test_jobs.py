@@ -62,8 +62,10 @@ def test_domain_rules_are_422_with_the_fix(client, tokens, changes, field, words
 
 
 def test_a_job_is_placed_and_says_why(client, tokens):
+    # 45 min of slack: out of slack, so the controller starts it now whatever the grid's hour
+    # (with 2 h the plan may rightly wait for cheaper power: the test would depend on the hour)
     job = client.post("/v1/jobs", json=job_body(name="llm-7b", runtime_h=20.0,
-                                                 deadline=(pd.Timestamp.now(tz="UTC") + pd.Timedelta(hours=22)).isoformat()),
+                                                 deadline=(pd.Timestamp.now(tz="UTC") + pd.Timedelta(hours=20.75)).isoformat()),
                       headers=bearer(tokens["acme"])).json()
     assert job["status"] == "pending" and job["site"] is None and job["home_site"] == "tokyo-dc"
     assert job["work_gpu_h"] == 64 * 20.0
@@ -71,7 +73,7 @@ def test_a_job_is_placed_and_says_why(client, tokens):
     assert r.status_code == 201
     client.post("/v1/plan", headers=bearer(tokens["operator"]))  # observe the effect
     seen = client.get(f"/v1/jobs/{job['job_id']}", headers=bearer(tokens["acme"])).json()
-    assert seen["status"] == "running", seen  # 2 h of slack: the controller must start it now
+    assert seen["status"] == "running", seen
     assert seen["site"] in ("tokyo-dc", "kansai-dc", "kyushu-dc") and seen["area"] in ("tokyo", "kansai", "kyushu")
     assert seen["reason"].startswith("start")
     events = client.get(f"/v1/jobs/{job['job_id']}/events", headers=bearer(tokens["acme"])).json()

@@ -234,23 +234,26 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
             served = True
         cur = index.get(st.site, -1)
         has_state = cur >= 0 and job.kind.preemptible and st.done_gpu_h > 0
-        if has_state:
-            reach = move_order.get(c)
-            if reach is None:
-                reach = move_order[c] = [s for s in _by_value_desc(move_budget) if move_budget[s] > 0]
-            candidates = [cur] + [s for s in reach if move_budget[s] >= fill[s] * g and s != cur] \
-                if reach else [cur]
+        if has_state and free[cur] >= g and (urgent or target[cur] >= fill[cur] * g):
+            chosen = cur  # its first candidate, where its state is, takes it (most running jobs)
         else:
-            candidates = order.get(c)
-            if candidates is None:
-                candidates = order[c] = [s for s in _by_value_desc(target) if ok[s]]
-            if not urgent and (not candidates or target[candidates[0]] < min_fill * g):
-                # no site's target can take it (the first candidate has the largest target)
-                if st.status not in RUNNING_STATUSES:
-                    continue  # it waits, and no command results
-                candidates = []
-        chosen = next((s for s in candidates
-                       if free[s] >= g and (urgent or target[s] >= fill[s] * g)), None)
+            if has_state:
+                reach = move_order.get(c)
+                if reach is None:
+                    reach = move_order[c] = [s for s in _by_value_desc(move_budget) if move_budget[s] > 0]
+                candidates = [cur] + [s for s in reach if move_budget[s] >= fill[s] * g and s != cur] \
+                    if reach else [cur]
+            else:
+                candidates = order.get(c)
+                if candidates is None:
+                    candidates = order[c] = [s for s in _by_value_desc(target) if ok[s]]
+                if not urgent and (not candidates or target[candidates[0]] < min_fill * g):
+                    # no site's target can take it (the first candidate has the largest target)
+                    if st.status not in RUNNING_STATUSES:
+                        continue  # it waits, and no command results
+                    candidates = []
+            chosen = next((s for s in candidates
+                           if free[s] >= g and (urgent or target[s] >= fill[s] * g)), None)
         if chosen is None and not urgent and st.status not in RUNNING_STATUSES:
             continue  # it waits, and no command results
         if chosen is None and urgent:
