@@ -307,10 +307,13 @@ class Controller:
             wmem[c].append(jid)
         return plan, k, wmem, smem, list(wkeys), list(skeys)
 
+    def _state_site(self, st: JobState, running: bool) -> int:
+        """Index of the site that holds the job's state: where it runs, or its checkpoint (-1: none)."""
+        return self._site_index.get(st.site, -1) if (running or st.done_gpu_h > 0) else -1
+
     def _job_view(self, st: JobState, now_ns: int) -> pb.JobView:
         running = st.status in RUNNING_STATUSES
-        site_i = self._site_index.get(st.site, -1) if (running or st.done_gpu_h > 0) else -1
-        return pb.job_view(st.job, now_ns, st.remaining_gpu_h, site_i, running)
+        return pb.job_view(st.job, now_ns, st.remaining_gpu_h, self._state_site(st, running), running)
 
     def build_problem(self, state: FleetState) -> tuple[PlanningProblem, list, list]:
         """The planning problem the controller would solve now."""
@@ -319,8 +322,7 @@ class Controller:
         fc = self.forecaster.forecast(now, self.horizon_slots)
         blocks = Blocks.telescoping(len(fc.time), self.step_h, self.fine_slots, self.coarse_blocks)
         price, curt, mc = pb.grid_blocks(fc, self.fa.areas, blocks)
-        services, jobs, done, site_i, running = [], [], [], [], []
-        site_index = self._site_index
+        services, jobs, remaining, site_i, running = [], [], [], [], []
         for st in state.jobs.values():
             status = st.status
             if status not in ACTIVE_STATUSES:
@@ -329,15 +331,13 @@ class Controller:
             if job.kind is JobKind.ONLINE_INFERENCE:
                 services.append(job)
                 continue
-            # (the columns of _job_view, for every work job at once)
+            # (what _job_view takes, for every work job at once)
             run = status in RUNNING_STATUSES
             jobs.append(job)
-            done.append(st.done_gpu_h)
-            site_i.append(site_index.get(st.site, -1) if (run or st.done_gpu_h > 0) else -1)
+            remaining.append(st.remaining_gpu_h)
+            site_i.append(self._state_site(st, run))
             running.append(run)
-        work_gpu_h = np.fromiter((job.work_gpu_h for job in jobs), float, len(jobs))
-        views = pb.job_views(jobs, now.value, np.maximum(0.0, work_gpu_h - np.asarray(done, dtype=float)),
-                             site_i, running)
+        views = pb.job_views(jobs, now.value, remaining, site_i, running)
         wc, wmem = pb.work_classes(
             views, self.fa, blocks, spatial=pol.spatial, temporal=pol.temporal,
             pacing_pu=self.pacing_pu, move_time_s=self.move_time_s, home_index=self.home_index)

@@ -26,7 +26,8 @@ MIN_THROTTLE_DUTY_PU = 0.25
 (../shared/data/accelerator-power/h200-measured.json: 25 % duty); below it suspend instead."""
 
 
-_UNPREEMPTIBLE_WORK = frozenset(k for k in JobKind if not k.preemptible and k is not JobKind.ONLINE_INFERENCE)
+_UNPREEMPTIBLE_WORK = frozenset(
+    k for k in JobKind if not k.preemptible and k is not JobKind.ONLINE_INFERENCE)
 """Kinds of deferrable work that cannot be stopped once running (none today; dispatch's rule 1)."""
 
 URGENT_SLACK_SLOTS = 2.0
@@ -202,19 +203,12 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     work_ok = np.asarray(work_allowed, dtype=bool).tolist()
     n_ok = [sum(ok) for ok in work_ok]
     urgent_h = URGENT_SLACK_SLOTS * step_h
-    inf = float("inf")
     queue = []
     for c, members in enumerate(work_members):
         for j in members:
             st = live.get(j)
             if st is not None and j not in placed:
-                # slack_h(st, now_ns), inlined: this runs for every queued job in every slot
-                job = st.job
-                if job.deadline_ns is None:
-                    sl = inf
-                else:
-                    left_gpu_h = job.work_gpu_h - st.done_gpu_h
-                    sl = (job.deadline_ns - now_ns) / NS_PER_H - (left_gpu_h / job.gpus if left_gpu_h > 0.0 else 0.0)
+                sl = slack_h(st, now_ns)
                 # among jobs out of slack, those with the fewest sites to go to come first
                 sites_ok = n_ok[c] if sl <= urgent_h else 0
                 queue.append(((sl > urgent_h, sites_ok, c, st.status not in RUNNING_STATUSES, sl, j), c, st))
@@ -296,11 +290,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     actions: list[Action] = []
     for jid, st in live.items():
         place = placed.get(jid)
-        # _stays(st, place), inlined: this runs for every live job in every slot
-        if place is None:
-            if st.status not in RUNNING_STATUSES:
-                continue
-        elif st.status in RUNNING_STATUSES and st.site == place.site and abs(st.duty_pu - place.duty_pu) <= 1e-6:
+        if _stays(st, place):
             continue
         reason = why.get(jid, "plan")
         # (past _stays, a command nearly always results: the reason is worth formatting)

@@ -161,12 +161,6 @@ class JobViews:
                    np.fromiter((v.deadline_in_h for v in views), float, n),
                    np.fromiter((v.running for v in views), bool, n))
 
-    def view(self, i: int) -> JobView:
-        """The view of job ``i``."""
-        return JobView(self.jobs[i], float(self.remaining_gpu_h[i]), int(self.origin[i]),
-                       bool(self.pinned[i]), float(self.release_in_h[i]),
-                       float(self.deadline_in_h[i]), bool(self.running[i]))
-
 
 def _hours(delta: pd.Timedelta) -> float:
     return delta.as_unit("ns").value / NS_PER_H
@@ -304,8 +298,8 @@ def work_classes(views: JobViews | Iterable[JobView], fa: FleetArrays, blocks: B
                            (), np.zeros(0) if restart_costs else None,
                            np.zeros(0) if restart_costs else None), []
     ci = np.asarray(cls)
-    idx = np.asarray(kept_i) if N < len(cols) else slice(None)
-    kept = [cols.jobs[i] for i in kept_i] if N < len(cols) else cols.jobs
+    idx = np.asarray(kept_i)
+    kept = [cols.jobs[i] for i in kept_i]
     g = np.fromiter((job.gpus for job in kept), float, N)
     rem = cols.remaining_gpu_h[idx]
     rel = cols.release_in_h[idx]

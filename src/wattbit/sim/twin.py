@@ -101,7 +101,8 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     ex = SimulatedExecutor(fleet)
     pending = sorted(jobs, key=lambda j: (j.release_ns, j.job_id))
     ptr = 0
-    active: dict[str, None] = {}  # jobs released and alive, in release order (a set's order would vary by run)
+    # jobs released and alive, in release order (a set's order would vary by run)
+    active: dict[str, None] = {}
     busy = np.zeros((T, S))
     site_mwh = np.zeros((T, S))
     finish_ns: dict[str, int] = {}  # when each job finished [ns since the epoch, UTC]
