@@ -7,8 +7,9 @@ cluster:
 action                         commands
 =============================  ==================================================================
 Start (new job)                ``sbatch --gres=gpu:N --requeue`` with the job's checkpoint dir
-Start (job held / suspended)   ``scontrol release`` + ``scontrol update StartTime=now``
-                               (``scontrol resume`` for a job SIGSTOPped by ``scontrol suspend``);
+Start (job held / suspended)   ``scontrol release`` (a job requeued less than ~10 s ago starts
+                               when Slurm's requeue guard has passed); ``scontrol resume`` for a
+                               job SIGSTOPped by ``scontrol suspend``;
                                held or queued at another site: ``scancel`` there, checkpoint
                                copied, ``sbatch`` here
 Suspend                        ``scontrol requeuehold``: the job gets SIGTERM, writes its
@@ -352,8 +353,11 @@ class SlurmExecutor:
             elif r.held:
                 self._run(a.site, ["scontrol", "update", f"JobId={r.native_id}",
                                    f"Comment={_format_comment({'duty': f'{a.duty_pu:.2f}'})}"])
+                # no StartTime=now here: Slurm makes a requeued job eligible only some 10 s after
+                # the requeue, so that its new launch credential postdates the one it revoked.
+                # Forcing an earlier start races slurmd, which then refuses the launch ("Job
+                # credential revoked") and Slurm ends the job FAILED.
                 self._run(a.site, ["scontrol", "release", r.native_id])
-                self._run(a.site, ["scontrol", "update", f"JobId={r.native_id}", "StartTime=now"])
             return
         last = ledger.get("site")
         if last and last != a.site and self._has_checkpoint(last, job.job_id):
