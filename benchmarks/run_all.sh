@@ -19,6 +19,7 @@ else
   run benchmarks/bench_plan.py --jobs 1000 10000 100000 --blocks single --exact-up-to 1000
 fi
 run benchmarks/bench_reaction.py --runs 20
+run benchmarks/bench_lp_parts.py  # (+ a min-cost-flow solve where OR-tools is installed)
 run benchmarks/bench_twin.py --profile
 if [ -z "${QUICK:-}" ]; then
   # all of FY2022 (tens of minutes; `--period START END` runs a part and extrapolates)
