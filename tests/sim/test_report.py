@@ -185,6 +185,12 @@ def test_summary_sentences_from_the_numbers(comparison, page):
     assert first.endswith("no deadline missed." if misses == 0 else f"{misses:,} deadline(s) missed.")
     assert f"{_fmt(t.loc['cost_mjpy', 'wls'])} M JPY" in lines[1]
     assert "Demand response under wls" in lines[3]
+    base_dr = comparison.results["baseline"].dr.set_index("request_id")
+    for row in comparison.results["wls"].dr.itertuples():  # what it had left to give, beside baseline
+        assert (f"{row.request_id} ({'上げ' if row.direction == 'up' else '下げ'}DR, {row.area}): "
+                f"{_fmt(row.asked_mw)} MW asked, its {row.area} load {_fmt(row.reference_mw)} MW at "
+                f"the request (baseline's {_fmt(base_dr.loc[row.request_id, 'reference_mw'])} MW), "
+                f"{_fmt(row.committed_mw)} MW committed") in lines[3]
     for line in lines:  # every sentence is on the page, as written (html-escaped)
         assert line.replace("'", "&#x27;") in page
 
@@ -269,6 +275,15 @@ def test_dr_and_monthly_tables(page, comparison):
     for p, r in comparison.results.items():
         for row in r.dr.itertuples():
             assert f"<td>{p}</td><td>{row.request_id}</td>" in dr
+            # the load at the request, and the window's mean load read from the areas frame
+            load = r.areas.xs(row.area, level="area")["load_mw"]
+            window = load[(load.index >= row.start) & (load.index < row.end)]
+            assert len(window) and np.isfinite(row.reference_mw)
+            cells = dr[dr.index(f"<td>{p}</td><td>{row.request_id}</td>"):]
+            cells = cells[:cells.index("</tr>")]
+            asked = f"<td>{_fmt(row.asked_mw)}</td>"
+            assert f"{asked}<td>{_fmt(row.reference_mw)}</td><td>{_fmt(row.committed_mw)}</td>" \
+                   f"<td>{_fmt(float(window.mean()))}</td><td>{_fmt(row.delivered_mean_mw)}</td>" in cells
     monthly = page[page.index('<table class="monthly">'):]
     monthly = monthly[:monthly.index("</table>")]
     wls = comparison.results["wls"]

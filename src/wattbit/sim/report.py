@@ -214,13 +214,24 @@ def report_summary(comparison: Comparison) -> list[str]:
             f"in all, {_fmt(dr['committed_mw'].sum())} MW committed; {met} held the asked change "
             f"over their whole window; the slowest response took {_fmt(dr['response_s'].max())} s.")
     elif len(dr):
-        parts = [
-            f"{row.request_id} ({'上げ' if row.direction == 'up' else '下げ'}DR, {row.area}): "
-            f"{_fmt(row.asked_mw)} MW asked, {_fmt(row.committed_mw)} MW committed, "
-            f"{_fmt(row.delivered_mean_mw)} MW delivered on average, response "
-            f"{_fmt(row.response_s)} s (deadline {_fmt(row.response_deadline_s)} s)"
-            for row in dr.itertuples()
-        ]
+        # what a policy can commit depends on its load when the request comes: one that already
+        # left a dear area (or filled a curtailing one) has little left to shed (or to add)
+        base_ref = ({} if "baseline" not in comparison.results or f == "baseline" else
+                    dict(zip(comparison.results["baseline"].dr["request_id"],
+                             comparison.results["baseline"].dr["reference_mw"])))
+        parts = []
+        for row in dr.itertuples():
+            load = ""
+            if np.isfinite(row.reference_mw):
+                load = f"its {row.area} load {_fmt(row.reference_mw)} MW at the request"
+                if np.isfinite(base_ref.get(row.request_id, np.nan)):
+                    load += f" (baseline's {_fmt(base_ref[row.request_id])} MW)"
+                load += ", "
+            parts.append(
+                f"{row.request_id} ({'上げ' if row.direction == 'up' else '下げ'}DR, {row.area}): "
+                f"{_fmt(row.asked_mw)} MW asked, {load}{_fmt(row.committed_mw)} MW committed, "
+                f"{_fmt(row.delivered_mean_mw)} MW delivered on average, response "
+                f"{_fmt(row.response_s)} s (deadline {_fmt(row.response_deadline_s)} s)")
         out.append(f"Demand response under {f}: " + "; ".join(parts) + ".")
     return out
 
@@ -581,15 +592,18 @@ def _dr_html(comparison: Comparison) -> str:
     rows = []
     for p, r in comparison.results.items():
         for d in r.dr.itertuples():
+            sign = 1.0 if d.direction == "up" else -1.0  # delivered = sign × (load − reference)
             rows.append([p, d.request_id, f"{d.direction} ({'上げ' if d.direction == 'up' else '下げ'})",
                          d.area, f"{_jst_text(d.start)} – {_jst_text(d.end)[-5:]}", _fmt(d.asked_mw),
-                         _fmt(d.committed_mw), _fmt(d.delivered_mean_mw), _fmt(d.delivered_min_mw),
-                         _fmt(d.response_s), _fmt(d.response_deadline_s)])
+                         _fmt(d.reference_mw), _fmt(d.committed_mw),
+                         _fmt(d.reference_mw + sign * d.delivered_mean_mw), _fmt(d.delivered_mean_mw),
+                         _fmt(d.delivered_min_mw), _fmt(d.response_s), _fmt(d.response_deadline_s)])
     if not rows:
         return "<p>No demand-response request in this scenario.</p>"
     return _html_table(["policy", "request", "direction", "area", "window [JST]", "asked [MW]",
-                        "committed [MW]", "delivered, mean [MW]", "delivered, min [MW]",
-                        "response [s]", "deadline [s]"], rows, "dr")
+                        "load at the request [MW]", "committed [MW]", "load in the window, mean [MW]",
+                        "delivered, mean [MW]", "delivered, min [MW]", "response [s]", "deadline [s]"],
+                       rows, "dr")
 
 
 def _monthly_html(r: TwinResult, areas: Sequence[str]) -> str:
@@ -812,9 +826,11 @@ def _policies_section(v: _View) -> str:
     return _section("policies", _caption(
         "The main KPIs side by side, one bar per policy (values as in the table of section 1).")
         + _figure_html(_fig_policies(v.comparison), "fig-policies")
-        + _caption("Demand-response requests: what each policy committed, the change of its load "
-                   "in the area against the load just before the request (mean and minimum over "
-                   "the window) and the time from the request to the last action taking effect.")
+        + _caption("Demand-response requests: each policy's load in the area when the request "
+                   "came, what it committed, its load over the window and the change against the "
+                   "load at the request (mean and minimum over the window), and the time from the "
+                   "request to the last action taking effect. A policy that has already left a "
+                   "dear area, or filled a curtailing one, has little left to shed or to add.")
         + _dr_html(v.comparison))
 
 
