@@ -9,9 +9,8 @@ then moves one to Kyushu (a lightpath, a pair in the APN section).
 
 from __future__ import annotations
 
-import dataclasses
-
 import base64
+import dataclasses
 import json
 import re
 
