@@ -1,5 +1,6 @@
 """`wattbit serve`: its options reach the service's Settings; bad values are refused with the fix.
 `wattbit simulate --workers`: the policies run side by side and the outputs are the same.
+`wattbit sweep --resume`: a second run takes the cells the first one saved.
 
 ``serve --check`` builds the settings and prints them without starting the server.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -90,3 +92,21 @@ def test_simulate_refuses_zero_workers(tmp_path):
     result = runner.invoke(app, ["simulate", "--workers", "0", "--out", str(tmp_path)])
     assert result.exit_code != 0
     assert "--workers" in result.output
+
+
+def test_sweep_saves_its_cells_and_resume_takes_them(tmp_path):
+    """Two 6-hour cells of the default scenario under baseline, on the process pool; run again
+    with --resume, nothing runs and the table is the same."""
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("name: two-cells\nscenario: default\npolicies: [baseline]\nperiods:\n"
+                     "  - ['2023-03-06 00:00', '2023-03-06 06:00']\n"
+                     "  - ['2023-03-06 06:00', '2023-03-06 12:00']\n", encoding="utf-8")
+    out = tmp_path / "out"
+    first = runner.invoke(app, ["sweep", str(sweep), "--workers", "0", "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    assert len(list((out / "cells").glob("cell-*.parquet"))) == 2
+    table = pd.read_parquet(out / "sweep.parquet")
+    again = runner.invoke(app, ["sweep", str(sweep), "--workers", "0", "--out", str(out), "--resume"])
+    assert again.exit_code == 0, again.output
+    assert "2 of 2 cells taken from" in again.output and "done (" not in again.output
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "sweep.parquet"), table)

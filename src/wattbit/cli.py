@@ -412,18 +412,27 @@ def sweep_cmd(
     out: Annotated[Path, typer.Option("--out", help="Folder for sweep.parquet and summary.md.")] = Path("out/sweep"),
     workers: Annotated[int | None, typer.Option("--workers", help="CPUs of the local Ray instance; 0: the standard library's process pool instead of Ray.")] = None,
     data: DataDir = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Take the cells an earlier run of the same sweep finished (OUT/cells) instead of running them again.")] = False,
 ) -> None:
-    """Run many scenarios (fleet sizes × APN capacities × policies × periods) in parallel."""
+    """Run many scenarios (fleet sizes × APN capacities × policies × periods) in parallel.
+
+    Each cell's results are written to OUT/cells as it finishes; after an interruption,
+    --resume runs only the cells that are missing."""
     from wattbit.sim.sweep import load_sweep, run_sweep, sweep_cells, write_sweep
 
     spec = load_sweep(sweep_file)
     n = len(sweep_cells(spec))
     console.print(f"[bold]sweep {spec.name}[/]: {n} cells × {len(spec.policies)} policies on base "
                   f"scenario {spec.base.name!r}")
-    result = run_sweep(spec, address=address, workers=workers, data_dir=data,
+    cells_dir = out / "cells"
+    result = run_sweep(spec, address=address, workers=workers, data_dir=data, cells_dir=cells_dir,
+                       resume=resume,
                        on_cell=lambda c, k, total: console.print(
                            f"cell {c.index} done ({k}/{total}): fleet x{c.fleet_scale:g}, "
                            f"{c.fiber_pairs} fiber pairs", highlight=False))
+    if result.reused:
+        console.print(f"{len(result.reused)} of {n} cells taken from {cells_dir} (an earlier run)",
+                      highlight=False)
     paths = write_sweep(result, out)
     console.print(paths["summary"].read_text(encoding="utf-8"), highlight=False, soft_wrap=True)
     console.print(f"ran on {result.engine}; outputs: {paths['table']}, {paths['summary']}", highlight=False)

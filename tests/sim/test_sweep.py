@@ -3,7 +3,11 @@ standard library's process pool)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -13,9 +17,11 @@ from wattbit.errors import InvalidInput
 from wattbit.examples import tiny_fleet, tiny_jobs, tiny_scenario
 from wattbit.sim.sweep import (
     SweepSpec,
+    cell_key,
     load_sweep,
     run_sweep,
     scaled_fleet,
+    summary_markdown,
     sweep_cells,
     write_sweep,
 )
@@ -77,6 +83,65 @@ def test_process_pool_without_ray():
     result = run_sweep(spec, workers=0)
     assert result.engine.startswith("process pool") and "workers = 0" in result.engine
     _check_table(result.table, spec)
+
+
+def test_cells_are_saved_as_they_finish_and_a_resumed_sweep_runs_only_the_missing(tmp_path):
+    spec = _small_spec(periods=PERIODS, fleet_scale=(1.0,))
+    cells_dir = tmp_path / "cells"
+    first = run_sweep(spec, workers=0, cells_dir=cells_dir)
+    files = sorted(cells_dir.glob("cell-*.parquet"))
+    assert [f.name for f in files] == [f"cell-{c.index:04d}-{cell_key(spec, c)}.parquet" for c in sweep_cells(spec)]
+    assert first.reused == () and not list(cells_dir.glob("*.tmp"))
+    # as if the sweep had been interrupted before cell 1 finished; and cell 0's saved rows marked,
+    # to see that the resumed sweep reads them rather than running the cell again
+    files[1].unlink()
+    saved = pd.read_parquet(files[0])
+    saved["energy_mwh"] = -1.0
+    saved.to_parquet(files[0], index=False)
+    ran = []
+    second = run_sweep(spec, workers=0, cells_dir=cells_dir, resume=True,
+                       on_cell=lambda c, k, n: ran.append((c.index, k, n)))
+    assert second.reused == (0,) and ran == [(1, 1, 1)]
+    assert (second.table.loc[second.table.cell == 0, "energy_mwh"] == -1.0).all()
+    timing = [c for c in first.table.columns if c.startswith("decide_") or c.endswith("wall_s")]
+    again = second.table[second.table.cell == 1].drop(columns=timing).reset_index(drop=True)
+    before = first.table[first.table.cell == 1].drop(columns=timing).reset_index(drop=True)
+    pd.testing.assert_frame_equal(again, before)  # the cell that ran again: same results
+    assert list(second.table.columns) == list(first.table.columns)
+    assert "Taken from an earlier run of the same sweep: 1 of 2 cells (0)." in summary_markdown(second)
+    # everything there: nothing runs; without resume, everything runs again
+    third = run_sweep(spec, workers=0, cells_dir=cells_dir, resume=True)
+    assert third.reused == (0, 1) and third.engine.startswith("none")
+    fourth = run_sweep(spec, workers=0, cells_dir=cells_dir)
+    assert fourth.reused == () and (fourth.table.energy_mwh > 0).all()
+
+
+def test_a_cell_key_changes_with_what_its_result_depends_on(tmp_path):
+    spec = _small_spec()
+    cell = sweep_cells(spec)[0]
+    key = cell_key(spec, cell)
+    assert key == cell_key(_small_spec(), sweep_cells(_small_spec())[0])  # same inputs, same key
+    others = [
+        dataclasses.replace(spec, policies=("wls",)),
+        dataclasses.replace(spec, base=dataclasses.replace(spec.base, replan_slots=2)),
+        dataclasses.replace(spec, jobs=spec.jobs[1:]),
+    ]
+    assert all(cell_key(o, cell) != key for o in others)
+    assert cell_key(spec, dataclasses.replace(cell, fiber_pairs=2)) != key
+    assert cell_key(spec, cell, data_dir=tmp_path) != key
+    # the same in another process, whatever its string hashing (the jobs' areas are frozensets)
+    code = ("import pandas as pd; from wattbit.examples import tiny_jobs, tiny_scenario; "
+            "from wattbit.sim.sweep import SweepSpec, cell_key, sweep_cells; "
+            "t = lambda x: pd.Timestamp(x, tz='Asia/Tokyo').tz_convert('UTC'); "
+            "s = SweepSpec('tiny-sweep', tiny_scenario(), ('baseline', 'wls'), (1.0, 2.0), (1,), "
+            "((t('2023-03-18 00:00'), t('2023-03-18 06:00')),), jobs=tuple(tiny_jobs())); "
+            "print(cell_key(s, sweep_cells(s)[0]))")
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed})
+        assert out.stdout.strip() == key
+    with pytest.raises(InvalidInput, match="resume needs the cells_dir"):
+        run_sweep(spec, workers=0, resume=True)
 
 
 def test_cells_cover_every_combination():

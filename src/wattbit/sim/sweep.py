@@ -17,17 +17,27 @@ the policies and returns one KPI row per policy. Cells run in parallel on Ray (t
 extra: a local instance, or an existing cluster given by its address) or, without Ray, on the
 standard library's process pool. Results: one table, one row per cell × policy, axes as columns
 (:func:`run_sweep`), written as Parquet with a markdown summary (:func:`write_sweep`).
+
+Given a ``cells_dir``, every cell's rows are written there the moment the cell finishes
+(``cell-0003-<key>.parquet``), so an interrupted sweep loses only the cells that were running;
+with ``resume=True`` a later run takes the cells whose file is there instead of running them
+again. The key is a digest of everything the cell's result depends on (:func:`cell_key`): the
+base scenario, the policies, the cell's axes, the jobs, the grid data folder and wattbit's
+version. Change any of them and the cell runs again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
+import hashlib
 import os
 import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from wattbit.domain import Fleet, Job, Scenario
@@ -38,6 +48,7 @@ __all__ = [
     "Cell",
     "SweepResult",
     "SweepSpec",
+    "cell_key",
     "load_sweep",
     "run_cell",
     "run_sweep",
@@ -127,12 +138,14 @@ class SweepSpec:
 @dataclass(frozen=True, eq=False)
 class SweepResult:
     """A finished sweep: ``table`` has one row per cell × policy (axes, KPIs, the cell's wall
-    time [s]); ``engine`` says where it ran; ``wall_s`` is the whole sweep's wall time [s]."""
+    time [s]); ``engine`` says where it ran; ``wall_s`` is the whole sweep's wall time [s];
+    ``reused`` the indices of the cells taken from an earlier run (``resume``)."""
 
     spec: SweepSpec
     table: pd.DataFrame
     engine: str
     wall_s: float
+    reused: tuple[int, ...] = ()
 
 
 def _period(origin: str, value) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -274,6 +287,59 @@ def run_cell(base: Scenario, cell: Cell, policies: Sequence[str],
     return rows
 
 
+def _canonical(obj):
+    """A description of ``obj`` that is the same in every process (sets sorted, dataclasses by
+    field, arrays by their bytes), for :func:`cell_key`."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return (type(obj).__name__,) + tuple((f.name, _canonical(getattr(obj, f.name)))
+                                             for f in dataclasses.fields(obj))
+    if isinstance(obj, (set, frozenset)):
+        return ("set",) + tuple(sorted(repr(_canonical(v)) for v in obj))
+    if isinstance(obj, dict):
+        return ("dict",) + tuple(sorted((repr(_canonical(k)), _canonical(v)) for k, v in obj.items()))
+    if isinstance(obj, (list, tuple)):
+        return tuple(_canonical(v) for v in obj)
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat()
+    if isinstance(obj, enum.Enum):
+        return repr(obj.value)
+    if isinstance(obj, np.ndarray):
+        return (obj.dtype.str, obj.shape, hashlib.sha256(np.ascontiguousarray(obj).tobytes()).hexdigest())
+    return repr(obj)
+
+
+def cell_key(spec: SweepSpec, cell: Cell, data_dir: Path | None = None) -> str:
+    """A digest (16 hex digits) of what the cell's result depends on: the base scenario, the
+    policies, the cell's axes, the jobs, the grid data folder and wattbit's version.
+
+    >>> from wattbit.examples import tiny_scenario
+    >>> spec = SweepSpec("s", tiny_scenario(), ("wls",), (1.0, 2.0))
+    >>> a, b = sweep_cells(spec)
+    >>> len(cell_key(spec, a)), cell_key(spec, a) == cell_key(spec, b)
+    (16, False)
+    """
+    from wattbit import __version__
+
+    jobs = "scenario workload" if spec.jobs is None else hashlib.sha256(
+        repr(_canonical(spec.jobs)).encode()).hexdigest()
+    what = (__version__, _canonical(spec.base), spec.policies, cell.fleet_scale, cell.fiber_pairs,
+            cell.start.isoformat(), cell.end.isoformat(), jobs,
+            "bundled" if data_dir is None else str(Path(data_dir).resolve()))
+    return hashlib.sha256(repr(what).encode()).hexdigest()[:16]
+
+
+def _cell_path(cells_dir: Path, spec: SweepSpec, cell: Cell, data_dir: Path | None) -> Path:
+    return Path(cells_dir) / f"cell-{cell.index:04d}-{cell_key(spec, cell, data_dir)}.parquet"
+
+
+def _save_cell(path: Path, rows: list[dict]) -> None:
+    """The cell's rows, written whole or not at all (a partly written file never looks done)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    pd.DataFrame(rows).to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
 def _ray_engine(address: str | None, workers: int | None):
     """(ray module, engine description, whether we started it) or raise MissingExtra."""
     from wattbit.errors import require_extra
@@ -294,21 +360,45 @@ def _ray_engine(address: str | None, workers: int | None):
 
 def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | None = None,
               data_dir: Path | None = None,
-              on_cell: Callable[[Cell, int, int], None] | None = None) -> SweepResult:
+              on_cell: Callable[[Cell, int, int], None] | None = None,
+              cells_dir: Path | None = None, resume: bool = False) -> SweepResult:
     """Run every cell of a sweep in parallel.
 
     address : join the Ray cluster at this address (``ray://host:10001`` or ``host:6379``);
     workers : CPUs of a local Ray instance, or with 0 the standard library's process pool (as
     many workers as cores) instead of Ray; None: Ray if installed, else the process pool;
     data_dir : grid dataset folder (default: the bundled one; on a cluster it must exist on every
-    node);  on_cell(cell, done, total) : called as each cell finishes.
+    node);  on_cell(cell, done, total) : called as each cell that runs finishes (total: the cells
+    that run);  cells_dir : folder where each cell's rows are written as it finishes;
+    resume : take the cells already in ``cells_dir`` (same :func:`cell_key`) instead of running
+    them again.
     """
     t0 = _time.perf_counter()
-    cells = sweep_cells(spec)
+    if resume and cells_dir is None:
+        raise InvalidInput(f"sweep {spec.name!r}: resume needs the cells_dir an earlier run wrote its cells to")
     rows: list[dict] = []
+    reused: list[int] = []
+    cells = []
+    for cell in sweep_cells(spec):
+        path = _cell_path(cells_dir, spec, cell, data_dir) if cells_dir is not None else None
+        if resume and path.is_file():
+            rows.extend(pd.read_parquet(path).to_dict("records"))
+            reused.append(cell.index)
+        else:
+            cells.append(cell)
+
+    def finished(cell: Cell, cell_rows: list[dict], done: int) -> None:
+        rows.extend(cell_rows)
+        if cells_dir is not None:
+            _save_cell(_cell_path(cells_dir, spec, cell, data_dir), cell_rows)
+        if on_cell:
+            on_cell(cell, done, len(cells))
+
     jobs = spec.jobs
     engine = None
-    if workers != 0:
+    if not cells:
+        engine = "none: every cell was taken from an earlier run"
+    elif workers != 0:
         try:
             ray, engine, started = _ray_engine(address, workers)
         except MissingExtra:
@@ -324,9 +414,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
                 while pending:
                     done, _ = ray.wait(list(pending), num_returns=1)
                     cell = pending.pop(done[0])
-                    rows.extend(ray.get(done[0]))
-                    if on_cell:
-                        on_cell(cell, len(cells) - len(pending), len(cells))
+                    finished(cell, ray.get(done[0]), len(cells) - len(pending))
             finally:
                 if started:
                     ray.shutdown()
@@ -340,11 +428,9 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
         with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(run_cell, spec.base, c, spec.policies, jobs, data_dir): c for c in cells}
             for k, fut in enumerate(as_completed(futures), 1):
-                rows.extend(fut.result())
-                if on_cell:
-                    on_cell(futures[fut], k, len(cells))
+                finished(futures[fut], fut.result(), k)
     table = pd.DataFrame(rows).sort_values(["cell", "policy"], kind="stable").reset_index(drop=True)
-    return SweepResult(spec, table, engine, _time.perf_counter() - t0)
+    return SweepResult(spec, table, engine, _time.perf_counter() - t0, tuple(sorted(reused)))
 
 
 def summary_markdown(result: SweepResult) -> str:
@@ -355,7 +441,9 @@ def summary_markdown(result: SweepResult) -> str:
         f"# Sweep {spec.name}", "",
         (f"Base scenario `{spec.base.name}` (fleet {spec.base.fleet.name}); {t['cell'].nunique()} cells × "
          f"{len(spec.policies)} policies ({', '.join(spec.policies)}); ran on {result.engine} in "
-         f"{result.wall_s:,.1f} s (sum of cell times {t.drop_duplicates('cell')['cell_wall_s'].sum():,.1f} s)."),
+         f"{result.wall_s:,.1f} s (sum of cell times {t.drop_duplicates('cell')['cell_wall_s'].sum():,.1f} s)."
+         + (f" Taken from an earlier run of the same sweep: {len(result.reused)} of "
+            f"{t['cell'].nunique()} cells ({', '.join(map(str, result.reused))})." if result.reused else "")),
         "",
     ]
     head = ["cell", "fleet ×", "GPUs", "fiber pairs", "period (JST)", "policy"] + [h for _, h, _ in KPI_SUMMARY]
