@@ -7,7 +7,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -110,3 +114,44 @@ def test_sweep_saves_its_cells_and_resume_takes_them(tmp_path):
     assert again.exit_code == 0, again.output
     assert "2 of 2 cells taken from" in again.output and "done (" not in again.output
     pd.testing.assert_frame_equal(pd.read_parquet(out / "sweep.parquet"), table)
+
+
+def test_an_interrupted_sweep_keeps_its_finished_cells_and_resume_runs_the_rest(tmp_path):
+    """Ctrl-C (SIGINT to the sweep's process group) once its first cell is saved: it stops, says
+    what it kept, and --resume then takes the saved cells and runs only the others."""
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(
+        "name: killed\nscenario: default\npolicies: [baseline, wls]\nperiods:\n"
+        "  - ['2023-03-06 00:00', '2023-03-06 06:00']\n  - ['2023-03-06 06:00', '2023-03-06 12:00']\n"
+        "  - ['2023-03-07 00:00', '2023-03-08 00:00']\n  - ['2023-03-08 00:00', '2023-03-09 00:00']\n",
+        encoding="utf-8")
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "wattbit.cli", "sweep", str(sweep), "--workers", "0", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, env={**os.environ, "COLUMNS": "1000"})
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / "cells").glob("cell-*.parquet")) and proc.poll() is None:
+            assert time.monotonic() < deadline, "no cell finished within 120 s"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    saved = sorted((out / "cells").glob("cell-*.parquet"))
+    assert 1 <= len(saved) < 4 and not (out / "sweep.parquet").exists()
+    assert proc.returncode != 0
+    assert " ".join(output.split()).count(
+        f"sweep stopped: {len(saved)} of 4 cells finished and are saved in {out / 'cells'}; run it "
+        "again with --resume to run only the others") == 1
+    resumed = runner.invoke(app, ["sweep", str(sweep), "--workers", "0", "--out", str(out), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"{len(saved)} of 4 cells taken from" in resumed.output
+    assert resumed.output.count(" done (") == 4 - len(saved)
+    table = pd.read_parquet(out / "sweep.parquet")
+    assert sorted(table.cell.unique()) == [0, 1, 2, 3] and len(table) == 8
+    for path in saved:  # the saved cells' rows, as they were written
+        rows = pd.read_parquet(path)
+        got = table[table.cell == rows.cell.iloc[0]].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got[rows.columns], rows, check_dtype=False)

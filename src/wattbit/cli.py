@@ -418,18 +418,33 @@ def sweep_cmd(
 
     Each cell's results are written to OUT/cells as it finishes; after an interruption,
     --resume runs only the cells that are missing."""
-    from wattbit.sim.sweep import load_sweep, run_sweep, sweep_cells, write_sweep
+    from wattbit.sim.sweep import (
+        check_cells,
+        load_sweep,
+        run_sweep,
+        saved_cell,
+        sweep_cells,
+        write_sweep,
+    )
 
     spec = load_sweep(sweep_file)
     n = len(sweep_cells(spec))
     console.print(f"[bold]sweep {spec.name}[/]: {n} cells × {len(spec.policies)} policies on base "
                   f"scenario {spec.base.name!r}")
     cells_dir = out / "cells"
-    result = run_sweep(spec, address=address, workers=workers, data_dir=data, cells_dir=cells_dir,
-                       resume=resume,
-                       on_cell=lambda c, k, total: console.print(
-                           f"cell {c.index} done ({k}/{total}): fleet x{c.fleet_scale:g}, "
-                           f"{c.fiber_pairs} fiber pairs", highlight=False))
+    check_cells(spec, data)  # before anything runs
+    try:
+        result = run_sweep(
+            spec, address=address, workers=workers, data_dir=data, cells_dir=cells_dir, resume=resume,
+            on_cell=lambda c, k, total: console.print(
+                f"cell {c.index} done ({k}/{total}): fleet x{c.fleet_scale:g}, {c.fiber_pairs} fiber pairs",
+                highlight=False))
+    except BaseException:
+        saved = sum(1 for c in sweep_cells(spec) if saved_cell(cells_dir, spec, c, data) is not None)
+        if saved:
+            console.print(f"[bold]sweep stopped[/]: {saved} of {n} cells finished and are saved in "
+                          f"{cells_dir}; run it again with --resume to run only the others", highlight=False)
+        raise
     if result.reused:
         console.print(f"{len(result.reused)} of {n} cells taken from {cells_dir} (an earlier run)",
                       highlight=False)

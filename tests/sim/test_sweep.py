@@ -144,6 +144,23 @@ def test_a_cell_key_changes_with_what_its_result_depends_on(tmp_path):
         run_sweep(spec, workers=0, resume=True)
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    ({"periods": ((_jst("2030-01-01 00:00"), _jst("2030-01-01 06:00")),)},
+     (r"1 of 1 cells lie outside the grid data, which cover .* JST \(the bundled dataset\): cell 0 "
+      r"\(fleet x1, 1 fiber pairs, 2030-01-01 00:00 .. 2030-01-01 06:00 JST\)")),
+    ({"periods": ((_jst("2023-03-18 00:10"), _jst("2023-03-18 06:00")),)},
+     "does not start on the 30-minute slot grid"),
+    ({"fleet_scale": (1.0, 0.001), "jobs": None},
+     r"fleet_scale 0.001: fleet 'tiny-3-x0.001': site .* has 1 GPU\(s\) \(and 2 more sites"),
+    ({"fleet_scale": (0.1,)}, r"fleet_scale 0.1: job .*: gpus = \d+ but the largest site"),
+])
+def test_cells_that_cannot_run_are_refused_before_any_runs(tmp_path, change, message):
+    spec = dataclasses.replace(_small_spec(fleet_scale=(1.0,)), **change)
+    with pytest.raises(InvalidInput, match=message):
+        run_sweep(spec, workers=0, cells_dir=tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
 def test_cells_cover_every_combination():
     spec = SweepSpec("s", tiny_scenario(), ("wls",), (0.5, 1.0), (1, 2, 4), PERIODS)
     cells = sweep_cells(spec)

@@ -195,6 +195,18 @@ def test_naive_or_reversed_period_rejected():
         build_jobs(tiny_fleet(), WorkloadSpec(), END, START)
 
 
+def test_a_site_smaller_than_one_node_is_refused_with_the_fix():
+    from dataclasses import replace
+
+    from wattbit.domain import Fleet
+
+    fleet = tiny_fleet()
+    small = Fleet("small", (replace(fleet.sites[0], gpu_count=4),) + fleet.sites[1:])
+    with pytest.raises(InvalidInput, match=r"site '.*' has 4 GPU\(s\); the workload's jobs use whole "
+                                           r"8-GPU nodes, so every site needs at least 8 GPUs"):
+        build_jobs(small, WorkloadSpec(), START, END)
+
+
 def test_synthetic_params_validated():
     with pytest.raises(InvalidInput, match="size_probs"):
         SyntheticParams(size_probs=(0.5, 0.5, 0.5, 0.0))

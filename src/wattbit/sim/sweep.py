@@ -49,9 +49,11 @@ __all__ = [
     "SweepResult",
     "SweepSpec",
     "cell_key",
+    "check_cells",
     "load_sweep",
     "run_cell",
     "run_sweep",
+    "saved_cell",
     "scaled_fleet",
     "summary_markdown",
     "sweep_cells",
@@ -332,12 +334,60 @@ def _cell_path(cells_dir: Path, spec: SweepSpec, cell: Cell, data_dir: Path | No
     return Path(cells_dir) / f"cell-{cell.index:04d}-{cell_key(spec, cell, data_dir)}.parquet"
 
 
+def saved_cell(cells_dir: Path, spec: SweepSpec, cell: Cell, data_dir: Path | None = None) -> Path | None:
+    """The file an earlier run saved for this cell (same :func:`cell_key`), or None."""
+    path = _cell_path(cells_dir, spec, cell, data_dir)
+    return path if path.is_file() else None
+
+
 def _save_cell(path: Path, rows: list[dict]) -> None:
     """The cell's rows, written whole or not at all (a partly written file never looks done)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     pd.DataFrame(rows).to_parquet(tmp, index=False)
     os.replace(tmp, path)
+
+
+def _describe(cell: Cell) -> str:
+    jst = "Asia/Tokyo"
+    return (f"cell {cell.index} (fleet x{cell.fleet_scale:g}, {cell.fiber_pairs} fiber pairs, "
+            f"{cell.start.tz_convert(jst):%Y-%m-%d %H:%M} .. {cell.end.tz_convert(jst):%Y-%m-%d %H:%M} JST)")
+
+
+def check_cells(spec: SweepSpec, data_dir: Path | None = None) -> None:
+    """Refuse, before anything runs, cells that cannot run: a period the grid data do not cover
+    or that does not start on the slot grid, or a scaled fleet the jobs cannot run on (a site
+    smaller than one node for the built workload; for given jobs, :func:`check_jobs`)."""
+    from wattbit.grid import signal_span
+    from wattbit.workload import check_jobs, check_workload_fleet
+
+    jst = "Asia/Tokyo"
+    cells = sweep_cells(spec)
+    first, last = signal_span(data_dir)
+    outside = [c for c in cells if c.start < first or c.end > last]
+    if outside:
+        raise InvalidInput(
+            f"sweep {spec.name!r}: {len(outside)} of {len(cells)} cells lie outside the grid data, "
+            f"which cover {first.tz_convert(jst):%Y-%m-%d %H:%M} .. {last.tz_convert(jst):%Y-%m-%d %H:%M} "
+            f"JST ({'the bundled dataset' if data_dir is None else data_dir}): "
+            + "; ".join(_describe(c) for c in outside[:3]) + ("; ..." if len(outside) > 3 else "")
+            + ". Choose periods inside the data, or import newer files (wattbit data import) and "
+            "pass --data")
+    step = pd.Timedelta(seconds=spec.base.step_s)
+    off_grid = [c for c in cells if (c.start - pd.Timestamp("2000-01-01", tz="UTC")) % step]
+    if off_grid:
+        raise InvalidInput(
+            f"sweep {spec.name!r}: {_describe(off_grid[0])} does not start on the "
+            f"{spec.base.step_s / 60:g}-minute slot grid; start periods on a slot (e.g. :00 or :30)")
+    for scale in dict.fromkeys(spec.fleet_scale):
+        fleet = scaled_fleet(spec.base.fleet, scale)
+        try:
+            if spec.jobs is None:
+                check_workload_fleet(fleet)
+            else:
+                check_jobs(fleet, spec.jobs)
+        except InvalidInput as exc:
+            raise InvalidInput(f"sweep {spec.name!r}, fleet_scale {scale:g}: {exc}") from None
 
 
 def _ray_engine(address: str | None, workers: int | None):
@@ -368,20 +418,22 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
     workers : CPUs of a local Ray instance, or with 0 the standard library's process pool (as
     many workers as cores) instead of Ray; None: Ray if installed, else the process pool;
     data_dir : grid dataset folder (default: the bundled one; on a cluster it must exist on every
-    node);  on_cell(cell, done, total) : called as each cell that runs finishes (total: the cells
-    that run);  cells_dir : folder where each cell's rows are written as it finishes;
+    node);  on_cell(cell, done, total) : called as each cell that runs finishes (done and total
+    count the cells that run);  cells_dir : folder where each cell's rows are written as it finishes;
     resume : take the cells already in ``cells_dir`` (same :func:`cell_key`) instead of running
-    them again.
+    them again. Cells that cannot run are refused before anything runs (:func:`check_cells`);
+    an error in a running cell is raised, and the cells finished by then are in ``cells_dir``.
     """
     t0 = _time.perf_counter()
     if resume and cells_dir is None:
         raise InvalidInput(f"sweep {spec.name!r}: resume needs the cells_dir an earlier run wrote its cells to")
+    check_cells(spec, data_dir)
     rows: list[dict] = []
     reused: list[int] = []
     cells = []
     for cell in sweep_cells(spec):
-        path = _cell_path(cells_dir, spec, cell, data_dir) if cells_dir is not None else None
-        if resume and path.is_file():
+        path = saved_cell(cells_dir, spec, cell, data_dir) if resume else None
+        if path is not None:
             rows.extend(pd.read_parquet(path).to_dict("records"))
             reused.append(cell.index)
         else:
@@ -437,13 +489,14 @@ def summary_markdown(result: SweepResult) -> str:
     """A short markdown report: what ran where, and the headline KPIs per cell and policy."""
     spec, t = result.spec, result.table
     jst = "Asia/Tokyo"
+    cells = sweep_cells(spec)
     lines = [
         f"# Sweep {spec.name}", "",
-        (f"Base scenario `{spec.base.name}` (fleet {spec.base.fleet.name}); {t['cell'].nunique()} cells × "
+        (f"Base scenario `{spec.base.name}` (fleet {spec.base.fleet.name}); {len(cells)} cells × "
          f"{len(spec.policies)} policies ({', '.join(spec.policies)}); ran on {result.engine} in "
          f"{result.wall_s:,.1f} s (sum of cell times {t.drop_duplicates('cell')['cell_wall_s'].sum():,.1f} s)."
          + (f" Taken from an earlier run of the same sweep: {len(result.reused)} of "
-            f"{t['cell'].nunique()} cells ({', '.join(map(str, result.reused))})." if result.reused else "")),
+            f"{len(cells)} cells ({', '.join(map(str, result.reused))})." if result.reused else "")),
         "",
     ]
     head = ["cell", "fleet ×", "GPUs", "fiber pairs", "period (JST)", "policy"] + [h for _, h, _ in KPI_SUMMARY]
@@ -452,10 +505,10 @@ def summary_markdown(result: SweepResult) -> str:
         r = r._asdict()
         period = (f"{r['period_start'].tz_convert(jst):%Y-%m-%d %H:%M} .. "
                   f"{r['period_end'].tz_convert(jst):%Y-%m-%d %H:%M}")
-        cells = [str(r["cell"]), f"{r['fleet_scale']:g}", f"{r['fleet_gpus']:,}", str(r["fiber_pairs"]),
-                 period, r["policy"]]
-        cells += [fmt.format(r[k]) if k in r and pd.notna(r[k]) else "-" for k, _, fmt in KPI_SUMMARY]
-        lines.append("| " + " | ".join(cells) + " |")
+        row = [str(r["cell"]), f"{r['fleet_scale']:g}", f"{r['fleet_gpus']:,}", str(r["fiber_pairs"]),
+               period, r["policy"]]
+        row += [fmt.format(r[k]) if k in r and pd.notna(r[k]) else "-" for k, _, fmt in KPI_SUMMARY]
+        lines.append("| " + " | ".join(row) + " |")
     if "wls" in spec.policies and "baseline" in spec.policies:
         w = t[t.policy == "wls"].set_index("cell")
         b = t[t.policy == "baseline"].set_index("cell")

@@ -46,6 +46,7 @@ __all__ = [
     "DECODE_TOKENS_PER_S_PER_GPU",
     "DIURNAL_PROFILE_PU",
     "KIND_SHARE_PU",
+    "NODE_GPUS",
     "ONLINE_WINDOW_H",
     "PARAMS_PER_GPU",
     "PRIORITY",
@@ -58,6 +59,7 @@ __all__ = [
     "USER_POPULATION_M",
     "SyntheticParams",
     "build_jobs",
+    "check_workload_fleet",
     "checkpoint_gb",
     "gpu_s_per_request",
     "online_request_rate_per_s",
@@ -172,6 +174,26 @@ def checkpoint_gb(kind: JobKind, gpus: int) -> float:
     if per_gpu is None:
         return 0.0
     return round(per_gpu * gpus * BYTES_PER_PARAM / 1e9, 3)
+
+
+NODE_GPUS = 8
+"""GPUs per server node (an 8-GPU H200 node, as in NVIDIA's HGX H200 board): the workload's GPU
+counts are whole nodes, so a site needs at least one node to run any of its jobs."""
+
+
+def check_workload_fleet(fleet: Fleet) -> None:
+    """Refuse a fleet the built workload cannot run on: every site needs one whole node.
+
+    >>> from wattbit.examples import tiny_fleet
+    >>> check_workload_fleet(tiny_fleet())
+    """
+    small = [s for s in fleet.sites if s.gpu_count < NODE_GPUS]
+    if small:
+        raise InvalidInput(
+            f"fleet {fleet.name!r}: site {small[0].name!r} has {small[0].gpu_count} GPU(s)"
+            + (f" (and {len(small) - 1} more sites fewer than {NODE_GPUS})" if len(small) > 1 else "")
+            + f"; the workload's jobs use whole {NODE_GPUS}-GPU nodes, so every site needs at least "
+            f"{NODE_GPUS} GPUs (a larger fleet, or fleet_scale)")
 
 
 def size_unit_gpus(fleet: Fleet) -> int:
@@ -341,6 +363,7 @@ def build_jobs(fleet: Fleet, spec: WorkloadSpec, start: pd.Timestamp, end: pd.Ti
     True
     """
     start, end = _check_period(start, end)
+    check_workload_fleet(fleet)
     source = _sources(synthetic or SyntheticParams())[spec.source]
     rng = np.random.default_rng(spec.seed)
     window_h = _window_h(start, end)
