@@ -431,14 +431,33 @@ def sweep_cmd(
     n = len(sweep_cells(spec))
     console.print(f"[bold]sweep {spec.name}[/]: {n} cells × {len(spec.policies)} policies on base "
                   f"scenario {spec.base.name!r}")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     cells_dir = out / "cells"
     check_cells(spec, data)  # before anything runs
     try:
-        result = run_sweep(
-            spec, address=address, workers=workers, data_dir=data, cells_dir=cells_dir, resume=resume,
-            on_cell=lambda c, k, total: console.print(
-                f"cell {c.index} done ({k}/{total}): fleet x{c.fleet_scale:g}, {c.fiber_pairs} fiber pairs",
-                highlight=False))
+        with Progress(TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as progress:
+            to_run = n - (sum(1 for c in sweep_cells(spec) if saved_cell(cells_dir, spec, c, data))
+                          if resume else 0)
+            overall = progress.add_task("cells", total=to_run)
+            bars: dict[tuple[int, str], int] = {}
+
+            def on_slot(c, policy: str, i: int, slots: int) -> None:
+                key = (c.index, policy)
+                if key not in bars:
+                    bars[key] = progress.add_task(f"cell {c.index} {policy}", total=slots)
+                progress.update(bars[key], completed=i + 1)
+                if i + 1 >= slots:
+                    progress.remove_task(bars.pop(key))
+
+            def on_cell(c, k: int, total: int) -> None:
+                progress.update(overall, completed=k, total=total)
+                console.print(f"cell {c.index} done ({k}/{total}): fleet x{c.fleet_scale:g}, "
+                              f"{c.fiber_pairs} fiber pairs", highlight=False)
+
+            result = run_sweep(spec, address=address, workers=workers, data_dir=data, cells_dir=cells_dir,
+                               resume=resume, on_cell=on_cell, on_slot=on_slot)
     except BaseException:
         saved = sum(1 for c in sweep_cells(spec) if saved_cell(cells_dir, spec, c, data) is not None)
         if saved:

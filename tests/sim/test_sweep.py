@@ -65,11 +65,13 @@ def _check_table(table: pd.DataFrame, spec: SweepSpec) -> None:
                     reason="ray is not installed (pip install 'wattbit[scale]')")
 def test_small_sweep_on_local_ray(tmp_path):
     spec = _small_spec()
-    seen = []
-    result = run_sweep(spec, workers=2, on_cell=lambda c, k, n: seen.append((c.index, k, n)))
+    seen, slots = [], []
+    result = run_sweep(spec, workers=2, on_cell=lambda c, k, n: seen.append((c.index, k, n)),
+                       on_slot=lambda c, p, i, n: slots.append((c.index, p, i, n)))
     assert result.engine.startswith("ray ")
     assert sorted(i for i, _, _ in seen) == [0, 1] and seen[-1][1:] == (2, 2)
     _check_table(result.table, spec)
+    _check_progress(slots, result.table)
     paths = write_sweep(result, tmp_path)
     back = pd.read_parquet(paths["table"])
     assert len(back) == len(result.table)
@@ -78,11 +80,21 @@ def test_small_sweep_on_local_ray(tmp_path):
     assert "ray" in summary and "| wls |" in summary
 
 
+def _check_progress(slots: list[tuple], table: pd.DataFrame) -> None:
+    """Each cell × policy reported its slots in order, from the first to the last."""
+    for row in table.itertuples():
+        mine = [(i, n) for c, p, i, n in slots if (c, p) == (row.cell, row.policy)]
+        assert mine[0] == (0, row.slots) and mine[-1] == (row.slots - 1, row.slots)
+        assert [i for i, _ in mine] == sorted({i for i, _ in mine}) and len(mine) > 2
+
+
 def test_process_pool_without_ray():
     spec = _small_spec(fleet_scale=(1.0,))
-    result = run_sweep(spec, workers=0)
+    slots = []
+    result = run_sweep(spec, workers=0, on_slot=lambda c, p, i, n: slots.append((c.index, p, i, n)))
     assert result.engine.startswith("process pool") and "workers = 0" in result.engine
     _check_table(result.table, spec)
+    _check_progress(slots, result.table)
 
 
 def test_cells_are_saved_as_they_finish_and_a_resumed_sweep_runs_only_the_missing(tmp_path):

@@ -28,10 +28,12 @@ version. Change any of them and the cell runs again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import hashlib
 import os
+import threading
 import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -263,11 +265,15 @@ def cell_scenario(base: Scenario, cell: Cell) -> Scenario:
 
 
 def run_cell(base: Scenario, cell: Cell, policies: Sequence[str],
-             jobs: Sequence[Job] | None = None, data_dir: Path | None = None) -> list[dict]:
+             jobs: Sequence[Job] | None = None, data_dir: Path | None = None,
+             progress=None) -> list[dict]:
     """Run one cell: build its world, simulate the policies, return one row per policy
-    (axes, the KPI table's entries for that policy, jobs, slots and the cell's wall time [s])."""
+    (axes, the KPI table's entries for that policy, jobs, slots and the cell's wall time [s]).
+
+    progress : a queue (anything with ``put``) that gets ``(cell index, policy, slot, slots)``
+    a few hundred times per policy run (:data:`wattbit.sim.run.PROGRESS_UPDATES`)."""
     from wattbit.network import build_apn
-    from wattbit.sim.run import build_world, simulate
+    from wattbit.sim.run import PROGRESS_UPDATES, build_world, simulate
 
     t0 = _time.perf_counter()
     sc = cell_scenario(base, cell)
@@ -275,7 +281,12 @@ def run_cell(base: Scenario, cell: Cell, policies: Sequence[str],
         jobs = [j for j in jobs if cell.start <= j.release < cell.end]
     world = build_world(sc, data_dir=data_dir, jobs=jobs)
     world = dataclasses.replace(world, apn=build_apn(sc.fleet, fiber_pairs=cell.fiber_pairs))
-    comparison = simulate(sc, tuple(policies), world=world)
+    on_slot = None
+    if progress is not None:
+        def on_slot(policy: str, i: int, n: int) -> None:
+            if i == 0 or i == n - 1 or i % max(1, n // PROGRESS_UPDATES) == 0:
+                progress.put((cell.index, policy, i, n))
+    comparison = simulate(sc, tuple(policies), world=world, on_slot=on_slot)
     wall_s = _time.perf_counter() - t0
     rows = []
     for p in policies:
@@ -390,6 +401,29 @@ def check_cells(spec: SweepSpec, data_dir: Path | None = None) -> None:
             raise InvalidInput(f"sweep {spec.name!r}, fleet_scale {scale:g}: {exc}") from None
 
 
+@contextlib.contextmanager
+def _relay(queue, cells: Sequence[Cell], on_slot):
+    """While the block runs, a thread hands what the cells put on ``queue`` to ``on_slot``; on
+    leaving, everything put so far is handed over before the thread ends."""
+    if queue is None:
+        yield
+        return
+    by_index = {c.index: c for c in cells}
+
+    def drain() -> None:
+        while (item := queue.get()) is not None:
+            index, policy, i, n = item
+            on_slot(by_index[index], policy, i, n)
+
+    thread = threading.Thread(target=drain, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        queue.put(None)
+        thread.join()
+
+
 def _ray_engine(address: str | None, workers: int | None):
     """(ray module, engine description, whether we started it) or raise MissingExtra."""
     from wattbit.errors import require_extra
@@ -411,7 +445,8 @@ def _ray_engine(address: str | None, workers: int | None):
 def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | None = None,
               data_dir: Path | None = None,
               on_cell: Callable[[Cell, int, int], None] | None = None,
-              cells_dir: Path | None = None, resume: bool = False) -> SweepResult:
+              cells_dir: Path | None = None, resume: bool = False,
+              on_slot: Callable[[Cell, str, int, int], None] | None = None) -> SweepResult:
     """Run every cell of a sweep in parallel.
 
     address : join the Ray cluster at this address (``ray://host:10001`` or ``host:6379``);
@@ -421,8 +456,10 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
     node);  on_cell(cell, done, total) : called as each cell that runs finishes (done and total
     count the cells that run);  cells_dir : folder where each cell's rows are written as it finishes;
     resume : take the cells already in ``cells_dir`` (same :func:`cell_key`) instead of running
-    them again. Cells that cannot run are refused before anything runs (:func:`check_cells`);
-    an error in a running cell is raised, and the cells finished by then are in ``cells_dir``.
+    them again;  on_slot(cell, policy, slot, slots) : progress inside the running cells, a few
+    hundred times per policy run (for progress bars; called from a thread of this process).
+    Cells that cannot run are refused before anything runs (:func:`check_cells`); an error in a
+    running cell is raised, and the cells finished by then are in ``cells_dir``.
     """
     t0 = _time.perf_counter()
     if resume and cells_dir is None:
@@ -459,14 +496,21 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
             engine = None
         if engine is not None:
             try:
-                task = ray.remote(num_cpus=1)(run_cell)
-                base_ref = ray.put(spec.base)
-                jobs_ref = ray.put(jobs)
-                pending = {task.remote(base_ref, c, spec.policies, jobs_ref, data_dir): c for c in cells}
-                while pending:
-                    done, _ = ray.wait(list(pending), num_returns=1)
-                    cell = pending.pop(done[0])
-                    finished(cell, ray.get(done[0]), len(cells) - len(pending))
+                queue = None
+                if on_slot is not None:
+                    from ray.util.queue import Queue
+
+                    queue = Queue()
+                with _relay(queue, cells, on_slot):
+                    task = ray.remote(num_cpus=1)(run_cell)
+                    base_ref = ray.put(spec.base)
+                    jobs_ref = ray.put(jobs)
+                    pending = {task.remote(base_ref, c, spec.policies, jobs_ref, data_dir, queue): c
+                               for c in cells}
+                    while pending:
+                        done, _ = ray.wait(list(pending), num_returns=1)
+                        cell = pending.pop(done[0])
+                        finished(cell, ray.get(done[0]), len(cells) - len(pending))
             finally:
                 if started:
                     ray.shutdown()
@@ -477,10 +521,18 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
         n = os.cpu_count() or 1
         why = "workers = 0" if workers == 0 else "ray is not installed (pip install 'wattbit[scale]')"
         engine = f"process pool ({n} workers; {why})"
-        with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(run_cell, spec.base, c, spec.policies, jobs, data_dir): c for c in cells}
-            for k, fut in enumerate(as_completed(futures), 1):
-                finished(futures[fut], fut.result(), k)
+        ctx = multiprocessing.get_context("spawn")
+        manager = ctx.Manager() if on_slot is not None else None
+        queue = manager.Queue() if manager is not None else None
+        try:
+            with _relay(queue, cells, on_slot), ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+                futures = {pool.submit(run_cell, spec.base, c, spec.policies, jobs, data_dir, queue): c
+                           for c in cells}
+                for k, fut in enumerate(as_completed(futures), 1):
+                    finished(futures[fut], fut.result(), k)
+        finally:
+            if manager is not None:
+                manager.shutdown()
     table = pd.DataFrame(rows).sort_values(["cell", "policy"], kind="stable").reset_index(drop=True)
     return SweepResult(spec, table, engine, _time.perf_counter() - t0, tuple(sorted(reused)))
 
