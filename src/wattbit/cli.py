@@ -418,6 +418,8 @@ def sweep_cmd(
 
     Each cell's results are written to OUT/cells as it finishes; after an interruption,
     --resume runs only the cells that are missing."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from wattbit.sim.sweep import (
         check_cells,
         load_sweep,
@@ -431,8 +433,6 @@ def sweep_cmd(
     n = len(sweep_cells(spec))
     console.print(f"[bold]sweep {spec.name}[/]: {n} cells × {len(spec.policies)} policies on base "
                   f"scenario {spec.base.name!r}")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     cells_dir = out / "cells"
     check_cells(spec, data)  # before anything runs
     try:
