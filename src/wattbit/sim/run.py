@@ -20,7 +20,8 @@ from wattbit.grid import GridSignals
 from wattbit.sim.kpi import kpi_table
 from wattbit.sim.twin import TwinResult, run_twin, run_window
 
-__all__ = ["DEFAULT_POLICIES", "Comparison", "World", "build_world", "save_outputs", "simulate"]
+__all__ = ["DEFAULT_POLICIES", "Comparison", "World", "build_world", "reports_progress", "save_outputs",
+           "simulate"]
 
 DEFAULT_POLICIES: tuple[str, ...] = tuple(POLICIES)
 
@@ -110,12 +111,22 @@ PROGRESS_UPDATES = 200
 """Progress reports a worker process sends per policy run (each slot would flood the pipe)."""
 
 
+def reports_progress(i: int, n: int) -> bool:
+    """Whether slot ``i`` of ``n`` is one of the :data:`PROGRESS_UPDATES` a worker process
+    reports (always the first and the last).
+
+    >>> [i for i in range(1000) if reports_progress(i, 1000)][:3], reports_progress(999, 1000)
+    ([0, 5, 10], True)
+    """
+    return i == 0 or i == n - 1 or i % max(1, n // PROGRESS_UPDATES) == 0
+
+
 def _run_policy_in_worker(sc: Scenario, world: World, name: str, progress):
     """:func:`_run_policy` in a worker process; progress goes to the parent through a queue."""
     cb = None
     if progress is not None:
         def cb(i: int, n: int) -> None:
-            if i == 0 or i == n - 1 or i % max(1, n // PROGRESS_UPDATES) == 0:
+            if reports_progress(i, n):
                 progress.put((name, i, n))
     return _run_policy(sc, world, name, cb)
 

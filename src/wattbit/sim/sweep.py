@@ -271,9 +271,9 @@ def run_cell(base: Scenario, cell: Cell, policies: Sequence[str],
     (axes, the KPI table's entries for that policy, jobs, slots and the cell's wall time [s]).
 
     progress : a queue (anything with ``put``) that gets ``(cell index, policy, slot, slots)``
-    a few hundred times per policy run (:data:`wattbit.sim.run.PROGRESS_UPDATES`)."""
+    a few hundred times per policy run (:func:`wattbit.sim.run.reports_progress`)."""
     from wattbit.network import build_apn
-    from wattbit.sim.run import PROGRESS_UPDATES, build_world, simulate
+    from wattbit.sim.run import build_world, reports_progress, simulate
 
     t0 = _time.perf_counter()
     sc = cell_scenario(base, cell)
@@ -284,7 +284,7 @@ def run_cell(base: Scenario, cell: Cell, policies: Sequence[str],
     on_slot = None
     if progress is not None:
         def on_slot(policy: str, i: int, n: int) -> None:
-            if i == 0 or i == n - 1 or i % max(1, n // PROGRESS_UPDATES) == 0:
+            if reports_progress(i, n):
                 progress.put((cell.index, policy, i, n))
     comparison = simulate(sc, tuple(policies), world=world, on_slot=on_slot)
     wall_s = _time.perf_counter() - t0
