@@ -57,30 +57,22 @@ UNBOUNDED_GPU_H = 1e9
 
 def capture(period: tuple[str, str]):
     """The class LPs the ``wls`` controller builds over ``period`` (JST) of the full-year scenario."""
-    from wattbit.control.controller import Controller
-    from wattbit.control.policies import policy
-    from wattbit.grid import SeasonalPersistenceForecaster
-    from wattbit.network import LightpathBook
     from wattbit.scenarios import load_scenario, with_period
-    from wattbit.sim.run import build_world
+    from wattbit.sim.run import build_world, twin_controller
     from wattbit.sim.twin import run_twin
 
     sc = with_period(load_scenario("full-year"), *period)
     world = build_world(sc)
+    ctrl = twin_controller(sc, world, "wls")
     problems = []
+    build = ctrl.build_problem
 
-    class Recording(Controller):
-        """The wls controller, keeping every planning problem it builds."""
+    def recording(state):
+        out = build(state)
+        problems.append(out[0])
+        return out
 
-        def build_problem(self, state):
-            out = super().build_problem(state)
-            problems.append(out[0])
-            return out
-
-    ctrl = Recording(sc.fleet, world.apn, policy("wls"), sc.weights,
-                     SeasonalPersistenceForecaster(world.forecast_truth, world.history),
-                     step_s=sc.step_s, horizon_slots=sc.horizon_slots, replan_slots=sc.replan_slots,
-                     coarse_blocks=sc.coarse_blocks, lightpaths=LightpathBook(world.apn))
+    ctrl.build_problem = recording  # the controller's own step calls it for every plan
     run_twin(ctrl, world.jobs, world.truth, demand_response=sc.demand_response, outages=sc.outages)
     return problems
 

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from wattbit.cli import app, main
+from wattbit.errors import InvalidInput
 
 runner = CliRunner()
 NO_ENV = {"WATTBIT_REPLAY_START": None, "WATTBIT_ADMIN_TOKEN": None}
@@ -112,8 +113,21 @@ def test_sweep_saves_its_cells_and_resume_takes_them(tmp_path):
     table = pd.read_parquet(out / "sweep.parquet")
     again = runner.invoke(app, ["sweep", str(sweep), "--workers", "0", "--out", str(out), "--resume"])
     assert again.exit_code == 0, again.output
-    assert "2 of 2 cells taken from" in again.output and "done (" not in again.output
+    assert "2 of 2 cells taken from" in again.output and ") done (" not in " ".join(again.output.split())
     pd.testing.assert_frame_equal(pd.read_parquet(out / "sweep.parquet"), table)
+
+
+def test_a_sweep_with_a_cell_that_cannot_run_is_refused_before_any_runs(tmp_path):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("name: late\nscenario: default\npolicies: [baseline]\nperiods:\n"
+                     "  - ['2023-03-06 00:00', '2023-03-06 06:00']\n"
+                     "  - ['2030-03-06 00:00', '2030-03-06 06:00']\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["sweep", str(sweep), "--workers", "0", "--out", str(out)])
+    assert isinstance(result.exception, InvalidInput)
+    assert "1 of 2 cells lie outside the grid data" in str(result.exception) and "cell 1 (" in str(result.exception)
+    assert "done (" not in result.output and "sweep stopped" not in result.output
+    assert not (out / "cells").exists()
 
 
 def test_an_interrupted_sweep_keeps_its_finished_cells_and_resume_runs_the_rest(tmp_path):
@@ -148,7 +162,7 @@ def test_an_interrupted_sweep_keeps_its_finished_cells_and_resume_runs_the_rest(
     resumed = runner.invoke(app, ["sweep", str(sweep), "--workers", "0", "--out", str(out), "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert f"{len(saved)} of 4 cells taken from" in resumed.output
-    assert resumed.output.count(" done (") == 4 - len(saved)
+    assert " ".join(resumed.output.split()).count(") done (") == 4 - len(saved)
     table = pd.read_parquet(out / "sweep.parquet")
     assert sorted(table.cell.unique()) == [0, 1, 2, 3] and len(table) == 8
     for path in saved:  # the saved cells' rows, as they were written

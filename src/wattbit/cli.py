@@ -421,7 +421,7 @@ def sweep_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from wattbit.sim.sweep import (
-        check_cells,
+        describe_cell,
         load_sweep,
         run_sweep,
         saved_cell,
@@ -434,16 +434,16 @@ def sweep_cmd(
     console.print(f"[bold]sweep {spec.name}[/]: {n} cells × {len(spec.policies)} policies on base "
                   f"scenario {spec.base.name!r}")
     cells_dir = out / "cells"
-    check_cells(spec, data)  # before anything runs
+    started = False  # (an error before any cell ran, e.g. a refused cell, saved nothing)
     try:
         with Progress(TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as progress:
-            to_run = n - (sum(1 for c in sweep_cells(spec) if saved_cell(cells_dir, spec, c, data))
-                          if resume else 0)
-            overall = progress.add_task("cells", total=to_run)
+            overall = progress.add_task("cells", total=None)  # (the total comes with the first cell)
             bars: dict[tuple[int, str], int] = {}
 
             def on_slot(c, policy: str, i: int, slots: int) -> None:
+                nonlocal started
+                started = True
                 key = (c.index, policy)
                 if key not in bars:
                     bars[key] = progress.add_task(f"cell {c.index} {policy}", total=slots)
@@ -453,14 +453,13 @@ def sweep_cmd(
 
             def on_cell(c, k: int, total: int) -> None:
                 progress.update(overall, completed=k, total=total)
-                console.print(f"cell {c.index} done ({k}/{total}): fleet x{c.fleet_scale:g}, "
-                              f"{c.fiber_pairs} fiber pairs", highlight=False)
+                console.print(f"{describe_cell(c)} done ({k}/{total})", highlight=False)
 
             result = run_sweep(spec, address=address, workers=workers, data_dir=data, cells_dir=cells_dir,
                                resume=resume, on_cell=on_cell, on_slot=on_slot)
     except BaseException:
         saved = sum(1 for c in sweep_cells(spec) if saved_cell(cells_dir, spec, c, data) is not None)
-        if saved:
+        if started and saved:
             console.print(f"[bold]sweep stopped[/]: {saved} of {n} cells finished and are saved in "
                           f"{cells_dir}; run it again with --resume to run only the others", highlight=False)
         raise

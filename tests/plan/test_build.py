@@ -1,4 +1,5 @@
-"""The planner's view of jobs: many jobs at once give what one job at a time gives."""
+"""The planner's view of jobs: its rules by hand, and many jobs at once give what one job at a
+time gives."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from wattbit.domain import JobKind
 from wattbit.examples import tiny_fleet, tiny_jobs, tiny_scenario
 from wattbit.plan import build as pb
 from wattbit.plan.problem import Blocks
@@ -41,6 +43,32 @@ def test_job_views_equal_job_view_one_job_at_a_time(jobs_and_state):
             assert cols_f.dtype == getattr(back, f).dtype, f  # the same numbers, to the bit
     # the cases the rules tell apart are all there
     assert cols.pinned.any() and (cols.origin < 0).any() and (cols.origin >= 0).any()
+
+
+def test_the_planners_view_by_hand():
+    """Planning deadline = max(min(deadline, earliest finish), deadline − 1 h margin); without a
+    deadline, 72 h after the job could finish; state counts where the job runs or can resume;
+    a running job that cannot be preempted is pinned."""
+    base = tiny_jobs()
+    train = next(j for j in base if j.kind is JobKind.TRAINING)
+    online = next(j for j in base if j.kind is JobKind.ONLINE_INFERENCE)
+    now = train.release + pd.Timedelta(hours=1)
+    h = pd.Timedelta(hours=1)
+    jobs = [
+        # half done (16 of 32 GPU-h at 8 GPUs: 2 h left), with ample slack and with 0.5 h of it
+        dataclasses.replace(train, gpus=8, runtime_h=4.0, release=now - 3 * h, deadline=now + 10 * h),
+        dataclasses.replace(train, gpus=8, runtime_h=4.0, release=now - 3 * h, deadline=now + 2.5 * h),
+        dataclasses.replace(train, runtime_h=5.0, release=now + 3 * h, deadline=None),
+        dataclasses.replace(online, release=now - h, deadline=now + 5 * h),
+        dataclasses.replace(online, release=now - h, deadline=now + 5 * h),
+    ]
+    v = pb.job_views(jobs, now.value, [16.0, 16.0, 40.0, 8.0, 8.0], [2, 2, -1, 1, 1],
+                     [False, False, False, True, False])
+    np.testing.assert_allclose(v.release_in_h, [0.0, 0.0, 3.0, 0.0, 0.0])
+    np.testing.assert_allclose(v.deadline_in_h[:3], [9.0, 2.0, 3.0 + 5.0 + 72.0])
+    assert v.origin.tolist() == [2, 2, -1, 1, -1] and v.pinned.tolist() == [False] * 3 + [True, False]
+    one = pb.job_view(jobs[1], now, 16.0, 2, False)
+    assert (one.deadline_in_h, one.origin, one.pinned) == (2.0, 2, False)
 
 
 def test_work_classes_take_columns_or_single_views_alike(jobs_and_state):

@@ -277,8 +277,8 @@ class Controller:
         skeys = {key: c for c, key in enumerate(service.keys)}
         wmem: list[list[str]] = [[] for _ in range(work.n)]
         smem: list[list[str]] = [[] for _ in range(service.n)]
-        now_ns = state.now.value
         pol = self.policy
+        unplanned: list[JobState] = []  # work jobs whose class the plan does not know
         for jid, st in state.jobs.items():
             if not st.status.active:
                 continue
@@ -296,24 +296,31 @@ class Controller:
                 continue
             c = plan.work_of.get(jid)
             if c is None:
-                key = pb.work_key(self._job_view(st, now_ns), self.fa, spatial=pol.spatial,
-                                  home_index=self.home_index)
+                unplanned.append(st)
+            else:
+                wmem[c].append(jid)
+        if unplanned:
+            views = self._work_views(unplanned, state.now.value)
+            for st, key in zip(unplanned, pb.work_keys(views, self.fa, spatial=pol.spatial,
+                                                       home_index=self.home_index)):
                 if key is None:
                     continue
                 c = wkeys.get(key)
                 if c is None:
                     c = wkeys[key] = len(wmem)
                     wmem.append([])
-            wmem[c].append(jid)
+                wmem[c].append(st.job.job_id)
         return plan, k, wmem, smem, list(wkeys), list(skeys)
 
     def _state_site(self, st: JobState, running: bool) -> int:
         """Index of the site that holds the job's state: where it runs, or its checkpoint (-1: none)."""
         return self._site_index.get(st.site, -1) if (running or st.done_gpu_h > 0) else -1
 
-    def _job_view(self, st: JobState, now_ns: int) -> pb.JobView:
-        running = st.status in RUNNING_STATUSES
-        return pb.job_view(st.job, now_ns, st.remaining_gpu_h, self._state_site(st, running), running)
+    def _work_views(self, states: Sequence[JobState], now_ns: int) -> pb.JobViews:
+        """The planner's view of these work jobs, from their observed state."""
+        running = [st.status in RUNNING_STATUSES for st in states]
+        return pb.job_views([st.job for st in states], now_ns, [st.remaining_gpu_h for st in states],
+                            [self._state_site(st, run) for st, run in zip(states, running)], running)
 
     def build_problem(self, state: FleetState) -> tuple[PlanningProblem, list, list]:
         """The planning problem the controller would solve now."""
@@ -322,22 +329,15 @@ class Controller:
         fc = self.forecaster.forecast(now, self.horizon_slots)
         blocks = Blocks.telescoping(len(fc.time), self.step_h, self.fine_slots, self.coarse_blocks)
         price, curt, mc = pb.grid_blocks(fc, self.fa.areas, blocks)
-        services, jobs, remaining, site_i, running = [], [], [], [], []
+        services, work = [], []
         for st in state.jobs.values():
-            status = st.status
-            if status not in ACTIVE_STATUSES:
+            if st.status not in ACTIVE_STATUSES:
                 continue
-            job = st.job
-            if job.kind is JobKind.ONLINE_INFERENCE:
-                services.append(job)
-                continue
-            # (what _job_view takes, for every work job at once)
-            run = status in RUNNING_STATUSES
-            jobs.append(job)
-            remaining.append(st.remaining_gpu_h)
-            site_i.append(self._state_site(st, run))
-            running.append(run)
-        views = pb.job_views(jobs, now.value, remaining, site_i, running)
+            if st.job.kind is JobKind.ONLINE_INFERENCE:
+                services.append(st.job)
+            else:
+                work.append(st)
+        views = self._work_views(work, now.value)
         wc, wmem = pb.work_classes(
             views, self.fa, blocks, spatial=pol.spatial, temporal=pol.temporal,
             pacing_pu=self.pacing_pu, move_time_s=self.move_time_s, home_index=self.home_index)

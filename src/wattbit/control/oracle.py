@@ -50,8 +50,9 @@ def plan_oracle(fleet: Fleet, apn, jobs: Sequence[Job], truth: GridSignals, *,
     blocks = Blocks.uniform(len(truth.time), step_h)
     price, curt, mc = pb.grid_blocks(truth, fa.areas, blocks)
     index = {s: i for i, s in enumerate(fa.sites)}
-    views = [pb.job_view(j, start, j.work_gpu_h, -1, False) for j in jobs
-             if j.kind is not JobKind.ONLINE_INFERENCE]
+    work = [j for j in jobs if j.kind is not JobKind.ONLINE_INFERENCE]
+    views = pb.job_views(work, start.value, [j.work_gpu_h for j in work], [-1] * len(work),
+                         [False] * len(work))
     services = [j for j in jobs if j.kind is JobKind.ONLINE_INFERENCE]
     wc, wmem = pb.work_classes(views, fa, blocks, spatial=True, temporal=True, pacing_pu=1.0,
                                move_time_s=lambda *a: 0.0, home_index=lambda j: index[j.home_site])

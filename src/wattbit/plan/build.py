@@ -32,7 +32,7 @@ __all__ = [
     "service_classes",
     "service_key",
     "work_classes",
-    "work_key",
+    "work_keys",
 ]
 
 DEFAULT_THERMAL_MARGIN_G_PER_KWH = 450.0
@@ -180,28 +180,25 @@ Where a job's slack is shorter, the margin shrinks to what the slack allows."""
 def job_view(job: Job, now: pd.Timestamp | int, remaining_gpu_h: float, site_index: int,
              running: bool, nominal_slack_h: float = 72.0,
              margin_h: float = DEADLINE_MARGIN_H) -> JobView:
-    """Jobs without a deadline get a nominal one ``nominal_slack_h`` after they could finish;
-    the planning deadline is ``margin_h`` before the real one (within the job's slack).
-    ``now`` may be given as integer nanoseconds since the epoch (UTC), as loops over many jobs do."""
-    now_ns = now if isinstance(now, int) else now.value
-    release_in_h = max(0.0, (job.release_ns - now_ns) / NS_PER_H)
-    if job.deadline_ns is None:
-        deadline_in_h = release_in_h + job.runtime_h + nominal_slack_h
-    else:
-        deadline_in_h = (job.deadline_ns - now_ns) / NS_PER_H
-        earliest_h = release_in_h + remaining_gpu_h / job.gpus
-        deadline_in_h = max(min(deadline_in_h, earliest_h), deadline_in_h - margin_h)
-    preemptible = job.kind.preemptible
-    return JobView(job, remaining_gpu_h, site_index if (running or preemptible) else -1,
-                   running and not preemptible, release_in_h, deadline_in_h, running)
+    """One job's :class:`JobView`, by the rules of :func:`job_views` (written there once).
+    ``now`` may be given as integer nanoseconds since the epoch (UTC)."""
+    v = job_views([job], now if isinstance(now, int) else now.value, [remaining_gpu_h],
+                  [site_index], [running], nominal_slack_h, margin_h)
+    return JobView(job, float(v.remaining_gpu_h[0]), int(v.origin[0]), bool(v.pinned[0]),
+                   float(v.release_in_h[0]), float(v.deadline_in_h[0]), bool(v.running[0]))
 
 
 def job_views(jobs: Sequence[Job], now_ns: int, remaining_gpu_h: Sequence[float],
               site_index: Sequence[int], running: Sequence[bool], nominal_slack_h: float = 72.0,
               margin_h: float = DEADLINE_MARGIN_H) -> JobViews:
-    """:func:`job_view` of every job at once (the same rules and the same arithmetic, element by
-    element): ``now_ns`` is integer nanoseconds since the epoch (UTC); remaining_gpu_h[i],
-    site_index[i] (or -1) and running[i] are job i's state."""
+    """What the planner needs of each job now, as columns: ``now_ns`` is integer nanoseconds
+    since the epoch (UTC); remaining_gpu_h[i], site_index[i] (or -1) and running[i] are job i's
+    state.
+
+    Jobs without a deadline get a nominal one ``nominal_slack_h`` after they could finish; the
+    planning deadline is ``margin_h`` before the real one (within the job's slack). A job's
+    state counts (``origin``) if it runs or can be resumed; a running job that cannot be
+    preempted is ``pinned`` where it runs."""
     n = len(jobs)
     rem = np.asarray(remaining_gpu_h, dtype=float).reshape(n)
     site = np.asarray(site_index, dtype=np.int64).reshape(n)
@@ -222,22 +219,20 @@ def job_views(jobs: Sequence[Job], now_ns: int, remaining_gpu_h: Sequence[float]
     return JobViews(tuple(jobs), rem, origin, run & ~preemptible, release_in_h, deadline_in_h, run)
 
 
-def _key(job: Job, origin: int, pinned: bool, fa: FleetArrays, spatial: bool, home_index) -> tuple | None:
-    if pinned:
-        allowed = fa.only(origin)
-    elif spatial:
-        allowed = fa.allowed_sites(job.allowed_areas)
-    else:
-        allowed = fa.only(origin if origin >= 0 else home_index(job))
-    if not any(allowed):
-        return None
-    return allowed, (origin if (origin >= 0 and allowed[origin]) else -1), pinned
-
-
-def work_key(v: JobView, fa: FleetArrays, *, spatial: bool, home_index) -> tuple | None:
-    """The flexibility class of a job: (allowed-site flags, origin site index or -1, pinned);
-    None if it may run nowhere in the fleet."""
-    return _key(v.job, v.origin, v.pinned, fa, spatial, home_index)
+def work_keys(views: JobViews, fa: FleetArrays, *, spatial: bool, home_index) -> list[tuple | None]:
+    """Each job's flexibility class: (allowed-site flags, origin site index or -1, pinned);
+    None where the job may run nowhere in the fleet."""
+    keys: list[tuple | None] = []
+    for job, origin, pinned in zip(views.jobs, views.origin.tolist(), views.pinned.tolist()):
+        if pinned:
+            allowed = fa.only(origin)
+        elif spatial:
+            allowed = fa.allowed_sites(job.allowed_areas)
+        else:
+            allowed = fa.only(origin if origin >= 0 else home_index(job))
+        keys.append((allowed, (origin if (origin >= 0 and allowed[origin]) else -1), pinned)
+                    if any(allowed) else None)
+    return keys
 
 
 def service_key(job: Job, fa: FleetArrays, *, reroute: bool, rtt_s, home_index) -> tuple[bool, ...]:
@@ -277,8 +272,7 @@ def work_classes(views: JobViews | Iterable[JobView], fa: FleetArrays, blocks: B
     key_index: dict[tuple, int] = {}
     kept_i: list[int] = []
     cls: list[int] = []
-    for i, (job, o, pin) in enumerate(zip(cols.jobs, cols.origin.tolist(), cols.pinned.tolist())):
-        key = _key(job, o, pin, fa, spatial, home_index)
+    for i, key in enumerate(work_keys(cols, fa, spatial=spatial, home_index=home_index)):
         if key is None:
             continue
         c = key_index.get(key)

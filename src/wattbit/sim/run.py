@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +22,17 @@ from wattbit.grid import GridSignals
 from wattbit.sim.kpi import kpi_table
 from wattbit.sim.twin import TwinResult, run_twin, run_window
 
-__all__ = ["DEFAULT_POLICIES", "Comparison", "World", "build_world", "reports_progress", "save_outputs",
-           "simulate"]
+__all__ = [
+    "DEFAULT_POLICIES",
+    "Comparison",
+    "World",
+    "build_world",
+    "relay",
+    "reports_progress",
+    "save_outputs",
+    "simulate",
+    "twin_controller",
+]
 
 DEFAULT_POLICIES: tuple[str, ...] = tuple(POLICIES)
 
@@ -84,9 +95,10 @@ def build_world(scenario: Scenario, *, data_dir: Path | None = None,
     return World(scenario, jobs, build_apn(fleet), truth, forecast_truth, history)
 
 
-def _run_policy(sc: Scenario, world: World, name: str,
-                on_slot: Callable[[int, int], None] | None = None):
-    """One policy's twin run: (its result, its lightpath book, the oracle plan if it solved one)."""
+def twin_controller(sc: Scenario, world: World, name: str) -> Controller:
+    """The controller the twin runs for policy ``name`` on the scenario's world: the scenario's
+    settings, a seasonal-persistence forecaster on the world's truth, its own lightpath book
+    (``controller.lightpaths``) and, for the ``oracle`` policy, the plan solved with foresight."""
     from wattbit.grid import SeasonalPersistenceForecaster
     from wattbit.network import LightpathBook
 
@@ -95,16 +107,19 @@ def _run_policy(sc: Scenario, world: World, name: str,
     if pol.foresight:
         oracle = plan_oracle(sc.fleet, world.apn, world.jobs, world.truth, weights=sc.weights,
                              demand_response=sc.demand_response, outages=sc.outages)
-    forecaster = SeasonalPersistenceForecaster(world.forecast_truth, world.history)
-    book = LightpathBook(world.apn)
-    controller = Controller(
-        sc.fleet, world.apn, pol, sc.weights, forecaster, step_s=sc.step_s,
-        horizon_slots=sc.horizon_slots, replan_slots=sc.replan_slots, coarse_blocks=sc.coarse_blocks,
-        lightpaths=book,
-        oracle_plan=oracle)
+    return Controller(
+        sc.fleet, world.apn, pol, sc.weights, SeasonalPersistenceForecaster(world.forecast_truth, world.history),
+        step_s=sc.step_s, horizon_slots=sc.horizon_slots, replan_slots=sc.replan_slots,
+        coarse_blocks=sc.coarse_blocks, lightpaths=LightpathBook(world.apn), oracle_plan=oracle)
+
+
+def _run_policy(sc: Scenario, world: World, name: str,
+                on_slot: Callable[[int, int], None] | None = None):
+    """One policy's twin run: (its result, its lightpath book, the oracle plan if it solved one)."""
+    controller = twin_controller(sc, world, name)
     result = run_twin(controller, world.jobs, world.truth, demand_response=sc.demand_response,
                       outages=sc.outages, on_slot=on_slot)
-    return result, book, oracle
+    return result, controller.lightpaths, controller.oracle_plan
 
 
 PROGRESS_UPDATES = 200
@@ -137,21 +152,14 @@ def _run_parallel(sc: Scenario, world: World, policies: Sequence[str], workers: 
     ``workers`` at a time, the world sent along with each; the planners, the longest runs, go
     first so that the short ones fill in at the end."""
     import multiprocessing
-    import threading
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("spawn")
     manager = ctx.Manager() if on_slot else None
     queue = manager.Queue() if manager else None
-    relay = None
-    if queue is not None:
-        def drain() -> None:
-            while (item := queue.get()) is not None:
-                on_slot(*item)
-        relay = threading.Thread(target=drain, daemon=True)
-        relay.start()
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with relay(queue, lambda item: on_slot(*item)), \
+                ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             longest_first = sorted(policies, key=lambda n: (not _policy(n).foresight, not _policy(n).planner))
             futures = {name: pool.submit(_run_policy_in_worker, sc, world, name, queue) for name in longest_first}
             try:
@@ -161,10 +169,30 @@ def _run_parallel(sc: Scenario, world: World, policies: Sequence[str], workers: 
                     f.cancel()
                 raise
     finally:
-        if queue is not None:
-            queue.put(None)
-            relay.join()
+        if manager is not None:
             manager.shutdown()
+
+
+@contextlib.contextmanager
+def relay(queue, handle: Callable[[tuple], None]):
+    """While the block runs, a thread of this process hands each item worker processes put on
+    ``queue`` to ``handle`` (progress reports); on leaving, everything put so far is handed over
+    before the thread ends. Nothing happens without a queue."""
+    if queue is None:
+        yield
+        return
+
+    def drain() -> None:
+        while (item := queue.get()) is not None:
+            handle(item)
+
+    thread = threading.Thread(target=drain, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        queue.put(None)
+        thread.join()
 
 
 def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,

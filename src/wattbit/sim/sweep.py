@@ -28,12 +28,10 @@ version. Change any of them and the cell runs again.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import enum
 import hashlib
 import os
-import threading
 import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +50,7 @@ __all__ = [
     "SweepSpec",
     "cell_key",
     "check_cells",
+    "describe_cell",
     "load_sweep",
     "run_cell",
     "run_sweep",
@@ -359,7 +358,8 @@ def _save_cell(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def _describe(cell: Cell) -> str:
+def describe_cell(cell: Cell) -> str:
+    """'cell 3 (fleet x2, 1 fiber pairs, 2023-03-06 00:00 .. 2023-03-13 00:00 JST)'."""
     jst = "Asia/Tokyo"
     return (f"cell {cell.index} (fleet x{cell.fleet_scale:g}, {cell.fiber_pairs} fiber pairs, "
             f"{cell.start.tz_convert(jst):%Y-%m-%d %H:%M} .. {cell.end.tz_convert(jst):%Y-%m-%d %H:%M} JST)")
@@ -381,14 +381,14 @@ def check_cells(spec: SweepSpec, data_dir: Path | None = None) -> None:
             f"sweep {spec.name!r}: {len(outside)} of {len(cells)} cells lie outside the grid data, "
             f"which cover {first.tz_convert(jst):%Y-%m-%d %H:%M} .. {last.tz_convert(jst):%Y-%m-%d %H:%M} "
             f"JST ({'the bundled dataset' if data_dir is None else data_dir}): "
-            + "; ".join(_describe(c) for c in outside[:3]) + ("; ..." if len(outside) > 3 else "")
+            + "; ".join(describe_cell(c) for c in outside[:3]) + ("; ..." if len(outside) > 3 else "")
             + ". Choose periods inside the data, or import newer files (wattbit data import) and "
             "pass --data")
     step = pd.Timedelta(seconds=spec.base.step_s)
     off_grid = [c for c in cells if (c.start - pd.Timestamp("2000-01-01", tz="UTC")) % step]
     if off_grid:
         raise InvalidInput(
-            f"sweep {spec.name!r}: {_describe(off_grid[0])} does not start on the "
+            f"sweep {spec.name!r}: {describe_cell(off_grid[0])} does not start on the "
             f"{spec.base.step_s / 60:g}-minute slot grid; start periods on a slot (e.g. :00 or :30)")
     for scale in dict.fromkeys(spec.fleet_scale):
         fleet = scaled_fleet(spec.base.fleet, scale)
@@ -399,29 +399,6 @@ def check_cells(spec: SweepSpec, data_dir: Path | None = None) -> None:
                 check_jobs(fleet, spec.jobs)
         except InvalidInput as exc:
             raise InvalidInput(f"sweep {spec.name!r}, fleet_scale {scale:g}: {exc}") from None
-
-
-@contextlib.contextmanager
-def _relay(queue, cells: Sequence[Cell], on_slot):
-    """While the block runs, a thread hands what the cells put on ``queue`` to ``on_slot``; on
-    leaving, everything put so far is handed over before the thread ends."""
-    if queue is None:
-        yield
-        return
-    by_index = {c.index: c for c in cells}
-
-    def drain() -> None:
-        while (item := queue.get()) is not None:
-            index, policy, i, n = item
-            on_slot(by_index[index], policy, i, n)
-
-    thread = threading.Thread(target=drain, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        queue.put(None)
-        thread.join()
 
 
 def _ray_engine(address: str | None, workers: int | None):
@@ -461,6 +438,8 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
     Cells that cannot run are refused before anything runs (:func:`check_cells`); an error in a
     running cell is raised, and the cells finished by then are in ``cells_dir``.
     """
+    from wattbit.sim.run import relay
+
     t0 = _time.perf_counter()
     if resume and cells_dir is None:
         raise InvalidInput(f"sweep {spec.name!r}: resume needs the cells_dir an earlier run wrote its cells to")
@@ -483,6 +462,12 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
         if on_cell:
             on_cell(cell, done, len(cells))
 
+    by_index = {c.index: c for c in cells}
+
+    def forward(item: tuple) -> None:  # a progress report from a running cell
+        index, policy, i, n = item
+        on_slot(by_index[index], policy, i, n)
+
     jobs = spec.jobs
     engine = None
     if not cells:
@@ -501,7 +486,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
                     from ray.util.queue import Queue
 
                     queue = Queue()
-                with _relay(queue, cells, on_slot):
+                with relay(queue, forward):
                     task = ray.remote(num_cpus=1)(run_cell)
                     base_ref = ray.put(spec.base)
                     jobs_ref = ray.put(jobs)
@@ -525,7 +510,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
         manager = ctx.Manager() if on_slot is not None else None
         queue = manager.Queue() if manager is not None else None
         try:
-            with _relay(queue, cells, on_slot), ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+            with relay(queue, forward), ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
                 futures = {pool.submit(run_cell, spec.base, c, spec.policies, jobs, data_dir, queue): c
                            for c in cells}
                 for k, fut in enumerate(as_completed(futures), 1):

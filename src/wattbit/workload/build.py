@@ -177,8 +177,9 @@ def checkpoint_gb(kind: JobKind, gpus: int) -> float:
 
 
 NODE_GPUS = 8
-"""GPUs per server node (an 8-GPU H200 node, as in NVIDIA's HGX H200 board): the workload's GPU
-counts are whole nodes, so a site needs at least one node to run any of its jobs."""
+"""GPUs per server node [-]: the workload's GPU counts are whole nodes, so a site needs at least
+one node to run any of its jobs. Source: NVIDIA DGX H200 datasheet (8 × H200 per system), the
+node whose power :data:`wattbit.power.NODE_OVERHEAD_W_PER_GPU` is taken from."""
 
 
 def check_workload_fleet(fleet: Fleet) -> None:
@@ -209,7 +210,7 @@ def size_unit_gpus(fleet: Fleet) -> int:
     256
     """
     cap = min(min(s.gpu_count for s in fleet.sites) / 16, fleet.gpu_count / 256)
-    unit = 8
+    unit = NODE_GPUS
     while unit * 2 <= cap:
         unit *= 2
     return unit
@@ -406,7 +407,7 @@ class _Context:
     def home_sites(self, gpus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Home site index ∝ GPU count among sites that can hold the job; GPUs clipped to the
         largest site (multiple of 8) if none can."""
-        largest = int(self.site_gpus.max()) // 8 * 8
+        largest = int(self.site_gpus.max()) // NODE_GPUS * NODE_GPUS
         gpus = np.minimum(gpus, largest)
         u = self.rng.random(len(gpus))
         homes = np.empty(len(gpus), dtype=int)
@@ -477,7 +478,8 @@ class _Context:
             budgets = self.rng.choice(np.array(RTT_BUDGETS_S), size=len(areas))
             for j, a in enumerate(areas):
                 site = home[a]
-                gpus = int(np.clip(8 * round(target_gpus * share[j] * level / 8), 8, site.gpu_count // 8 * 8))
+                gpus = int(np.clip(NODE_GPUS * round(target_gpus * share[j] * level / NODE_GPUS), NODE_GPUS,
+                                   site.gpu_count // NODE_GPUS * NODE_GPUS))
                 t = int(tenants[j])
                 out.append(Job(
                     job_id=f"oi-{k:06d}", tenant=TENANTS[t], kind=OI, gpus=gpus,
