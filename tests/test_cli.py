@@ -99,14 +99,21 @@ def test_simulate_refuses_zero_workers(tmp_path):
     assert "--workers" in result.output
 
 
+def _sweep_file(tmp_path, policies: str, *periods: tuple[str, str]):
+    """A sweep of the default scenario over ``periods`` (JST), and the folder for its outputs."""
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(f"scenario: default\npolicies: [{policies}]\nperiods:\n"
+                     + "".join(f"  - ['{a}', '{b}']\n" for a, b in periods), encoding="utf-8")
+    return sweep, tmp_path / "out"
+
+
+SIX_HOURS = (("2023-03-06 00:00", "2023-03-06 06:00"), ("2023-03-06 06:00", "2023-03-06 12:00"))
+
+
 def test_sweep_saves_its_cells_and_resume_takes_them(tmp_path):
     """Two 6-hour cells of the default scenario under baseline, on the process pool; run again
     with --resume, nothing runs and the table is the same."""
-    sweep = tmp_path / "s.yaml"
-    sweep.write_text("name: two-cells\nscenario: default\npolicies: [baseline]\nperiods:\n"
-                     "  - ['2023-03-06 00:00', '2023-03-06 06:00']\n"
-                     "  - ['2023-03-06 06:00', '2023-03-06 12:00']\n", encoding="utf-8")
-    out = tmp_path / "out"
+    sweep, out = _sweep_file(tmp_path, "baseline", *SIX_HOURS)
     first = runner.invoke(app, ["sweep", str(sweep), "--workers", "0", "--out", str(out)])
     assert first.exit_code == 0, first.output
     assert len(list((out / "cells").glob("cell-*.parquet"))) == 2
@@ -118,11 +125,7 @@ def test_sweep_saves_its_cells_and_resume_takes_them(tmp_path):
 
 
 def test_a_sweep_with_a_cell_that_cannot_run_is_refused_before_any_runs(tmp_path):
-    sweep = tmp_path / "s.yaml"
-    sweep.write_text("name: late\nscenario: default\npolicies: [baseline]\nperiods:\n"
-                     "  - ['2023-03-06 00:00', '2023-03-06 06:00']\n"
-                     "  - ['2030-03-06 00:00', '2030-03-06 06:00']\n", encoding="utf-8")
-    out = tmp_path / "out"
+    sweep, out = _sweep_file(tmp_path, "baseline", SIX_HOURS[0], ("2030-03-06 00:00", "2030-03-06 06:00"))
     result = runner.invoke(app, ["sweep", str(sweep), "--workers", "0", "--out", str(out)])
     assert isinstance(result.exception, InvalidInput)
     assert "1 of 2 cells lie outside the grid data" in str(result.exception) and "cell 1 (" in str(result.exception)
@@ -133,13 +136,8 @@ def test_a_sweep_with_a_cell_that_cannot_run_is_refused_before_any_runs(tmp_path
 def test_an_interrupted_sweep_keeps_its_finished_cells_and_resume_runs_the_rest(tmp_path):
     """Ctrl-C (SIGINT to the sweep's process group) once its first cell is saved: it stops, says
     what it kept, and --resume then takes the saved cells and runs only the others."""
-    sweep = tmp_path / "s.yaml"
-    sweep.write_text(
-        "name: killed\nscenario: default\npolicies: [baseline, wls]\nperiods:\n"
-        "  - ['2023-03-06 00:00', '2023-03-06 06:00']\n  - ['2023-03-06 06:00', '2023-03-06 12:00']\n"
-        "  - ['2023-03-07 00:00', '2023-03-08 00:00']\n  - ['2023-03-08 00:00', '2023-03-09 00:00']\n",
-        encoding="utf-8")
-    out = tmp_path / "out"
+    sweep, out = _sweep_file(tmp_path, "baseline, wls", *SIX_HOURS, ("2023-03-07 00:00", "2023-03-08 00:00"),
+                             ("2023-03-08 00:00", "2023-03-09 00:00"))
     args = [sys.executable, "-m", "wattbit.cli", "sweep", str(sweep), "--workers", "0", "--out", str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, env={**os.environ, "COLUMNS": "1000"})
