@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from wattbit.cli import app, main
-from wattbit.errors import InvalidInput
+from wattbit.errors import InvalidInput, SweepFailed
 
 runner = CliRunner()
 NO_ENV = {"WATTBIT_REPLAY_START": None, "WATTBIT_ADMIN_TOKEN": None}
@@ -131,6 +131,27 @@ def test_a_sweep_with_a_cell_that_cannot_run_is_refused_before_any_runs(tmp_path
     assert "1 of 2 cells lie outside the grid data" in str(result.exception) and "cell 1 (" in str(result.exception)
     assert "done (" not in result.output and "sweep stopped" not in result.output
     assert not (out / "cells").exists()
+
+
+def test_a_sweep_with_a_failing_cell_writes_the_others_and_names_it(tmp_path, monkeypatch):
+    """Cell 1 raises (the runner of tests/sim/_failing_cell.py, which the spawned workers import
+    from the path they inherit): cell 0 still runs, and its outputs are written."""
+    from pathlib import Path
+
+    from wattbit.sim import sweep as sweep_module
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "sim"))
+    failing = __import__("_failing_cell")
+    monkeypatch.setattr(sweep_module, "run_cell", failing.run_cell_failing_in_cell_1)
+    sweep, out = _sweep_file(tmp_path, "baseline", *SIX_HOURS)
+    result = runner.invoke(app, ["sweep", str(sweep), "--workers", "0", "--out", str(out)])
+    assert isinstance(result.exception, SweepFailed), result.output
+    assert str(result.exception).startswith("sweep 's': 1 of 2 cells failed: cell 1 (")
+    text = " ".join(result.output.split())
+    assert "**1 of 2 cells failed** (no rows above): - cell 1 (" in text and "SolverError: HiGHS ended" in text
+    assert "outputs of the cells that finished:" in text and "sweep stopped" not in text
+    assert pd.read_parquet(out / "sweep.parquet").cell.tolist() == [0]
+    assert "cells failed" in (out / "summary.md").read_text(encoding="utf-8")
 
 
 def test_an_interrupted_sweep_keeps_its_finished_cells_and_resume_runs_the_rest(tmp_path):

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from wattbit.errors import WattbitError
+from wattbit.errors import SweepFailed, WattbitError
 
 app = typer.Typer(
     name="wattbit",
@@ -417,7 +417,8 @@ def sweep_cmd(
     """Run many scenarios (fleet sizes × APN capacities × policies × periods) in parallel.
 
     Each cell's results are written to OUT/cells as it finishes; after an interruption,
-    --resume runs only the cells that are missing."""
+    --resume runs only the cells that are missing. A cell that fails does not stop the others;
+    the command then names it, writes the others' outputs and exits with status 2."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from wattbit.sim.sweep import (
@@ -457,6 +458,12 @@ def sweep_cmd(
 
             result = run_sweep(spec, address=address, workers=workers, data_dir=data, cells_dir=cells_dir,
                                resume=resume, on_cell=on_cell, on_slot=on_slot)
+    except SweepFailed as exc:  # the other cells ran to the end: write what they give
+        paths = write_sweep(exc.result, out)
+        console.print(paths["summary"].read_text(encoding="utf-8"), highlight=False, soft_wrap=True)
+        console.print(f"ran on {exc.result.engine}; outputs of the cells that finished: {paths['table']}, "
+                      f"{paths['summary']}", highlight=False)
+        raise
     except BaseException:
         saved = sum(1 for c in sweep_cells(spec) if saved_cell(cells_dir, spec, c, data) is not None)
         if started and saved:

@@ -10,6 +10,7 @@
     ├── SolverError                   the LP/MILP solver failed for a reason other than infeasibility
     ├── ExecutorError                 a scheduler (Slurm, ...) refused or failed a command
     ├── ResidencyViolation            an action would move data out of its allowed areas
+    ├── SweepFailed                   cells of a sweep failed; the others finished (``.result``)
     └── MissingExtra(ImportError)     an optional dependency is absent: says which pip install fixes it
 
 Every message says *what* is wrong, *which* object, the *value* seen and, where there is one,
@@ -30,6 +31,7 @@ __all__ = [
     "SolverError",
     "ExecutorError",
     "ResidencyViolation",
+    "SweepFailed",
     "MissingExtra",
     "unknown_name",
     "require_extra",
@@ -86,6 +88,18 @@ class ExecutorError(WattbitError):
 
 class ResidencyViolation(WattbitError):
     """An action would place or move a job's data outside its allowed areas."""
+
+
+class SweepFailed(WattbitError):
+    """Cells of a scenario sweep failed while the others ran to the end.
+
+    result : the sweep's result over the cells that finished (``wattbit.sim.sweep.SweepResult``,
+    its ``failed`` naming the others);  failures : (cell index, error text) of each failed cell.
+    """
+
+    def __init__(self, message: str, result: object, failures: tuple[tuple[int, str], ...]):
+        super().__init__(message)
+        self.result, self.failures = result, failures
 
 
 class MissingExtra(WattbitError, ImportError):

@@ -6,16 +6,20 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from wattbit.domain import JobKind
-from wattbit.errors import InvalidInput
+from wattbit.errors import InvalidInput, SweepFailed
 from wattbit.examples import tiny_fleet, tiny_jobs, tiny_scenario
+from wattbit.sim import sweep as sweep_module
 from wattbit.sim.sweep import (
+    CELL_RETRIES,
     SweepSpec,
     cell_key,
     load_sweep,
@@ -126,6 +130,100 @@ def test_cells_are_saved_as_they_finish_and_a_resumed_sweep_runs_only_the_missin
     assert third.reused == (0, 1) and third.engine.startswith("none")
     fourth = run_sweep(spec, workers=0, cells_dir=cells_dir)
     assert fourth.reused == () and (fourth.table.energy_mwh > 0).all()
+
+
+def _without_timing(table: pd.DataFrame) -> pd.DataFrame:
+    timing = [c for c in table.columns if c.startswith("decide_") or c.endswith("wall_s")]
+    return table.drop(columns=timing).reset_index(drop=True)
+
+
+def test_a_failing_cell_does_not_stop_the_others(tmp_path, monkeypatch):
+    spec = _small_spec(periods=PERIODS, fleet_scale=(1.0,))  # cells 0 and 1
+    clean = run_sweep(spec, workers=0)
+    # the workers are spawned: they import the failing runner from its module, on the path they inherit
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    failing = importlib.import_module("_failing_cell")
+    monkeypatch.setattr(sweep_module, "run_cell", failing.run_cell_failing_in_cell_1)
+    cells_dir = tmp_path / "cells"
+    with pytest.raises(SweepFailed) as caught:
+        run_sweep(spec, workers=0, cells_dir=cells_dir)
+    exc = caught.value
+    message = str(exc)
+    assert message.startswith("sweep 'tiny-sweep': 1 of 2 cells failed: cell 1 (fleet x1, 1 fiber pairs, "
+                              "2023-03-18 06:00 .. 2023-03-18 12:00 JST): SolverError: HiGHS ended")
+    assert f"the other 1 finished and are saved in {cells_dir}" in message and "--resume" in message
+    assert exc.failures == exc.result.failed and [i for i, _ in exc.failures] == [1]
+    # the cell that did not fail ran to the end, was saved, and gives the same rows as in a clean run
+    pd.testing.assert_frame_equal(_without_timing(exc.result.table),
+                                  _without_timing(clean.table[clean.table.cell == 0]))
+    assert [f.name for f in cells_dir.glob("cell-*.parquet")] == [
+        f"cell-0000-{cell_key(spec, sweep_cells(spec)[0])}.parquet"]
+    summary = summary_markdown(exc.result)
+    assert "**1 of 2 cells failed** (no rows above):" in summary
+    assert "- cell 1 (fleet x1, 1 fiber pairs, 2023-03-18 06:00 .. 2023-03-18 12:00 JST): SolverError" in summary
+    # once the cause is gone, resume runs the failed cell alone
+    monkeypatch.undo()
+    ran = []
+    resumed = run_sweep(spec, workers=0, cells_dir=cells_dir, resume=True,
+                        on_cell=lambda c, k, n: ran.append(c.index))
+    assert ran == [1] and resumed.failed == ()
+    pd.testing.assert_frame_equal(_without_timing(resumed.table), _without_timing(clean.table))
+
+
+def _kill(match) -> list[int]:
+    """SIGKILL this user's processes whose command line passes ``match``; their pids."""
+    killed = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if proc.stat().st_uid != os.getuid():
+                continue
+            argv = [a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
+            if argv and match(int(proc.name), argv):
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed.append(int(proc.name))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue  # gone meanwhile
+    return killed
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_cells_whose_worker_process_is_killed_run_again(tmp_path):
+    """A lost worker (killed, out of memory) breaks the process pool; its cells run again in a fresh one."""
+    spec = _small_spec(periods=PERIODS, fleet_scale=(1.0, 2.0))  # 4 cells on the pool's workers
+    clean = run_sweep(spec, workers=0)
+    me = os.getpid()
+    killed: list[int] = []
+
+    def on_cell(cell, done: int, total: int) -> None:
+        if done == 1:  # the others are running or waiting: kill every worker of the pool
+            killed.extend(_kill(lambda pid, argv: _parent(pid) == me and any("spawn_main" in a for a in argv)))
+
+    result = run_sweep(spec, workers=0, cells_dir=tmp_path, on_cell=on_cell)
+    assert killed and CELL_RETRIES >= 1
+    assert result.failed == ()
+    pd.testing.assert_frame_equal(_without_timing(result.table), _without_timing(clean.table))
+    assert len(list(tmp_path.glob("cell-*.parquet"))) == 4
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                    reason="ray is not installed (pip install 'wattbit[scale]')")
+def test_a_cell_whose_ray_worker_is_killed_runs_again():
+    spec = _small_spec(periods=PERIODS, fleet_scale=(1.0, 2.0))
+    killed: list[int] = []
+
+    def on_cell(cell, done: int, total: int) -> None:
+        if done == 1:  # Ray names the process of a running task after its function
+            killed.extend(_kill(lambda pid, argv: argv[0].startswith("ray::run_cell")))
+
+    result = run_sweep(spec, workers=2, on_cell=on_cell)
+    assert killed, "no Ray worker was running a cell when the first cell finished"
+    assert result.failed == () and result.engine.startswith("ray ")
+    _check_table(result.table, spec)
 
 
 def test_a_cell_key_changes_with_what_its_result_depends_on(tmp_path):

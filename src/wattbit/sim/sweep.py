@@ -41,9 +41,10 @@ import numpy as np
 import pandas as pd
 
 from wattbit.domain import Fleet, Job, Scenario
-from wattbit.errors import InvalidInput, MissingExtra
+from wattbit.errors import InvalidInput, MissingExtra, SweepFailed
 
 __all__ = [
+    "CELL_RETRIES",
     "SWEEP_FIELDS",
     "Cell",
     "SweepResult",
@@ -61,6 +62,11 @@ __all__ = [
     "sweep_from_dict",
     "write_sweep",
 ]
+
+CELL_RETRIES = 2
+"""Times a cell runs again after the process running it was lost (killed, out of memory, its
+node gone): on Ray as the task's ``max_retries``, on the process pool in a fresh pool. An error
+raised by the cell itself is not retried: the same inputs would raise it again."""
 
 SWEEP_FIELDS: dict[str, tuple[str, str]] = {
     "name": ("str", "sweep name, used in the summary (default: the file stem)"),
@@ -142,13 +148,15 @@ class SweepSpec:
 class SweepResult:
     """A finished sweep: ``table`` has one row per cell × policy (axes, KPIs, the cell's wall
     time [s]); ``engine`` says where it ran; ``wall_s`` is the whole sweep's wall time [s];
-    ``reused`` the indices of the cells taken from an earlier run (``resume``)."""
+    ``reused`` the indices of the cells taken from an earlier run (``resume``); ``failed`` the
+    (index, error) of each cell that failed (their rows are not in ``table``)."""
 
     spec: SweepSpec
     table: pd.DataFrame
     engine: str
     wall_s: float
     reused: tuple[int, ...] = ()
+    failed: tuple[tuple[int, str], ...] = ()
 
 
 def _period(origin: str, value) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -435,8 +443,11 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
     resume : take the cells already in ``cells_dir`` (same :func:`cell_key`) instead of running
     them again;  on_slot(cell, policy, slot, slots) : progress inside the running cells, a few
     hundred times per policy run (for progress bars; called from a thread of this process).
-    Cells that cannot run are refused before anything runs (:func:`check_cells`); an error in a
-    running cell is raised, and the cells finished by then are in ``cells_dir``.
+    Cells that cannot run are refused before anything runs (:func:`check_cells`). A cell whose
+    process is lost (killed, out of memory, its node gone) runs again, up to
+    :data:`CELL_RETRIES` times. A cell that raises does not stop the others: they all run to
+    the end (and are saved), and then :class:`wattbit.errors.SweepFailed` names each failed cell
+    with its error and carries the result of the others (``.result``).
     """
     from wattbit.sim.run import relay
 
@@ -455,12 +466,22 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
         else:
             cells.append(cell)
 
-    def finished(cell: Cell, cell_rows: list[dict], done: int) -> None:
+    done = 0
+    failures: list[tuple[Cell, str]] = []
+
+    def finished(cell: Cell, cell_rows: list[dict]) -> None:
+        nonlocal done
+        done += 1
         rows.extend(cell_rows)
         if cells_dir is not None:
             _save_cell(_cell_path(cells_dir, spec, cell, data_dir), cell_rows)
         if on_cell:
             on_cell(cell, done, len(cells))
+
+    def failed(cell: Cell, exc: BaseException | str) -> None:
+        cause = getattr(exc, "cause", None)  # Ray wraps the cell's own exception
+        err = cause if isinstance(cause, BaseException) else exc
+        failures.append((cell, err if isinstance(err, str) else f"{type(err).__name__}: {err}"))
 
     by_index = {c.index: c for c in cells}
 
@@ -487,21 +508,29 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
 
                     queue = Queue()
                 with relay(queue, forward):
-                    task = ray.remote(num_cpus=1)(run_cell)
+                    # a task whose worker is lost runs again (max_retries); the cell's own error
+                    # is raised by ray.get and not retried
+                    task = ray.remote(num_cpus=1, max_retries=CELL_RETRIES)(run_cell)
                     base_ref = ray.put(spec.base)
                     jobs_ref = ray.put(jobs)
                     pending = {task.remote(base_ref, c, spec.policies, jobs_ref, data_dir, queue): c
                                for c in cells}
                     while pending:
-                        done, _ = ray.wait(list(pending), num_returns=1)
-                        cell = pending.pop(done[0])
-                        finished(cell, ray.get(done[0]), len(cells) - len(pending))
+                        ready, _ = ray.wait(list(pending), num_returns=1)
+                        cell = pending.pop(ready[0])
+                        try:
+                            cell_rows = ray.get(ready[0])
+                        except Exception as exc:  # noqa: BLE001 - any cell's error is reported, the others run on
+                            failed(cell, exc)
+                        else:
+                            finished(cell, cell_rows)
             finally:
                 if started:
                     ray.shutdown()
     if engine is None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
 
         n = os.cpu_count() or 1
         why = "workers = 0" if workers == 0 else "ray is not installed (pip install 'wattbit[scale]')"
@@ -510,16 +539,49 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
         manager = ctx.Manager() if on_slot is not None else None
         queue = manager.Queue() if manager is not None else None
         try:
-            with relay(queue, forward), ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-                futures = {pool.submit(run_cell, spec.base, c, spec.policies, jobs, data_dir, queue): c
-                           for c in cells}
-                for k, fut in enumerate(as_completed(futures), 1):
-                    finished(futures[fut], fut.result(), k)
+            with relay(queue, forward):
+                todo, lost_runs = list(cells), 0
+                while todo:
+                    # a lost worker breaks the whole pool: the cells it was running, and those
+                    # not yet started, run again in a fresh one
+                    lost: list[Cell] = []
+                    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+                        futures = {pool.submit(run_cell, spec.base, c, spec.policies, jobs, data_dir, queue): c
+                                   for c in todo}
+                        for fut in as_completed(futures):
+                            cell = futures[fut]
+                            try:
+                                cell_rows = fut.result()
+                            except BrokenProcessPool:
+                                lost.append(cell)
+                            except Exception as exc:  # noqa: BLE001 - reported below, the others run on
+                                failed(cell, exc)
+                            else:
+                                finished(cell, cell_rows)
+                    todo = sorted(lost, key=lambda c: c.index)
+                    if todo and lost_runs == CELL_RETRIES:
+                        for cell in todo:
+                            failed(cell, f"its worker process was lost {CELL_RETRIES + 1} time(s) "
+                                         "(killed, or out of memory)")
+                        todo = []
+                    lost_runs += 1
         finally:
             if manager is not None:
                 manager.shutdown()
-    table = pd.DataFrame(rows).sort_values(["cell", "policy"], kind="stable").reset_index(drop=True)
-    return SweepResult(spec, table, engine, _time.perf_counter() - t0, tuple(sorted(reused)))
+    table = pd.DataFrame(rows)
+    if len(table):
+        table = table.sort_values(["cell", "policy"], kind="stable").reset_index(drop=True)
+    result = SweepResult(spec, table, engine, _time.perf_counter() - t0, tuple(sorted(reused)),
+                         tuple((c.index, msg) for c, msg in sorted(failures, key=lambda f: f[0].index)))
+    if failures:
+        what = "; ".join(f"{describe_cell(c)}: {msg.rstrip('. ')}"
+                         for c, msg in sorted(failures, key=lambda f: f[0].index))
+        kept = (f"the other {done} finished and are saved in {cells_dir}; fix the cause and run the "
+                "sweep again with resume (wattbit sweep --resume) to run only the failed cells"
+                if cells_dir is not None else f"the other {done} finished")
+        raise SweepFailed(f"sweep {spec.name!r}: {len(failures)} of {len(cells)} cells failed: {what}. {kept}",
+                          result, result.failed)
+    return result
 
 
 def summary_markdown(result: SweepResult) -> str:
@@ -527,11 +589,12 @@ def summary_markdown(result: SweepResult) -> str:
     spec, t = result.spec, result.table
     jst = "Asia/Tokyo"
     cells = sweep_cells(spec)
+    cell_s = t.drop_duplicates("cell")["cell_wall_s"].sum() if len(t) else 0.0
     lines = [
         f"# Sweep {spec.name}", "",
         (f"Base scenario `{spec.base.name}` (fleet {spec.base.fleet.name}); {len(cells)} cells × "
          f"{len(spec.policies)} policies ({', '.join(spec.policies)}); ran on {result.engine} in "
-         f"{result.wall_s:,.1f} s (sum of cell times {t.drop_duplicates('cell')['cell_wall_s'].sum():,.1f} s)."
+         f"{result.wall_s:,.1f} s (sum of cell times {cell_s:,.1f} s)."
          + (f" Taken from an earlier run of the same sweep: {len(result.reused)} of "
             f"{len(cells)} cells ({', '.join(map(str, result.reused))})." if result.reused else "")),
         "",
@@ -546,13 +609,18 @@ def summary_markdown(result: SweepResult) -> str:
                period, r["policy"]]
         row += [fmt.format(r[k]) if k in r and pd.notna(r[k]) else "-" for k, _, fmt in KPI_SUMMARY]
         lines.append("| " + " | ".join(row) + " |")
-    if "wls" in spec.policies and "baseline" in spec.policies:
+    if "wls" in spec.policies and "baseline" in spec.policies and len(t):
         w = t[t.policy == "wls"].set_index("cell")
         b = t[t.policy == "baseline"].set_index("cell")
-        gain = (w["curtailment_absorbed_mwh"] - b["curtailment_absorbed_mwh"])
-        best = int(gain.idxmax())
-        lines += ["", (f"Most curtailment absorbed by wls over baseline: cell {best} "
-                       f"(+{gain.loc[best]:,.1f} MWh).")]
+        gain = (w["curtailment_absorbed_mwh"] - b["curtailment_absorbed_mwh"]).dropna()
+        if len(gain):
+            best = int(gain.idxmax())
+            lines += ["", (f"Most curtailment absorbed by wls over baseline: cell {best} "
+                           f"(+{gain.loc[best]:,.1f} MWh).")]
+    if result.failed:
+        by_index = {c.index: c for c in cells}
+        lines += ["", f"**{len(result.failed)} of {len(cells)} cells failed** (no rows above):", ""]
+        lines += [f"- {describe_cell(by_index[i])}: {msg}" for i, msg in result.failed]
     return "\n".join(lines) + "\n"
 
 
