@@ -47,6 +47,9 @@ def main() -> None:
     ap.add_argument("--coarse-blocks", nargs="+", type=int, metavar="N",
                     help="run the planner policies with each of these numbers of blocks per coarse size "
                          "(default: the scenario's)")
+    ap.add_argument("--fine-block-slots", nargs="+", type=int, metavar="N",
+                    help="run the planner policies with each of these slots per fine block "
+                         "(1, 2 or 4; default: the scenario's)")
     ap.add_argument("--repeat", type=int, default=1, metavar="N",
                     help="run every configuration N times, round by round, and report the median run "
                          "with the range of wall times")
@@ -79,7 +82,9 @@ def main() -> None:
         planner = _policy(p).planner
         for k in (args.replan_slots if (args.replan_slots and planner) else [sc.replan_slots]):
             for cb in (args.coarse_blocks if (args.coarse_blocks and planner) else [sc.coarse_blocks]):
-                runs.append((p, dataclasses.replace(sc, replan_slots=k, coarse_blocks=cb), planner))
+                for fb in (args.fine_block_slots if (args.fine_block_slots and planner) else [sc.fine_block_slots]):
+                    runs.append((p, dataclasses.replace(sc, replan_slots=k, coarse_blocks=cb,
+                                                        fine_block_slots=fb), planner))
     # with --repeat, the runs go round by round (each configuration once per round), so that the
     # machine's drift over the hour spreads over all of them; each is reported by its median run
     done: list[list[tuple[float, object]]] = [[] for _ in runs]
@@ -90,7 +95,8 @@ def main() -> None:
             done[i].append((time.perf_counter() - t, comp))
             if args.repeat > 1:
                 print(f"  round {r + 1}/{args.repeat}: {p} (replan {run_sc.replan_slots}, coarse "
-                      f"{run_sc.coarse_blocks}) {done[i][-1][0]:.1f} s", flush=True)
+                      f"{run_sc.coarse_blocks}, fine blocks of {run_sc.fine_block_slots}) "
+                      f"{done[i][-1][0]:.1f} s", flush=True)
     for (p, run_sc, planner), tries in zip(runs, done):
         walls = sorted(w for w, _ in tries)
         wall, comp = sorted(tries, key=lambda wc: wc[0])[(len(tries) - 1) // 2]  # the median run
@@ -98,6 +104,8 @@ def main() -> None:
         label = f"{p}, replan {run_sc.replan_slots}" if planner else p
         if planner and args.coarse_blocks:
             label += f", coarse {run_sc.coarse_blocks}"
+        if planner and args.fine_block_slots:
+            label += f", fine {run_sc.fine_block_slots}"
         row = {"policy": label, "slots": n, "wall_s": wall, "slots_per_s": n / wall, "rss": peak_rss_mb(),
                "plans": comp.results[p].counters.get("plans", 0),
                "wall_text": f"{wall:.1f}" + (f" ({walls[0]:.1f}–{walls[-1]:.1f})" if len(walls) > 1 else "")}

@@ -93,9 +93,33 @@ def test_replan_slots_beyond_the_fine_blocks_is_refused(fleet, apn):
         dataclasses.replace(tiny_scenario(), replan_slots=0)
 
 
-@pytest.fixture(scope="module")
-def every_fourth():
-    sc = dataclasses.replace(tiny_scenario(), replan_slots=4)
+def test_fine_blocks_of_four_slots_hold_the_first_target_until_the_next_plan(fleet, apn):
+    """With fine blocks of 4 slots and a plan every 4 slots, the slots between two plans follow
+    the plan's first block (one target per class and site); with single-slot fine blocks each
+    slot follows a block of its own."""
+    jobs = [_training("a", 64, 3.0, 20.0, ["tokyo", "kansai", "kyushu"])]
+    for unit, blocks, held in ((4, [4, 8, 4], [0, 0, 0]), (1, [1, 1, 1, 1, 2, 4, 6], [1, 2, 3])):
+        ctrl = Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), horizon_slots=16,
+                          lightpaths=LightpathBook(apn), replan_slots=4, coarse_blocks=1, fine_block_slots=unit)
+        d = ctrl.step(_state(T0, jobs))
+        assert ctrl._stored.problem.blocks.slots.tolist() == blocks
+        for k in (1, 2, 3):
+            plan, block, *_ = ctrl._stored_members(_state(T0 + k * STEP, jobs))
+            assert plan.result is d.plan and block == held[k - 1]
+        assert ctrl._stored_members(_state(T0 + 4 * STEP, jobs)) is None  # the next plan is due
+
+
+@pytest.mark.parametrize("bad", [3, 0, 8])
+def test_fine_blocks_must_divide_the_fine_slots(fleet, apn, bad):
+    with pytest.raises(InvalidInput, match=rf"fine_block_slots = {bad}; expected an integer >= 1 that divides"):
+        Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), fine_block_slots=bad)
+    with pytest.raises(InvalidInput, match=rf"fine_block_slots = {bad}; expected 1, 2 or 4"):
+        dataclasses.replace(tiny_scenario(), fine_block_slots=bad)
+
+
+@pytest.fixture(scope="module", params=[1, 4], ids=["fine-blocks-1", "fine-blocks-4"])
+def every_fourth(request):
+    sc = dataclasses.replace(tiny_scenario(), replan_slots=4, fine_block_slots=request.param)
     return sc, simulate(sc, ("wls",), world=build_world(sc, jobs=tiny_jobs()))
 
 

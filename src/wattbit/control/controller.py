@@ -86,9 +86,13 @@ class Controller:
     dispatches the stored plan's block for that slot against the jobs observed now (a job of a
     class the stored plan does not have waits for the next plan unless it is out of slack). An
     event (demand response, outage) forces a new plan at once. 1 (the default) plans every slot;
-    at most ``fine_slots``, so that every slot between plans has a block of its own;
-    coarse_blocks : blocks of each coarser size (2, 4, 8 … slots) after the fine ones (default
-    ``fine_slots // 2``; see :meth:`Blocks.telescoping`); 1 makes the LP about a quarter smaller.
+    at most ``fine_slots``, so that the slots between plans lie in the fine blocks;
+    fine_block_slots : slots per fine block: 1 (the default) plans the fine slots one by one; with
+    ``replan_slots`` slots, one target per class and site holds from one plan to the next (a
+    plan less than half as large; docs/controller.md, "Horizon blocks");
+    coarse_blocks : blocks of each coarser size (2, 4, 8 … fine blocks) after the fine ones
+    (default half the fine blocks; see :meth:`Blocks.telescoping`); 1 makes the LP about a
+    quarter smaller.
     """
 
     MOVE_CACHE_SIZE = 100_000
@@ -99,7 +103,7 @@ class Controller:
                  forecaster: Forecaster | None = None, *, step_s: float = 1800.0,
                  horizon_slots: int = 96, fine_slots: int = 4, pacing_pu: float = 1.0,
                  lightpaths=None, oracle_plan=None, time_limit_s: float = 60.0,
-                 replan_slots: int = 1, coarse_blocks: int | None = None):
+                 replan_slots: int = 1, coarse_blocks: int | None = None, fine_block_slots: int = 1):
         self.fleet = fleet
         self.apn = apn
         self.policy = _policy(policy)
@@ -115,10 +119,11 @@ class Controller:
         if not (isinstance(replan_slots, int) and 1 <= replan_slots <= max(1, self.fine_slots)):
             raise InvalidInput(
                 f"controller: replan_slots = {replan_slots!r}; expected an integer 1 .. fine_slots "
-                f"({self.fine_slots}), so that every slot between plans has a block of its own")
+                f"({self.fine_slots}), so that the slots between plans lie in the fine blocks")
         self.replan_slots = replan_slots
-        Blocks.telescoping(1, 1.0, self.fine_slots, coarse_blocks)  # refuses a bad value now
+        Blocks.telescoping(1, 1.0, self.fine_slots, coarse_blocks, fine_block_slots)  # refuses bad values now
         self.coarse_blocks = coarse_blocks
+        self.fine_block_slots = fine_block_slots
         self._stored: _StoredPlan | None = None
         self.plans_solved = 0
         self.highs_s = 0.0
@@ -270,8 +275,10 @@ class Controller:
         if plan is None or self.replan_slots <= 1:
             return None
         k = round((state.now - plan.now).total_seconds() / self.step_s)
-        if not 0 < k < self.replan_slots or k >= plan.problem.blocks.n or plan.problem.blocks.slots[k] != 1:
+        ends = plan.problem.blocks.end_slot
+        if not 0 < k < self.replan_slots or k >= ends[-1]:
             return None
+        block = int(np.searchsorted(ends, k, side="right"))  # the block that holds slot k
         work, service = plan.problem.work, plan.problem.service
         wkeys = {key: c for c, key in enumerate(work.keys)}
         skeys = {key: c for c, key in enumerate(service.keys)}
@@ -310,7 +317,7 @@ class Controller:
                     c = wkeys[key] = len(wmem)
                     wmem.append([])
                 wmem[c].append(st.job.job_id)
-        return plan, k, wmem, smem, list(wkeys), list(skeys)
+        return plan, block, wmem, smem, list(wkeys), list(skeys)
 
     def _state_site(self, st: JobState, running: bool) -> int:
         """Index of the site that holds the job's state: where it runs, or its checkpoint (-1: none)."""
@@ -327,7 +334,8 @@ class Controller:
         now = state.now
         pol = self.policy
         fc = self.forecaster.forecast(now, self.horizon_slots)
-        blocks = Blocks.telescoping(len(fc.time), self.step_h, self.fine_slots, self.coarse_blocks)
+        blocks = Blocks.telescoping(len(fc.time), self.step_h, self.fine_slots, self.coarse_blocks,
+                                    self.fine_block_slots)
         price, curt, mc = pb.grid_blocks(fc, self.fa.areas, blocks)
         services, work = [], []
         for st in state.jobs.values():

@@ -68,8 +68,9 @@ class WorkloadSpec:
 
 
 MAX_REPLAN_SLOTS = 4
-"""The most slots between two plans: the controller plans its first four slots one by one
-(``fine_slots``), so each slot between plans follows a block of its own."""
+"""The most slots between two plans: the controller plans its first four slots finely
+(``fine_slots``: one by one, or in blocks of ``fine_block_slots``), so each slot between plans
+follows a block of its fine part."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +80,11 @@ class Scenario:
     step_s : slot length [s] (1800 = JEPX half-hour);  horizon_slots : planner look-ahead [-];
     replan_slots : the controller solves its plan at most every this many slots (events force
     a new plan at once) [-]; 1 .. 4 (the controller plans its first four slots one by one);
-    coarse_blocks : the planner's blocks of each coarser size (2, 4, 8 … slots) after those
-    four [-]; 2 (the default) or 1 (a smaller LP; see docs/controller.md).
+    coarse_blocks : the planner's blocks of each coarser size (2, 4, 8 … fine blocks) after
+    those four slots [-]; 2 (the default) or 1 (a smaller LP; see docs/controller.md);
+    fine_block_slots : slots per block among those four [-]: 1 (the default) plans them one by
+    one, 2 in pairs, 4 as one block (with ``replan_slots = 4``: one target per class and site
+    from one plan to the next, and an LP less than half as large; see docs/controller.md).
     """
 
     name: str
@@ -95,6 +99,7 @@ class Scenario:
     horizon_slots: int = 96
     replan_slots: int = 1
     coarse_blocks: int = 2
+    fine_block_slots: int = 1
 
     def __post_init__(self) -> None:
         owner = f"scenario {self.name!r}"
@@ -115,6 +120,10 @@ class Scenario:
             raise InvalidInput(
                 f"{owner}: coarse_blocks = {self.coarse_blocks!r}; expected an integer >= 1 (blocks of "
                 "each coarser size in the planner's horizon; 2 is the default, 1 a smaller LP)")
+        if self.fine_block_slots not in (1, 2, 4) or isinstance(self.fine_block_slots, bool):
+            raise InvalidInput(
+                f"{owner}: fine_block_slots = {self.fine_block_slots!r}; expected 1, 2 or 4 (slots per "
+                f"block among the {MAX_REPLAN_SLOTS} the controller plans finely; 1 is the default)")
         for dr in self.demand_response:
             if dr.area not in self.fleet.areas:
                 raise InvalidInput(

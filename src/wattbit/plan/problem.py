@@ -50,17 +50,23 @@ class Blocks:
     def end_h(self) -> np.ndarray:
         return np.cumsum(self.duration_h)
 
+    @property
+    def end_slot(self) -> np.ndarray:
+        """The slot (counted from the plan's start) before which each block ends [slots]."""
+        return np.cumsum(self.slots)
+
     @classmethod
     def uniform(cls, n_slots: int, step_h: float) -> Blocks:
         return cls(np.full(n_slots, step_h), np.ones(n_slots, dtype=int))
 
     @classmethod
     def telescoping(cls, n_slots: int, step_h: float, fine_slots: int = 8,
-                    coarse_blocks: int | None = None) -> Blocks:
-        """Fine blocks first, coarser later: ``fine_slots`` single slots, then blocks of 2, 4, 8
-        slots, ``coarse_blocks`` of each size (default ``fine_slots // 2``: each size as often as
-        the previous size's span allows). The decisions that are executed come from the first
-        blocks, so detail matters most there; fewer coarse blocks make a smaller LP.
+                    coarse_blocks: int | None = None, fine_block_slots: int = 1) -> Blocks:
+        """Fine blocks first, coarser later: ``fine_slots`` slots in blocks of
+        ``fine_block_slots`` (1: one by one), then blocks of 2, 4, 8 … times that,
+        ``coarse_blocks`` of each size (default half the fine blocks: each size as often as the
+        previous size's span allows). The decisions that are executed come from the first
+        blocks, so detail matters most there; fewer and longer blocks make a smaller LP.
 
         >>> b = Blocks.telescoping(96, 0.5)
         >>> int(b.slots.sum()), b.n
@@ -69,17 +75,25 @@ class Blocks:
         [1, 1, 1, 1, 2, 2, 4, 4, 8, 8, 16, 16, 32]
         >>> Blocks.telescoping(96, 0.5, fine_slots=4, coarse_blocks=1).slots.tolist()
         [1, 1, 1, 1, 2, 4, 8, 16, 32, 30]
+        >>> Blocks.telescoping(96, 0.5, fine_slots=4, coarse_blocks=1, fine_block_slots=4).slots.tolist()
+        [4, 8, 16, 32, 36]
         """
         if coarse_blocks is not None and (not isinstance(coarse_blocks, int) or coarse_blocks < 1):
             raise InvalidInput(f"blocks: coarse_blocks = {coarse_blocks!r}; expected an integer >= 1")
+        unit = fine_block_slots
+        if not (isinstance(unit, int) and not isinstance(unit, bool) and unit >= 1 and fine_slots % unit == 0):
+            raise InvalidInput(
+                f"blocks: fine_block_slots = {unit!r}; expected an integer >= 1 that divides the "
+                f"{fine_slots} fine slots (1 plans them one by one)")
+        fine_blocks = fine_slots // unit
         sizes: list[int] = []
         used, size = 0, 1
         while used < n_slots:
-            count = fine_slots if size == 1 else (coarse_blocks or max(1, fine_slots // 2))
+            count = fine_blocks if size == 1 else (coarse_blocks or max(1, fine_blocks // 2))
             for _ in range(count):
                 if used >= n_slots:
                     break
-                take = min(size, n_slots - used)
+                take = min(size * unit, n_slots - used)
                 sizes.append(take)
                 used += take
             size *= 2

@@ -110,7 +110,8 @@ def twin_controller(sc: Scenario, world: World, name: str) -> Controller:
     return Controller(
         sc.fleet, world.apn, pol, sc.weights, SeasonalPersistenceForecaster(world.forecast_truth, world.history),
         step_s=sc.step_s, horizon_slots=sc.horizon_slots, replan_slots=sc.replan_slots,
-        coarse_blocks=sc.coarse_blocks, lightpaths=LightpathBook(world.apn), oracle_plan=oracle)
+        coarse_blocks=sc.coarse_blocks, fine_block_slots=sc.fine_block_slots,
+        lightpaths=LightpathBook(world.apn), oracle_plan=oracle)
 
 
 def _run_policy(sc: Scenario, world: World, name: str,
