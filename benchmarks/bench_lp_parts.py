@@ -2,9 +2,12 @@
 
     PYTHONPATH=src python benchmarks/bench_lp_parts.py                       # 2 weeks of Oct 2022
     PYTHONPATH=src python benchmarks/bench_lp_parts.py --period 2023-01-09 2023-01-16
+    PYTHONPATH=src python benchmarks/bench_lp_parts.py --fine-block-slots 1   # the 10-block LP
 
-Runs the twin (``wls``) over ``--period`` of the full-year scenario, keeping every class LP its
-controller builds, and solves each again with HiGHS four ways:
+Runs the twin (``wls``) over ``--period`` of the full-year scenario (its horizon blocks, or with
+``--fine-block-slots 1`` the four fine slots one by one: the 10-block LP that
+docs/benchmarks.md, "The LP's floor", analyses), keeping every class LP its controller builds,
+and solves each again with HiGHS four ways:
 
 * **full**: the LP the controller solves (``wattbit.plan.lp``);
 * **no starts**: without the start rows and their cost (``WorkClasses.restart_h = None``);
@@ -55,13 +58,16 @@ UNBOUNDED_GPU_H = 1e9
 """Capacity of the arcs without a limit (carry-over of work, unserved inference) [GPU-h]."""
 
 
-def capture(period: tuple[str, str]):
-    """The class LPs the ``wls`` controller builds over ``period`` (JST) of the full-year scenario."""
+def capture(period: tuple[str, str], fine_block_slots: int | None = None):
+    """The class LPs the ``wls`` controller builds over ``period`` (JST) of the full-year scenario
+    (with ``fine_block_slots`` instead of the scenario's, if given)."""
     from wattbit.scenarios import load_scenario, with_period
     from wattbit.sim.run import build_world, twin_controller
     from wattbit.sim.twin import run_twin
 
     sc = with_period(load_scenario("full-year"), *period)
+    if fine_block_slots is not None:
+        sc = dataclasses.replace(sc, fine_block_slots=fine_block_slots)
     world = build_world(sc)
     ctrl = twin_controller(sc, world, "wls")
     problems = []
@@ -197,13 +203,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--period", nargs=2, metavar=("START", "END"), default=("2022-10-01", "2022-10-15"),
                     help="period of the full-year scenario (JST) whose plans are measured")
+    ap.add_argument("--fine-block-slots", type=int, metavar="N",
+                    help="slots per fine horizon block (default: the scenario's; 1: the 10-block LP)")
     ap.add_argument("--no-readme", action="store_true")
     args = ap.parse_args()
 
     from wattbit.plan.lp import solve
 
     t0 = time.perf_counter()
-    problems = [p for p in capture(tuple(args.period)) if p.work.n]
+    problems = [p for p in capture(tuple(args.period), args.fine_block_slots) if p.work.n]
     print(f"{len(problems)} plans with work captured in {time.perf_counter() - t0:.0f} s")
     names = list(variants(problems[0]))
     took = {n: [] for n in names}
@@ -256,7 +264,8 @@ def main() -> None:
     print(solvers)
     if not args.no_readme:
         cmd = "PYTHONPATH=src python benchmarks/bench_lp_parts.py" + (
-            "" if tuple(args.period) == ap.get_default("period") else " --period " + shlex.join(args.period))
+            "" if tuple(args.period) == ap.get_default("period") else " --period " + shlex.join(args.period)) + (
+            "" if args.fine_block_slots is None else f" --fine-block-slots {args.fine_block_slots}")
         body = (f"### Class LP by parts: wls plans of full-year {args.period[0]} .. {args.period[1]} JST "
                 f"({today()})\n\n`{cmd}` ({len(problems)} plans) on {machine()}; {solvers}\n\n{text}\n")
         update_section("bench_lp_parts", body)
