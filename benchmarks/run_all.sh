@@ -21,6 +21,7 @@ fi
 run benchmarks/bench_reaction.py --runs 20
 run benchmarks/bench_lp_parts.py  # (+ a min-cost-flow solve where OR-tools is installed)
 run benchmarks/bench_twin.py --profile
+run benchmarks/bench_sweep.py
 if [ -z "${QUICK:-}" ]; then
   # all of FY2022 (tens of minutes; `--period START END` runs a part and extrapolates)
   run benchmarks/bench_twin.py --full-year
