@@ -576,9 +576,13 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
     if failures:
         what = "; ".join(f"{describe_cell(c)}: {msg.rstrip('. ')}"
                          for c, msg in sorted(failures, key=lambda f: f[0].index))
-        kept = (f"the other {done} finished and are saved in {cells_dir}; fix the cause and run the "
-                "sweep again with resume (wattbit sweep --resume) to run only the failed cells"
-                if cells_dir is not None else f"the other {done} finished")
+        if not done:
+            kept = "no cell finished"
+        elif cells_dir is not None:
+            kept = (f"the other {done} finished and are saved in {cells_dir}; fix the cause and run the "
+                    "sweep again with resume (wattbit sweep --resume) to run only the failed cells")
+        else:
+            kept = f"the other {done} finished"
         raise SweepFailed(f"sweep {spec.name!r}: {len(failures)} of {len(cells)} cells failed: {what}. {kept}",
                           result, result.failed)
     return result
