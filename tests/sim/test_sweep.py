@@ -216,12 +216,14 @@ def test_a_cell_whose_ray_worker_is_killed_runs_again():
     spec = _small_spec(periods=PERIODS, fleet_scale=(1.0, 2.0))
     killed: list[int] = []
 
-    def on_cell(cell, done: int, total: int) -> None:
-        if done == 1:  # Ray names the process of a running task after its function
+    def on_slot(cell, policy: str, i: int, n: int) -> None:
+        # at a cell's first slot (reported by the cell itself, so it is running), once: Ray names
+        # the process of a running task after its function
+        if i == 0 and not killed:
             killed.extend(_kill(lambda pid, argv: argv[0].startswith("ray::run_cell")))
 
-    result = run_sweep(spec, workers=2, on_cell=on_cell)
-    assert killed, "no Ray worker was running a cell when the first cell finished"
+    result = run_sweep(spec, workers=2, on_slot=on_slot)
+    assert killed, "no Ray worker was running a cell at a cell's first slot"
     assert result.failed == () and result.engine.startswith("ray ")
     _check_table(result.table, spec)
 
