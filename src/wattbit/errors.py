@@ -94,12 +94,12 @@ class SweepFailed(WattbitError):
     """Cells of a scenario sweep failed while the others ran to the end.
 
     result : the sweep's result over the cells that finished (``wattbit.sim.sweep.SweepResult``,
-    its ``failed`` naming the others);  failures : (cell index, error text) of each failed cell.
+    whose ``failed`` holds the (cell index, error text) of each failed cell).
     """
 
-    def __init__(self, message: str, result: object, failures: tuple[tuple[int, str], ...]):
+    def __init__(self, message: str, result: object):
         super().__init__(message)
-        self.result, self.failures = result, failures
+        self.result = result
 
 
 class MissingExtra(WattbitError, ImportError):

@@ -120,10 +120,12 @@ class Scenario:
             raise InvalidInput(
                 f"{owner}: coarse_blocks = {self.coarse_blocks!r}; expected an integer >= 1 (blocks of "
                 "each coarser size in the planner's horizon; 2 is the default, 1 a smaller LP)")
-        if self.fine_block_slots not in (1, 2, 4) or isinstance(self.fine_block_slots, bool):
+        divisors = [n for n in range(1, MAX_REPLAN_SLOTS + 1) if MAX_REPLAN_SLOTS % n == 0]
+        if self.fine_block_slots not in divisors or isinstance(self.fine_block_slots, bool):
             raise InvalidInput(
-                f"{owner}: fine_block_slots = {self.fine_block_slots!r}; expected 1, 2 or 4 (slots per "
-                f"block among the {MAX_REPLAN_SLOTS} the controller plans finely; 1 is the default)")
+                f"{owner}: fine_block_slots = {self.fine_block_slots!r}; expected "
+                f"{', '.join(map(str, divisors[:-1]))} or {divisors[-1]} (slots per block among the "
+                f"{MAX_REPLAN_SLOTS} the controller plans finely; 1 is the default)")
         for dr in self.demand_response:
             if dr.area not in self.fleet.areas:
                 raise InvalidInput(

@@ -9,7 +9,7 @@ import pandas as pd
 
 from wattbit.sim.twin import TwinResult
 
-__all__ = ["KPI_LABELS", "absorbed_by_area", "kpi_table", "kpis"]
+__all__ = ["KPI_LABELS", "MEASURED_KPIS", "absorbed_by_area", "kpi_table", "kpis"]
 
 KPI_LABELS: dict[str, str] = {
     "curtailment_absorbed_mwh": "curtailment absorbed [MWh]",
@@ -34,6 +34,10 @@ KPI_LABELS: dict[str, str] = {
     "unfinished_jobs": "jobs unfinished when the run ends [jobs]",
     "decide_ms_mean": "decision time, mean [ms]",
 }
+
+MEASURED_KPIS = frozenset({"dr_response_s", "decide_ms_mean"})
+"""The KPIs that hold the controller's measured wall time (a DR response counts the decision's
+own time): two runs of the same inputs agree on every KPI but these."""
 
 
 EXTRA_LABELS: dict[str, str] = {

@@ -592,11 +592,10 @@ def _dr_html(comparison: Comparison) -> str:
     rows = []
     for p, r in comparison.results.items():
         for d in r.dr.itertuples():
-            sign = 1.0 if d.direction == "up" else -1.0  # delivered = sign × (load − reference)
             rows.append([p, d.request_id, f"{d.direction} ({'上げ' if d.direction == 'up' else '下げ'})",
                          d.area, f"{_jst_text(d.start)} – {_jst_text(d.end)[-5:]}", _fmt(d.asked_mw),
                          _fmt(d.reference_mw), _fmt(d.committed_mw),
-                         _fmt(d.reference_mw + sign * d.delivered_mean_mw), _fmt(d.delivered_mean_mw),
+                         _fmt(d.load_mean_mw), _fmt(d.delivered_mean_mw),
                          _fmt(d.delivered_min_mw), _fmt(d.response_s), _fmt(d.response_deadline_s)])
     if not rows:
         return "<p>No demand-response request in this scenario.</p>"

@@ -42,9 +42,11 @@ import pandas as pd
 
 from wattbit.domain import Fleet, Job, Scenario
 from wattbit.errors import InvalidInput, MissingExtra, SweepFailed
+from wattbit.sim.kpi import MEASURED_KPIS
 
 __all__ = [
     "CELL_RETRIES",
+    "MEASURED_COLUMNS",
     "SWEEP_FIELDS",
     "Cell",
     "SweepResult",
@@ -67,6 +69,11 @@ CELL_RETRIES = 2
 """Times a cell runs again after the process running it was lost (killed, out of memory, its
 node gone): on Ray as the task's ``max_retries``, on the process pool in a fresh pool. An error
 raised by the cell itself is not retried: the same inputs would raise it again."""
+
+MEASURED_COLUMNS = MEASURED_KPIS | {"cell_wall_s"}
+"""Columns of a sweep's table that hold measured wall times (the cell's own, and the KPIs of
+:data:`wattbit.sim.kpi.MEASURED_KPIS`): the rows of two runs of the same cell agree on every
+other column."""
 
 SWEEP_FIELDS: dict[str, tuple[str, str]] = {
     "name": ("str", "sweep name, used in the summary (default: the file stem)"),
@@ -489,7 +496,6 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
         index, policy, i, n = item
         on_slot(by_index[index], policy, i, n)
 
-    jobs = spec.jobs
     engine = None
     if not cells:
         engine = "none: every cell was taken from an earlier run"
@@ -508,29 +514,12 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
 
                     queue = Queue()
                 with relay(queue, forward):
-                    # a task whose worker is lost runs again (max_retries); the cell's own error
-                    # is raised by ray.get and not retried
-                    task = ray.remote(num_cpus=1, max_retries=CELL_RETRIES)(run_cell)
-                    base_ref = ray.put(spec.base)
-                    jobs_ref = ray.put(jobs)
-                    pending = {task.remote(base_ref, c, spec.policies, jobs_ref, data_dir, queue): c
-                               for c in cells}
-                    while pending:
-                        ready, _ = ray.wait(list(pending), num_returns=1)
-                        cell = pending.pop(ready[0])
-                        try:
-                            cell_rows = ray.get(ready[0])
-                        except Exception as exc:  # noqa: BLE001 - any cell's error is reported, the others run on
-                            failed(cell, exc)
-                        else:
-                            finished(cell, cell_rows)
+                    _run_on_ray(ray, spec, cells, data_dir, queue, finished, failed)
             finally:
                 if started:
                     ray.shutdown()
     if engine is None:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        from concurrent.futures.process import BrokenProcessPool
 
         n = os.cpu_count() or 1
         why = "workers = 0" if workers == 0 else "ray is not installed (pip install 'wattbit[scale]')"
@@ -540,42 +529,18 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
         queue = manager.Queue() if manager is not None else None
         try:
             with relay(queue, forward):
-                todo, lost_runs = list(cells), 0
-                while todo:
-                    # a lost worker breaks the whole pool: the cells it was running, and those
-                    # not yet started, run again in a fresh one
-                    lost: list[Cell] = []
-                    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-                        futures = {pool.submit(run_cell, spec.base, c, spec.policies, jobs, data_dir, queue): c
-                                   for c in todo}
-                        for fut in as_completed(futures):
-                            cell = futures[fut]
-                            try:
-                                cell_rows = fut.result()
-                            except BrokenProcessPool:
-                                lost.append(cell)
-                            except Exception as exc:  # noqa: BLE001 - reported below, the others run on
-                                failed(cell, exc)
-                            else:
-                                finished(cell, cell_rows)
-                    todo = sorted(lost, key=lambda c: c.index)
-                    if todo and lost_runs == CELL_RETRIES:
-                        for cell in todo:
-                            failed(cell, f"its worker process was lost {CELL_RETRIES + 1} time(s) "
-                                         "(killed, or out of memory)")
-                        todo = []
-                    lost_runs += 1
+                _run_on_pool(ctx, n, spec, cells, data_dir, queue, finished, failed)
         finally:
             if manager is not None:
                 manager.shutdown()
     table = pd.DataFrame(rows)
     if len(table):
         table = table.sort_values(["cell", "policy"], kind="stable").reset_index(drop=True)
+    failures.sort(key=lambda f: f[0].index)
     result = SweepResult(spec, table, engine, _time.perf_counter() - t0, tuple(sorted(reused)),
-                         tuple((c.index, msg) for c, msg in sorted(failures, key=lambda f: f[0].index)))
+                         tuple((c.index, msg) for c, msg in failures))
     if failures:
-        what = "; ".join(f"{describe_cell(c)}: {msg.rstrip('. ')}"
-                         for c, msg in sorted(failures, key=lambda f: f[0].index))
+        what = "; ".join(f"{describe_cell(c)}: {msg.rstrip('. ')}" for c, msg in failures)
         if not done:
             kept = "no cell finished"
         elif cells_dir is not None:
@@ -584,8 +549,56 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
         else:
             kept = f"the other {done} finished"
         raise SweepFailed(f"sweep {spec.name!r}: {len(failures)} of {len(cells)} cells failed: {what}. {kept}",
-                          result, result.failed)
+                          result)
     return result
+
+
+def _run_on_ray(ray, spec: SweepSpec, cells: Sequence[Cell], data_dir: Path | None, queue,
+                finished: Callable, failed: Callable) -> None:
+    """Every cell as a Ray task. A task whose worker is lost runs again (``max_retries``); the
+    cell's own error is raised by ``ray.get`` and not retried."""
+    task = ray.remote(num_cpus=1, max_retries=CELL_RETRIES)(run_cell)
+    base_ref, jobs_ref = ray.put(spec.base), ray.put(spec.jobs)
+    pending = {task.remote(base_ref, c, spec.policies, jobs_ref, data_dir, queue): c for c in cells}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        cell = pending.pop(ready[0])
+        try:
+            cell_rows = ray.get(ready[0])
+        except Exception as exc:  # noqa: BLE001 - any cell's error is reported, the others run on
+            failed(cell, exc)
+        else:
+            finished(cell, cell_rows)
+
+
+def _run_on_pool(ctx, workers: int, spec: SweepSpec, cells: Sequence[Cell], data_dir: Path | None,
+                 queue, finished: Callable, failed: Callable) -> None:
+    """Every cell on a process pool of ``workers``. A lost worker breaks the whole pool: the
+    cells it was running, and those not yet started, run again in a fresh one, up to
+    :data:`CELL_RETRIES` times."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    todo = list(cells)
+    for _ in range(CELL_RETRIES + 1):
+        lost: list[Cell] = []
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = {pool.submit(run_cell, spec.base, c, spec.policies, spec.jobs, data_dir, queue): c
+                       for c in todo}
+            for fut in as_completed(futures):
+                try:
+                    cell_rows = fut.result()
+                except BrokenProcessPool:
+                    lost.append(futures[fut])
+                except Exception as exc:  # noqa: BLE001 - reported at the end, the others run on
+                    failed(futures[fut], exc)
+                else:
+                    finished(futures[fut], cell_rows)
+        todo = sorted(lost, key=lambda c: c.index)
+        if not todo:
+            return
+    for cell in todo:
+        failed(cell, f"its worker process was lost {CELL_RETRIES + 1} time(s) (killed, or out of memory)")
 
 
 def summary_markdown(result: SweepResult) -> str:

@@ -50,7 +50,9 @@ class TwinResult:
     areas : (time, area) → load_mw, curtailment_mw, absorbed_mw, price_jpy_per_mwh,
             carbon_avg_g_per_kwh, carbon_marginal_g_per_kwh;
     jobs : one row per job (finish, delay_h, missed, moves, served and unserved GPU-h, ...);
-    dr : one row per demand-response request (committed, delivered and response time);
+    dr : one row per demand-response request (committed; the area's load at the request,
+         ``reference_mw``, and over the window, ``load_mean_mw``; delivered, as the change of the
+         load in the asked direction; response time);
     counters : moves, moved_gb, suspends, lost_gpu_h, lightpaths, peak link utilisation, ...,
                decide_<part>_s: the controller's decision time by part (Controller.time_s), and
                highs_s: HiGHS's own share of decide_solve_s (Controller.highs_s)
@@ -252,11 +254,13 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         in_window = np.asarray((times >= d.start) & (times < d.end))
         sign = 1.0 if d.direction.value == "up" else -1.0
         delivered = sign * (load[in_window, a] - row["reference_mw"]) if in_window.any() else np.zeros(1)
-        row.update(delivered_mean_mw=float(np.mean(delivered)), delivered_min_mw=float(np.min(delivered)))
+        row.update(delivered_mean_mw=float(np.mean(delivered)), delivered_min_mw=float(np.min(delivered)),
+                   load_mean_mw=float(np.mean(load[in_window, a])) if in_window.any() else np.nan)
         dr_out.append(row)
     dr_df = pd.DataFrame(dr_out, columns=[
         "request_id", "direction", "area", "asked_mw", "start", "end", "response_deadline_s",
-        "committed_mw", "response_s", "actions", "reference_mw", "delivered_mean_mw", "delivered_min_mw"])
+        "committed_mw", "response_s", "actions", "reference_mw", "load_mean_mw", "delivered_mean_mw",
+        "delivered_min_mw"])
     lp = controller.lightpaths
     counters = dict(
         moves=ex.moves, moved_gb=ex.moved_gb, suspends=ex.suspends, lost_gpu_h=ex.lost_gpu_h,
