@@ -129,3 +129,17 @@ def test_decision_time_is_split_by_part(comparison):
             assert 0 < r.counters["highs_s"] < parts["decide_solve_s"]  # (the matrix is built first)
         if p == "baseline":
             assert parts["decide_build_s"] == parts["decide_solve_s"] == r.counters["highs_s"] == 0.0
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_slot_counters_add_up_to_the_run_counters(comparison, policy):
+    from wattbit.sim.twin import SLOT_COUNTERS
+
+    r = comparison.results[policy]
+    assert r.slots.index.equals(r.sites.index.get_level_values("time").unique())
+    for name in SLOT_COUNTERS:
+        assert r.slots[name].sum() == pytest.approx(r.counters[name]), name
+    # every move books its lightpath in the slot it starts in
+    assert (r.slots.lightpaths == r.slots.moves).all()
+    if policy in ("spatial", "wls"):
+        assert r.slots.moves.max() >= 1

@@ -220,13 +220,20 @@ class LightpathBook:
     def utilisation(self, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
         """Peak fraction of each link's wavelengths in use within ``[start, end)`` [pu]."""
         start, end = _utc(start, "start"), _utc(end, "end")
+        start_ns, end_ns = start.value, end.value
+        span = self._span_ns
         out: dict[str, float] = {}
         for link in self.apn.links:
-            rs = [self._reservations[rid] for rid in self._history_by_link.get(link.link_id, ())]
-            rs = [r for r in rs if r.overlaps(start, end)]
-            # the peak is reached at the start of some reservation (or at the window start)
-            instants = {max(r.start, start) for r in rs}
-            peak = max((sum(r.wavelengths for r in rs if r.start <= t < r.end) for t in instants), default=0)
+            # a sweep over the reservations' starts and ends within the window; at one instant an
+            # end comes before a start (windows are [start, end): the two do not overlap)
+            events = sorted(
+                e for rid in self._history_by_link.get(link.link_id, ())
+                if span[rid][0] < end_ns and start_ns < span[rid][1]
+                for e in ((max(span[rid][0], start_ns), span[rid][2]), (span[rid][1], -span[rid][2])))
+            peak = in_use = 0
+            for _, n in events:
+                in_use += n
+                peak = max(peak, in_use)
             out[link.link_id] = peak / link.wavelengths
         return out
 

@@ -25,17 +25,24 @@ from wattbit.plan.problem import Blocks
 from wattbit.sim.executor import SimulatedExecutor
 from wattbit.units import NS_PER_H
 
-__all__ = ["TwinResult", "run_twin", "run_window"]
+__all__ = ["SLOT_COUNTERS", "TwinResult", "job_end", "run_twin", "run_window"]
+
+SLOT_COUNTERS = ("moves", "moved_gb", "suspends", "lost_gpu_h", "decisions", "plans", "lightpaths")
+"""The twin's counters that are sums over slots (``TwinResult.slots`` holds them slot by slot)."""
+
+
+def job_end(job: Job) -> pd.Timestamp:
+    """The last instant a run must cover for a job: its deadline, or without one its release
+    plus three times its run time at full speed."""
+    return job.deadline if job.deadline is not None else job.release + pd.Timedelta(hours=3 * job.runtime_h)
 
 
 def run_window(jobs: Sequence[Job], start: pd.Timestamp, end: pd.Timestamp, step_s: float,
                drain_h: float = 0.0) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The slots a run must cover: from ``start`` until the last deadline (or release plus run
     time) of the jobs released before ``end``, plus ``drain_h``, on the slot grid."""
-    last = end
-    for j in jobs:
-        stop = j.deadline if j.deadline is not None else j.release + pd.Timedelta(hours=3 * j.runtime_h)
-        last = max(last, stop)
+    last = max((job_end(j) for j in jobs), default=end)
+    last = max(last, end)
     last = last + pd.Timedelta(hours=drain_h)
     step = pd.Timedelta(seconds=step_s)
     n = int(np.ceil((last - start) / step))
@@ -55,7 +62,10 @@ class TwinResult:
          load in the asked direction; response time);
     counters : moves, moved_gb, suspends, lost_gpu_h, lightpaths, peak link utilisation, ...,
                decide_<part>_s: the controller's decision time by part (Controller.time_s), and
-               highs_s: HiGHS's own share of decide_solve_s (Controller.highs_s)
+               highs_s: HiGHS's own share of decide_solve_s (Controller.highs_s);
+    decide_s : each slot's decision time [s];
+    slots : time → the counters that add up over slots, slot by slot (:data:`SLOT_COUNTERS`: what
+            happened in the slot; their sums are the counters of the same names)
     """
 
     policy: str
@@ -66,6 +76,7 @@ class TwinResult:
     dr: pd.DataFrame
     counters: dict = field(default_factory=dict)
     decide_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    slots: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
@@ -113,6 +124,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     moves_by_job: dict[str, int] = {}
     dr_rows: dict[str, dict] = {}
     decide = np.zeros(T)
+    so_far = np.zeros((T, len(SLOT_COUNTERS) - 1))  # the executor's counts after each slot
     for t, now in enumerate(times):
         while ptr < len(pending) and pending[ptr].release <= now:
             ex.submit(pending[ptr])
@@ -194,6 +206,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         site_mwh[t] = mwh_t
         for jid in done_now:
             del active[jid]
+        so_far[t] = (ex.moves, ex.moved_gb, ex.suspends, ex.lost_gpu_h, len(ex.log), controller.plans_solved)
         if on_slot is not None:
             on_slot(t, T)
 
@@ -261,13 +274,23 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         "request_id", "direction", "area", "asked_mw", "start", "end", "response_deadline_s",
         "committed_mw", "response_s", "actions", "reference_mw", "load_mean_mw", "delivered_mean_mw",
         "delivered_min_mw"])
+    # --- slot by slot: what happened in each ----------------------------------------------------
     lp = controller.lightpaths
+    per_slot = np.diff(so_far, axis=0, prepend=0.0)
+    set_up = np.zeros(T)
+    if lp is not None and lp.reservations:  # a lightpath counts in the slot it was set up in
+        starts = np.array([r.start.value for r in lp.reservations], dtype=np.int64)
+        slot = np.clip(np.searchsorted(times.as_unit("ns").asi8, starts, side="right") - 1, 0, T - 1)
+        set_up = np.bincount(slot, minlength=T).astype(float)
+    slots = pd.DataFrame(np.column_stack([per_slot, set_up]), index=times, columns=list(SLOT_COUNTERS))
+    for name in ("moves", "suspends", "decisions", "plans", "lightpaths"):
+        slots[name] = slots[name].round().astype(np.int64)
     counters = dict(
         moves=ex.moves, moved_gb=ex.moved_gb, suspends=ex.suspends, lost_gpu_h=ex.lost_gpu_h,
         decisions=len(ex.log), slots=n_used, plans=controller.plans_solved, highs_s=controller.highs_s,
-        lightpaths=(len(getattr(lp, "reservations", ())) if lp is not None else 0),
+        lightpaths=(len(lp.reservations) if lp is not None else 0),
         peak_link_utilisation_pu=(float(lp.peak_utilisation()) if lp is not None else 0.0),
         **{f"decide_{part}_s": s for part, s in controller.time_s.items()},
     )
     return TwinResult(controller.policy.name, step_h, sites, areas, jobs_df, dr_df, counters,
-                      decide[:n_used])
+                      decide[:n_used], slots)
