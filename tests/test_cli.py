@@ -93,6 +93,25 @@ def test_simulate_runs_policies_side_by_side_with_the_same_outputs(tmp_path):
     assert "baseline" in tables["2"][0] and "temporal" in tables["2"][0]
 
 
+def test_simulate_cut_in_chunks_writes_the_same_baseline(tmp_path):
+    """The baseline decides each slot from the slot alone: cut in time or not, the same table."""
+    args = ["simulate", "--start", "2023-03-06 00:00", "--end", "2023-03-07 00:00", "-p", "baseline", "--no-report"]
+    tables = {}
+    for chunks in ("1", "3"):
+        out = tmp_path / chunks
+        result = runner.invoke(app, [*args, "--chunks", chunks, "--workers", "1", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        lines = (out / "kpis.txt").read_text(encoding="utf-8").splitlines()
+        tables[chunks] = [ln for ln in lines if not ln.startswith(("decision time", "DR response"))]
+    assert tables["3"] == tables["1"]
+
+
+def test_simulate_refuses_to_cut_the_oracle(tmp_path):
+    result = runner.invoke(app, ["simulate", "-p", "oracle", "--chunks", "2", "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "chunks = 1" in str(result.exception) + result.output
+
+
 def test_simulate_refuses_zero_workers(tmp_path):
     result = runner.invoke(app, ["simulate", "--workers", "0", "--out", str(tmp_path)])
     assert result.exit_code != 0

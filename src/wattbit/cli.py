@@ -259,14 +259,16 @@ def fleet_workload(
 # --- twin ------------------------------------------------------------------------------------
 
 
-def _run_with_progress(scenario, policies, data, out: Path, report: bool, workers: int | None = None) -> None:
+def _run_with_progress(scenario, policies, data, out: Path, report: bool, workers: int | None = None,
+                       chunks: int = 1) -> None:
     """Simulate with one progress bar per policy, print the KPI table, write the outputs;
-    ``workers`` policies at once (default: one per core)."""
+    ``workers`` runs at once (default: one per core), each policy's run cut into ``chunks``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from wattbit.sim.kpi import format_kpi_table
-    from wattbit.sim.run import build_world, save_outputs, simulate
+    from wattbit.sim.run import build_world, check_chunks, save_outputs, simulate
 
+    check_chunks(policies, chunks)  # before the world is built: a year's takes seconds
     jst = "Asia/Tokyo"
     console.print(
         f"[bold]{scenario.name}[/]: fleet {scenario.fleet.name} ({len(scenario.fleet.sites)} sites, "
@@ -285,8 +287,8 @@ def _run_with_progress(scenario, policies, data, out: Path, report: bool, worker
                 progress.start_task(tasks[p])  # the clock of each bar starts with its policy
             progress.update(tasks[p], completed=i + 1)
 
-        workers = workers or min(len(policies), os.cpu_count() or 1)
-        comparison = simulate(scenario, policies, world=world, on_slot=on_slot, workers=workers)
+        workers = workers or min(len(policies) * chunks, os.cpu_count() or 1)
+        comparison = simulate(scenario, policies, world=world, on_slot=on_slot, workers=workers, chunks=chunks)
     console.print(format_kpi_table(comparison.table), highlight=False, markup=False, soft_wrap=True)
     written = save_outputs(comparison, out, report=report)
     if "report" in written:
@@ -309,8 +311,14 @@ Policies = Annotated[
 OutDir = Annotated[Path, typer.Option("--out", help="Folder for the KPI table, records and report.")]
 Workers = Annotated[
     Optional[int],
-    typer.Option("--workers", min=1, help="Policies run at once, each in its own process (default: one "
+    typer.Option("--workers", min=1, help="Runs at once, each in its own process (default: one "
                  "per core). The results do not depend on it."),
+]
+Chunks = Annotated[
+    int,
+    typer.Option("--chunks", min=1, help="Cut each policy's run in time into this many pieces that run at "
+                 "once, each warmed up on the jobs before it: faster on several cores, close to but not "
+                 "the same as one piece (docs/benchmarks.md). Not with the oracle."),
 ]
 
 
@@ -322,15 +330,17 @@ def run(
     out: OutDir = Path("out"),
     report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
     workers: Workers = None,
+    chunks: Chunks = 1,
 ) -> None:
     """The digital twin on the bundled default scenario: japan-9 fleet, FY2022 grid data,
     trace-driven workload. Prints the key figures and writes the report. With --full-year the
-    oracle is left out unless asked for (-p oracle): its one-shot LP over a whole year is large."""
+    oracle is left out unless asked for (-p oracle): its one-shot LP over a whole year is large.
+    With --chunks it is left out too: its plan sees the whole period and is not cut."""
     from wattbit.scenarios import load_scenario
 
     scenario = load_scenario("full-year" if full_year else "default")
-    default = ["baseline", "temporal", "spatial", "wls"] + ([] if full_year else ["oracle"])
-    _run_with_progress(scenario, policy or default, data, out, report, workers)
+    default = ["baseline", "temporal", "spatial", "wls"] + ([] if full_year or chunks > 1 else ["oracle"])
+    _run_with_progress(scenario, policy or default, data, out, report, workers, chunks)
 
 
 @app.command("simulate")
@@ -343,13 +353,15 @@ def simulate_cmd(
     out: OutDir = Path("out"),
     report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,
     workers: Workers = None,
+    chunks: Chunks = 1,
 ) -> None:
-    """Run a scenario through the twin under one or more policies."""
+    """Run a scenario through the twin under one or more policies (by default all five; with
+    --chunks, all but the oracle)."""
     from wattbit.scenarios import load_scenario, with_period
 
     sc = with_period(load_scenario(scenario), start, end)
-    _run_with_progress(sc, policy or ["baseline", "temporal", "spatial", "wls", "oracle"], data, out, report,
-                       workers)
+    default = ["baseline", "temporal", "spatial", "wls"] + ([] if chunks > 1 else ["oracle"])
+    _run_with_progress(sc, policy or default, data, out, report, workers, chunks)
 
 
 # --- service ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from wattbit.control.policies import policy as _policy
 from wattbit.domain import Job, Scenario
 from wattbit.errors import InvalidInput
 from wattbit.grid import GridSignals
+from wattbit.sim.chunks import Chunk, split_run, stitch, warmup_slots
 from wattbit.sim.kpi import kpi_table
 from wattbit.sim.twin import TwinResult, run_twin, run_window
 
@@ -27,6 +28,8 @@ __all__ = [
     "Comparison",
     "World",
     "build_world",
+    "check_chunks",
+    "chunk_world",
     "relay",
     "reports_progress",
     "save_outputs",
@@ -62,8 +65,13 @@ class Comparison:
     lightpaths: dict = field(default_factory=dict)
 
 
+HISTORY_DAYS = 14
+"""Days of grid history before a run that its forecaster gets (its climatology's trailing
+window, :class:`wattbit.grid.SeasonalPersistenceForecaster`)."""
+
+
 def build_world(scenario: Scenario, *, data_dir: Path | None = None,
-                jobs: Sequence[Job] | None = None, history_days: int = 14) -> World:
+                jobs: Sequence[Job] | None = None, history_days: int = HISTORY_DAYS) -> World:
     """Load the grid truth, build the jobs (unless given) and the APN for a scenario."""
     from wattbit.grid import load_signals, signal_span
     from wattbit.network import build_apn
@@ -115,12 +123,41 @@ def twin_controller(sc: Scenario, world: World, name: str) -> Controller:
 
 
 def _run_policy(sc: Scenario, world: World, name: str,
-                on_slot: Callable[[int, int], None] | None = None):
-    """One policy's twin run: (its result, its lightpath book, the oracle plan if it solved one)."""
+                on_slot: Callable[[int, int], None] | None = None, chunk: Chunk | None = None):
+    """One policy's twin run: (its result, its lightpath book, the oracle plan if it solved one).
+    For a ``chunk`` of a run cut in time (``world`` is then the chunk's), the book's place holds
+    its peak link utilisation within the chunk's kept part [pu]: the book itself stays here."""
     controller = twin_controller(sc, world, name)
     result = run_twin(controller, world.jobs, world.truth, demand_response=sc.demand_response,
                       outages=sc.outages, on_slot=on_slot)
-    return result, controller.lightpaths, controller.oracle_plan
+    book = controller.lightpaths
+    if chunk is not None:
+        book = max(book.utilisation(chunk.keep_start, chunk.keep_end).values(), default=0.0)
+    return result, book, controller.oracle_plan
+
+
+def chunk_world(world: World, chunk: Chunk, *, last: bool) -> World:
+    """The world of one chunk of a run cut in time (:mod:`wattbit.sim.chunks`): the jobs released
+    from its ``run_start`` (until its ``keep_end``, unless it is the ``last``), the grid truth
+    over its run, the forecaster's truth one horizon beyond, and the history before it."""
+    from wattbit.grid import concat_signals
+    from wattbit.scenarios import with_period
+
+    sc = world.scenario
+    truth, ahead = world.truth, world.forecast_truth
+    i0 = int(truth.time.get_loc(chunk.run_start))
+    i1 = len(truth.time) if last else int(truth.time.get_loc(chunk.keep_end))
+    stop_ns = None if last else chunk.keep_end.value
+    jobs = tuple(j for j in world.jobs if j.release_ns >= chunk.run_start.value
+                 and (stop_ns is None or j.release_ns < stop_ns))
+    history = world.history
+    if i0 > 0:  # the slots before the chunk's run: HISTORY_DAYS, as far back as the world reaches
+        past = ahead if history is None else concat_signals(history, ahead)
+        at = i0 + len(past.time) - len(ahead.time)
+        n = min(at, round(HISTORY_DAYS * 86400 / sc.step_s))
+        history = past.window(at - n, n)
+    return World(with_period(sc, chunk.run_start, sc.end if last else chunk.keep_end), jobs, world.apn,
+                 truth.window(i0, i1 - i0), ahead.window(i0, i1 - i0 + sc.horizon_slots), history)
 
 
 PROGRESS_UPDATES = 200
@@ -137,21 +174,34 @@ def reports_progress(i: int, n: int) -> bool:
     return i == 0 or i == n - 1 or i % max(1, n // PROGRESS_UPDATES) == 0
 
 
-def _run_policy_in_worker(sc: Scenario, world: World, name: str, progress):
-    """:func:`_run_policy` in a worker process; progress goes to the parent through a queue."""
+@dataclass(frozen=True, eq=False)
+class _Task:
+    """One twin run: a policy on a world (a chunk's, when the run is cut in time)."""
+
+    key: tuple[str, int]  # (policy, chunk index)
+    scenario: Scenario
+    world: World
+    chunk: Chunk | None = None
+
+    def run(self, on_slot: Callable[[int, int], None] | None = None):
+        return _run_policy(self.scenario, self.world, self.key[0], on_slot, self.chunk)
+
+
+def _run_task_in_worker(task: _Task, progress):
+    """A task in a worker process; progress goes to the parent through a queue."""
     cb = None
     if progress is not None:
         def cb(i: int, n: int) -> None:
             if reports_progress(i, n):
-                progress.put((name, i, n))
-    return _run_policy(sc, world, name, cb)
+                progress.put((task.key, i, n))
+    return task.run(cb)
 
 
-def _run_parallel(sc: Scenario, world: World, policies: Sequence[str], workers: int,
-                  on_slot: Callable[[str, int, int], None] | None) -> dict[str, tuple]:
-    """Each policy in its own process (spawned: HiGHS's threads do not survive a fork), at most
-    ``workers`` at a time, the world sent along with each; the planners, the longest runs, go
-    first so that the short ones fill in at the end."""
+def _run_parallel(tasks: Sequence[_Task], workers: int,
+                  on_slot: Callable[[tuple[str, int], int, int], None] | None) -> dict[tuple[str, int], tuple]:
+    """Each task in its own process (spawned: HiGHS's threads do not survive a fork), at most
+    ``workers`` at a time, its world sent along; the planners and the longest worlds go first so
+    that the short runs fill in at the end."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -161,10 +211,11 @@ def _run_parallel(sc: Scenario, world: World, policies: Sequence[str], workers: 
     try:
         with relay(queue, lambda item: on_slot(*item)), \
                 ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            longest_first = sorted(policies, key=lambda n: (not _policy(n).foresight, not _policy(n).planner))
-            futures = {name: pool.submit(_run_policy_in_worker, sc, world, name, queue) for name in longest_first}
+            longest_first = sorted(tasks, key=lambda t: (not _policy(t.key[0]).foresight,
+                                                         not _policy(t.key[0]).planner, -len(t.world.truth.time)))
+            futures = {t.key: pool.submit(_run_task_in_worker, t, queue) for t in longest_first}
             try:
-                return {name: futures[name].result() for name in policies}
+                return {t.key: futures[t.key].result() for t in tasks}
             except BaseException:
                 for f in futures.values():  # a run failed: start no more (running ones end first)
                     f.cancel()
@@ -196,32 +247,66 @@ def relay(queue, handle: Callable[[tuple], None]):
         thread.join()
 
 
+def check_chunks(policies: Sequence[str], chunks: int) -> None:
+    """Refuse a number of chunks that is not a whole number from 1 up, or chunks with a policy
+    that has foresight (its plan sees the whole period at once)."""
+    if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 1:
+        raise InvalidInput(f"chunks = {chunks!r}; expected an integer >= 1 (1 runs the period in one piece)")
+    foresight = [n for n in policies if _policy(n).foresight]
+    if chunks > 1 and foresight:
+        raise InvalidInput(f"chunks = {chunks} with policy {foresight[0]!r}, whose plan sees the whole "
+                           "period at once; run it with chunks = 1, or leave it out")
+
+
 def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
              data_dir: Path | None = None, world: World | None = None,
              on_slot: Callable[[str, int, int], None] | None = None,
-             workers: int = 1) -> Comparison:
+             workers: int = 1, chunks: int = 1) -> Comparison:
     """Run each policy on the scenario's world and compare them.
 
     on_slot(policy, i, n) is called after slots (progress bars): every slot in this process,
     a few hundred times per run from worker processes.
-    workers : policies run at once, each in its own process (1: one after the other, here).
-    The runs are independent and deterministic, so the results do not depend on ``workers``.
+    workers : runs at once, each in its own process (1: one after the other, here). The runs are
+    independent and deterministic, so the results do not depend on ``workers``.
+    chunks : cut each policy's run in time into this many pieces that can run at once, each
+    warmed up on the jobs before it (:mod:`wattbit.sim.chunks`: an approximation, measured in
+    docs/benchmarks.md). Not for policies with foresight; the comparison then holds no
+    lightpath books (each chunk had its own).
     """
     for name in policies:
         _policy(name)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise InvalidInput(f"simulate: workers = {workers!r}; expected an integer >= 1 (1 runs the "
                            "policies one after the other)")
+    check_chunks(policies, chunks)
     world = world or build_world(scenario, data_dir=data_dir)
     sc = scenario
-    if workers > 1 and len(policies) > 1:
-        runs = _run_parallel(sc, world, policies, min(workers, len(policies)), on_slot)
+    cuts = split_run(world.truth.time, chunks, warmup_slots(world.jobs, sc.step_s))
+    if chunks == 1:
+        tasks = [_Task((name, 0), sc, world) for name in policies]
     else:
-        runs = {name: _run_policy(sc, world, name, (lambda i, n, _name=name: on_slot(_name, i, n))
-                                  if on_slot else None)
-                for name in policies}
-    results: dict[str, TwinResult] = {name: r[0] for name, r in runs.items()}
-    books = {name: r[1] for name, r in runs.items()}
+        worlds = [chunk_world(world, c, last=c is cuts[-1]) for c in cuts]
+        tasks = [_Task((name, c.index), w.scenario, w, c) for c, w in zip(cuts, worlds) for name in policies]
+    done: dict[tuple[str, int], int] = {}  # slots run, per task (progress of a policy = their sum)
+    total = {name: sum(len(t.world.truth.time) for t in tasks if t.key[0] == name) for name in policies}
+
+    def progress(key: tuple[str, int], i: int, n: int) -> None:
+        done[key] = i + 1
+        on_slot(key[0], sum(v for k, v in done.items() if k[0] == key[0]) - 1, total[key[0]])
+
+    if workers > 1 and len(tasks) > 1:
+        runs = _run_parallel(tasks, min(workers, len(tasks)), progress if on_slot else None)
+    else:
+        runs = {t.key: t.run((lambda i, n, _key=t.key: progress(_key, i, n)) if on_slot else None)
+                for t in tasks}
+    if chunks == 1:
+        results: dict[str, TwinResult] = {name: runs[(name, 0)][0] for name in policies}
+        books = {name: runs[(name, 0)][1] for name in policies}
+    else:
+        ids = [j.job_id for j in world.jobs]
+        results = {name: stitch(cuts, [runs[(name, c.index)][0] for c in cuts],
+                                [runs[(name, c.index)][1] for c in cuts], ids) for name in policies}
+        books = {}
     oracle = next((r[2] for r in runs.values() if r[2] is not None), None)
     table = kpi_table(results)
     if oracle is not None:
