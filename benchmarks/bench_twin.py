@@ -7,6 +7,7 @@
     PYTHONPATH=src python benchmarks/bench_twin.py --replan-slots 1 4       # planner policies at two cadences
     PYTHONPATH=src python benchmarks/bench_twin.py --coarse-blocks 2 1      # ... and two horizon block layouts
     PYTHONPATH=src python benchmarks/bench_twin.py --repeat 3               # median of 3 runs, round by round
+    PYTHONPATH=src python benchmarks/bench_twin.py --full-year --chunks 1 2 # in one piece, and cut in two
 
 Prints, per policy: slots, wall time, slots/s, peak RSS and the headline KPIs; with a period of
 the full-year scenario, the full year's time extrapolated from the time per slot (said so in the
@@ -50,6 +51,9 @@ def main() -> None:
     ap.add_argument("--fine-block-slots", nargs="+", type=int, metavar="N",
                     help="run the planner policies with each of these slots per fine block "
                          "(1, 2 or 4; default: the scenario's)")
+    ap.add_argument("--chunks", nargs="+", type=int, metavar="N", default=[1],
+                    help="run every configuration cut in time into each of these numbers of chunks, "
+                         "that many at once (wattbit.sim.chunks; default: 1, in one piece)")
     ap.add_argument("--repeat", type=int, default=1, metavar="N",
                     help="run every configuration N times, round by round, and report the median run "
                          "with the range of wall times")
@@ -83,21 +87,22 @@ def main() -> None:
         for k in (args.replan_slots if (args.replan_slots and planner) else [sc.replan_slots]):
             for cb in (args.coarse_blocks if (args.coarse_blocks and planner) else [sc.coarse_blocks]):
                 for fb in (args.fine_block_slots if (args.fine_block_slots and planner) else [sc.fine_block_slots]):
-                    runs.append((p, dataclasses.replace(sc, replan_slots=k, coarse_blocks=cb,
-                                                        fine_block_slots=fb), planner))
+                    for c in args.chunks:
+                        runs.append((p, dataclasses.replace(sc, replan_slots=k, coarse_blocks=cb,
+                                                            fine_block_slots=fb), planner, c))
     # with --repeat, the runs go round by round (each configuration once per round), so that the
     # machine's drift over the hour spreads over all of them; each is reported by its median run
     done: list[list[tuple[float, object]]] = [[] for _ in runs]
     for r in range(args.repeat):
-        for i, (p, run_sc, _) in enumerate(runs):
+        for i, (p, run_sc, _, chunks) in enumerate(runs):
             t = time.perf_counter()
-            comp = simulate(run_sc, [p], world=world)
+            comp = simulate(run_sc, [p], world=world, chunks=chunks, workers=chunks)
             done[i].append((time.perf_counter() - t, comp))
             if args.repeat > 1:
                 print(f"  round {r + 1}/{args.repeat}: {p} (replan {run_sc.replan_slots}, coarse "
                       f"{run_sc.coarse_blocks}, fine blocks of {run_sc.fine_block_slots}) "
                       f"{done[i][-1][0]:.1f} s", flush=True)
-    for (p, run_sc, planner), tries in zip(runs, done):
+    for (p, run_sc, planner, chunks), tries in zip(runs, done):
         walls = sorted(w for w, _ in tries)
         wall, comp = sorted(tries, key=lambda wc: wc[0])[(len(tries) - 1) // 2]  # the median run
         k = comp.table[p]
@@ -106,7 +111,10 @@ def main() -> None:
             label += f", coarse {run_sc.coarse_blocks}"
         if planner and args.fine_block_slots:
             label += f", fine {run_sc.fine_block_slots}"
-        row = {"policy": label, "slots": n, "wall_s": wall, "slots_per_s": n / wall, "rss": peak_rss_mb(),
+        if len(args.chunks) > 1 or chunks > 1:
+            label += f", {chunks} chunk{'s' if chunks > 1 else ''}"
+        row = {"policy": label, "slots": n, "wall_s": wall, "slots_per_s": n / wall,
+               "rss": max(peak_rss_mb(), peak_rss_mb(children=True)),
                "plans": comp.results[p].counters.get("plans", 0),
                "wall_text": f"{wall:.1f}" + (f" ({walls[0]:.1f}–{walls[-1]:.1f})" if len(walls) > 1 else "")}
         row.update({key: float(k[key]) for key, _, _ in KPIS})
@@ -146,7 +154,7 @@ def main() -> None:
     if not args.no_readme:
         cmd = "PYTHONPATH=src python benchmarks/bench_twin.py " + shlex.join(sys.argv[1:])
         head = (["policy", "slots", "plans", "wall s" + (f" (median of {args.repeat}; range)" if args.repeat > 1 else ""),
-                 "slots/s", "peak RSS MB"] + [h for _, h, _ in KPIS]
+                 "slots/s", "peak RSS MB (largest process)"] + [h for _, h, _ in KPIS]
                 + ["decide ms, 1st / 4th quarter of the period", "decide s: " + " / ".join(PARTS),
                    "HiGHS s (of solve)"])
         if args.period:
