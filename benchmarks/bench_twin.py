@@ -9,9 +9,9 @@
     PYTHONPATH=src python benchmarks/bench_twin.py --repeat 3               # median of 3 runs, round by round
     PYTHONPATH=src python benchmarks/bench_twin.py --full-year --chunks 1 2 # in one piece, and cut in two
 
-Prints, per policy: slots, wall time, slots/s, peak RSS and the headline KPIs; with a period of
-the full-year scenario, the full year's time extrapolated from the time per slot (said so in the
-table). ``--profile`` runs wls once more under cProfile and prints where a slot's time goes.
+Prints, per policy: slots, wall time, slots/s, peak RSS, the headline KPIs and each
+demand-response request's commitment and delivery; with a period of the full-year scenario, the
+full year's time extrapolated from the time per slot (said so in the table). ``--profile`` runs wls once more under cProfile and prints where a slot's time goes.
 Results go to benchmarks/README.md (section ``bench_twin``).
 """
 
@@ -135,6 +135,9 @@ def main() -> None:
               + f"  decide ms 1st/4th quarter {row['decide_q1_ms']:.1f}/{row['decide_q4_ms']:.1f}"
               + f"  decide s {'/'.join(PARTS)} {row['parts']} (HiGHS {row['highs_s']:.1f})" + extra,
               flush=True)
+        for d in comp.results[p].dr.itertuples():  # each demand-response request: committed, delivered
+            print(f"{'':26s} {d.request_id}: committed {d.committed_mw:.2f} MW, change of load in the "
+                  f"asked direction {d.delivered_mean_mw:+.2f} MW mean", flush=True)
     profile_text = ""
     if args.profile:
         prof = cProfile.Profile()

@@ -285,7 +285,7 @@ def _run_with_progress(scenario, policies, data, out: Path, report: bool, worker
         def on_slot(p: str, i: int, n: int) -> None:
             if i == 0:
                 progress.start_task(tasks[p])  # the clock of each bar starts with its policy
-            progress.update(tasks[p], completed=i + 1)
+            progress.update(tasks[p], completed=i + 1, total=n)  # (cut in chunks: n counts the warm-ups)
 
         workers = workers or min(len(policies) * chunks, os.cpu_count() or 1)
         comparison = simulate(scenario, policies, world=world, on_slot=on_slot, workers=workers, chunks=chunks)

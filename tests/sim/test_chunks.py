@@ -137,3 +137,11 @@ def test_stitch_refuses_chunks_that_do_not_cover_the_jobs(runs, cuts):
     results = [runs[1].results["wls"]] * CHUNKS  # the same rows thrice: jobs counted again
     with pytest.raises(InvalidInput, match="once each"):
         stitch(cuts, results, [0.0] * CHUNKS, runs[1].results["wls"].jobs.job_id.tolist())
+
+
+def test_the_report_of_a_cut_run_says_why_links_are_not_drawn(runs, tmp_path):
+    pytest.importorskip("plotly")
+    from wattbit.sim.report import write_report
+
+    html = write_report(runs[1], tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f"cut in time into {CHUNKS} chunks" in html

@@ -802,9 +802,12 @@ def _apn_section(v: _View, book) -> str:
                 + _figure_html(fig, "fig-apn-links"))
         source = "the lightpath reservations"
     else:
+        chunks = int(v.results[focus].counters.get("chunks", 1))
+        why = (f"the run was cut in time into {chunks} chunks, each with a lightpath book of its own"
+               if chunks > 1 else "this comparison does not carry the controllers' lightpath books "
+               "(pass lightpaths= to write_report)")
         parts.append(_caption(
-            "Link utilisation over time is not shown: this comparison does not carry the "
-            "controllers' lightpath books (pass lightpaths= to write_report). The run's peak link "
+            f"Link utilisation over time is not shown: {why}. The run's peak link "
             f"utilisation under {focus} was {_fmt(k['apn_peak_link_utilisation_pct'])} % "
             f"over {int(k['lightpaths']):,} lightpath(s)."))
         source = ("each job's home and final site (a job that moved several times is counted on "
