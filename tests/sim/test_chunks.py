@@ -53,6 +53,10 @@ def test_split_run_covers_the_run_once_with_warm_ups(world, cuts):
         assert a.keep_end == b.keep_start
         assert b.warmup == pd.Timedelta(hours=24)  # the longest job's life: 48 slots of 30 min
     assert warmup_slots(world.jobs, 1800) == 48
+    # every part runs as many slots, warm-up included (the first keeps a warm-up's more)
+    step = time[1] - time[0]
+    runs = [(c.keep_end - c.run_start) / step for c in cuts]
+    assert max(runs) - min(runs) <= 1, runs
 
 
 @pytest.mark.parametrize("chunks", [0, -1, 2.0, True])

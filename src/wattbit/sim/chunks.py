@@ -72,13 +72,15 @@ def warmup_slots(jobs: Sequence[Job], step_s: float) -> int:
 
 
 def split_run(time: pd.DatetimeIndex, chunks: int, warmup: int) -> tuple[Chunk, ...]:
-    """Cut the run over the slots ``time`` into ``chunks`` kept parts of (nearly) equal length,
-    each run from ``warmup`` slots earlier (never before the first slot).
+    """Cut the run over the slots ``time`` into ``chunks`` parts that each run (nearly) the same
+    number of slots, warm-up included: each part after the first runs from ``warmup`` slots
+    before the part it keeps, so the first keeps that many slots more than the others (where
+    the run is long enough; otherwise all keep the same).
 
     >>> t = pd.date_range("2022-04-01", periods=10, freq="30min", tz="UTC")
     >>> [(c.run_start.strftime("%H:%M"), c.keep_start.strftime("%H:%M"), c.keep_end.strftime("%H:%M"))
     ...  for c in split_run(t, 2, warmup=2)]
-    [('00:00', '00:00', '02:30'), ('01:30', '02:30', '05:00')]
+    [('00:00', '00:00', '03:00'), ('02:00', '03:00', '05:00')]
     """
     n = len(time)
     if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 1:
@@ -88,7 +90,12 @@ def split_run(time: pd.DatetimeIndex, chunks: int, warmup: int) -> tuple[Chunk, 
     if warmup < 0:
         raise InvalidInput(f"warmup = {warmup} slots; expected >= 0")
     step = time[1] - time[0] if n > 1 else pd.Timedelta(0)
-    edges = [round(k * n / chunks) for k in range(chunks + 1)]
+    # the first part keeps `first` slots, the others `first - warmup`: all run `first` slots
+    first = (n + (chunks - 1) * warmup) / chunks
+    if chunks > 1 and first - warmup >= 1:
+        edges = [0] + [round(first + k * (first - warmup)) for k in range(chunks - 1)] + [n]
+    else:
+        edges = [round(k * n / chunks) for k in range(chunks + 1)]
     end = time[-1] + step
     at = [time[i] if i < n else end for i in edges]
     return tuple(Chunk(k, time[max(0, edges[k] - warmup)], at[k], at[k + 1]) for k in range(chunks))
