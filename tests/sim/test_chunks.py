@@ -149,3 +149,14 @@ def test_the_report_of_a_cut_run_says_why_links_are_not_drawn(runs, tmp_path):
 
     html = write_report(runs[1], tmp_path / "report.html").read_text(encoding="utf-8")
     assert f"cut in time into {CHUNKS} chunks" in html
+
+
+def test_each_chunk_runs_the_scenario_given_not_the_worlds(world, cuts):
+    """simulate's scenario may differ from the one the world was built for (other controller
+    settings): every chunk runs the one given."""
+    every_4 = dataclasses.replace(world.scenario, replan_slots=4)
+    whole = simulate(every_4, ["wls"], world=world).results["wls"]
+    cut = simulate(every_4, ["wls"], world=world, chunks=CHUNKS).results["wls"]
+    first = whole.slots.index < cuts[0].keep_end
+    pd.testing.assert_frame_equal(whole.slots[first], cut.slots[first])
+    assert cut.counters["plans"] < 0.5 * cut.counters["slots"]  # not a plan every slot

@@ -136,14 +136,14 @@ def _run_policy(sc: Scenario, world: World, name: str,
     return result, book, controller.oracle_plan
 
 
-def chunk_world(world: World, chunk: Chunk, *, last: bool) -> World:
-    """The world of one chunk of a run cut in time (:mod:`wattbit.sim.chunks`): the jobs released
-    from its ``run_start`` (until its ``keep_end``, unless it is the ``last``), the grid truth
-    over its run, the forecaster's truth one horizon beyond, and the history before it."""
+def chunk_world(sc: Scenario, world: World, chunk: Chunk, *, last: bool) -> World:
+    """The world of one chunk of a run cut in time (:mod:`wattbit.sim.chunks`): the scenario
+    ``sc`` over the chunk's period, the jobs released from its ``run_start`` (until its
+    ``keep_end``, unless it is the ``last``), the grid truth over its run, the forecaster's truth
+    one horizon beyond, and the history before it."""
     from wattbit.grid import concat_signals
     from wattbit.scenarios import with_period
 
-    sc = world.scenario
     truth, ahead = world.truth, world.forecast_truth
     i0 = int(truth.time.get_loc(chunk.run_start))
     i1 = len(truth.time) if last else int(truth.time.get_loc(chunk.keep_end))
@@ -285,7 +285,7 @@ def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
     if chunks == 1:
         tasks = [_Task((name, 0), sc, world) for name in policies]
     else:
-        worlds = [chunk_world(world, c, last=c is cuts[-1]) for c in cuts]
+        worlds = [chunk_world(sc, world, c, last=c is cuts[-1]) for c in cuts]
         tasks = [_Task((name, c.index), w.scenario, w, c) for c, w in zip(cuts, worlds) for name in policies]
     done: dict[tuple[str, int], int] = {}  # slots run, per task (progress of a policy = their sum)
     total = {name: sum(len(t.world.truth.time) for t in tasks if t.key[0] == name) for name in policies}
