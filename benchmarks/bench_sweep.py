@@ -11,7 +11,8 @@ one CPU per core. For each it prints the sweep's wall time, the sum of the cells
 (sum of cells ÷ (wall × workers)) and the overhead per cell ((wall × workers − sum of cells) ÷
 cells): starting the workers (and Ray), shipping the inputs and the rows, and the idle tail when
 the cells do not divide evenly among the workers. The cells' KPIs must agree between engines
-(all but the measured times); the script checks that they do. Results go to benchmarks/README.md (section ``bench_sweep``).
+(all but the measured times); the script checks that they do. Results go to
+benchmarks/README.md (section ``bench_sweep``).
 """
 
 from __future__ import annotations

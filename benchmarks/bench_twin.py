@@ -11,7 +11,8 @@
 
 Prints, per policy: slots, wall time, slots/s, peak RSS, the headline KPIs and each
 demand-response request's commitment and delivery; with a period of the full-year scenario, the
-full year's time extrapolated from the time per slot (said so in the table). ``--profile`` runs wls once more under cProfile and prints where a slot's time goes.
+full year's time extrapolated from the time per slot (said so in the table). ``--profile`` runs
+wls once more under cProfile and prints where a slot's time goes.
 Results go to benchmarks/README.md (section ``bench_twin``).
 """
 

@@ -35,7 +35,7 @@ from wattbit.domain import Job
 from wattbit.errors import InvalidInput
 from wattbit.sim.twin import SLOT_COUNTERS, TwinResult, job_end
 
-__all__ = ["Chunk", "split_run", "stitch", "warmup_slots"]
+__all__ = ["Chunk", "check_chunk_count", "split_run", "stitch", "warmup_slots"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,12 @@ def warmup_slots(jobs: Sequence[Job], step_s: float) -> int:
     return max(0, math.ceil(life_ns / (step_s * 1e9)))
 
 
+def check_chunk_count(chunks: int) -> None:
+    """Refuse a number of chunks that is not a whole number from 1 up."""
+    if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 1:
+        raise InvalidInput(f"chunks = {chunks!r}; expected an integer >= 1 (1 runs the period in one piece)")
+
+
 def split_run(time: pd.DatetimeIndex, chunks: int, warmup: int) -> tuple[Chunk, ...]:
     """Cut the run over the slots ``time`` into ``chunks`` parts that each run (nearly) the same
     number of slots, warm-up included: each part after the first runs from ``warmup`` slots
@@ -83,8 +89,7 @@ def split_run(time: pd.DatetimeIndex, chunks: int, warmup: int) -> tuple[Chunk, 
     [('00:00', '00:00', '03:00'), ('02:00', '03:00', '05:00')]
     """
     n = len(time)
-    if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 1:
-        raise InvalidInput(f"chunks = {chunks!r}; expected an integer >= 1 (1 runs the period in one piece)")
+    check_chunk_count(chunks)
     if chunks > n:
         raise InvalidInput(f"chunks = {chunks}: the run has only {n} slots; give at most {n} chunks")
     if warmup < 0:

@@ -19,7 +19,7 @@ from wattbit.control.policies import policy as _policy
 from wattbit.domain import Job, Scenario
 from wattbit.errors import InvalidInput
 from wattbit.grid import GridSignals
-from wattbit.sim.chunks import Chunk, split_run, stitch, warmup_slots
+from wattbit.sim.chunks import Chunk, check_chunk_count, split_run, stitch, warmup_slots
 from wattbit.sim.kpi import kpi_table
 from wattbit.sim.twin import TwinResult, run_twin, run_window
 
@@ -122,18 +122,29 @@ def twin_controller(sc: Scenario, world: World, name: str) -> Controller:
         lightpaths=LightpathBook(world.apn), oracle_plan=oracle)
 
 
+@dataclass(frozen=True, eq=False)
+class _Ran:
+    """One twin run's outputs: its result, its lightpath book, the oracle plan if it solved one;
+    for a chunk of a run cut in time, instead of the book (which stays in the worker), the peak
+    link utilisation within the chunk's kept part [pu]."""
+
+    result: TwinResult
+    book: object = None
+    oracle: OraclePlan | None = None
+    peak_pu: float = 0.0
+
+
 def _run_policy(sc: Scenario, world: World, name: str,
-                on_slot: Callable[[int, int], None] | None = None, chunk: Chunk | None = None):
-    """One policy's twin run: (its result, its lightpath book, the oracle plan if it solved one).
-    For a ``chunk`` of a run cut in time (``world`` is then the chunk's), the book's place holds
-    its peak link utilisation within the chunk's kept part [pu]: the book itself stays here."""
+                on_slot: Callable[[int, int], None] | None = None, chunk: Chunk | None = None) -> _Ran:
+    """One policy's twin run (on the chunk's world, for a ``chunk`` of a run cut in time)."""
     controller = twin_controller(sc, world, name)
     result = run_twin(controller, world.jobs, world.truth, demand_response=sc.demand_response,
                       outages=sc.outages, on_slot=on_slot)
     book = controller.lightpaths
-    if chunk is not None:
-        book = max(book.utilisation(chunk.keep_start, chunk.keep_end).values(), default=0.0)
-    return result, book, controller.oracle_plan
+    if chunk is None:
+        return _Ran(result, book, controller.oracle_plan)
+    peak = max(book.utilisation(chunk.keep_start, chunk.keep_end).values(), default=0.0)
+    return _Ran(result, oracle=controller.oracle_plan, peak_pu=peak)
 
 
 def chunk_world(sc: Scenario, world: World, chunk: Chunk, *, last: bool) -> World:
@@ -183,11 +194,11 @@ class _Task:
     world: World
     chunk: Chunk | None = None
 
-    def run(self, on_slot: Callable[[int, int], None] | None = None):
+    def run(self, on_slot: Callable[[int, int], None] | None = None) -> _Ran:
         return _run_policy(self.scenario, self.world, self.key[0], on_slot, self.chunk)
 
 
-def _run_task_in_worker(task: _Task, progress):
+def _run_task_in_worker(task: _Task, progress) -> _Ran:
     """A task in a worker process; progress goes to the parent through a queue."""
     cb = None
     if progress is not None:
@@ -198,7 +209,7 @@ def _run_task_in_worker(task: _Task, progress):
 
 
 def _run_parallel(tasks: Sequence[_Task], workers: int,
-                  on_slot: Callable[[tuple[str, int], int, int], None] | None) -> dict[tuple[str, int], tuple]:
+                  on_slot: Callable[[tuple[str, int], int, int], None] | None) -> dict[tuple[str, int], _Ran]:
     """Each task in its own process (spawned: HiGHS's threads do not survive a fork), at most
     ``workers`` at a time, its world sent along; the planners and the longest worlds go first so
     that the short runs fill in at the end."""
@@ -250,8 +261,7 @@ def relay(queue, handle: Callable[[tuple], None]):
 def check_chunks(policies: Sequence[str], chunks: int) -> None:
     """Refuse a number of chunks that is not a whole number from 1 up, or chunks with a policy
     that has foresight (its plan sees the whole period at once)."""
-    if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 1:
-        raise InvalidInput(f"chunks = {chunks!r}; expected an integer >= 1 (1 runs the period in one piece)")
+    check_chunk_count(chunks)
     foresight = [n for n in policies if _policy(n).foresight]
     if chunks > 1 and foresight:
         raise InvalidInput(f"chunks = {chunks} with policy {foresight[0]!r}, whose plan sees the whole "
@@ -300,14 +310,15 @@ def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
         runs = {t.key: t.run((lambda i, n, _key=t.key: progress(_key, i, n)) if on_slot else None)
                 for t in tasks}
     if chunks == 1:
-        results: dict[str, TwinResult] = {name: runs[(name, 0)][0] for name in policies}
-        books = {name: runs[(name, 0)][1] for name in policies}
+        results: dict[str, TwinResult] = {name: runs[(name, 0)].result for name in policies}
+        books = {name: runs[(name, 0)].book for name in policies}
     else:
         ids = [j.job_id for j in world.jobs]
-        results = {name: stitch(cuts, [runs[(name, c.index)][0] for c in cuts],
-                                [runs[(name, c.index)][1] for c in cuts], ids) for name in policies}
+        parts = {name: [runs[(name, c.index)] for c in cuts] for name in policies}
+        results = {name: stitch(cuts, [r.result for r in ran], [r.peak_pu for r in ran], ids)
+                   for name, ran in parts.items()}
         books = {}
-    oracle = next((r[2] for r in runs.values() if r[2] is not None), None)
+    oracle = next((r.oracle for r in runs.values() if r.oracle is not None), None)
     table = kpi_table(results)
     if oracle is not None:
         bound = float(oracle.result.absorbed_mw.sum() * world.truth.step_h)

@@ -41,9 +41,7 @@ def run_window(jobs: Sequence[Job], start: pd.Timestamp, end: pd.Timestamp, step
                drain_h: float = 0.0) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The slots a run must cover: from ``start`` until the last deadline (or release plus run
     time) of the jobs released before ``end``, plus ``drain_h``, on the slot grid."""
-    last = max((job_end(j) for j in jobs), default=end)
-    last = max(last, end)
-    last = last + pd.Timedelta(hours=drain_h)
+    last = max((end, *map(job_end, jobs))) + pd.Timedelta(hours=drain_h)
     step = pd.Timedelta(seconds=step_s)
     n = int(np.ceil((last - start) / step))
     return start, start + n * step
