@@ -34,6 +34,7 @@ from wattbit.grid import carbon
 from wattbit.grid.signals import SIGNAL_FIELDS, Forecaster, GridSignals
 
 __all__ = [
+    "DEFAULT_CLIMATOLOGY_DAYS",
     "DEFAULT_PERSISTENCE_WEIGHTS",
     "JAPAN_PRIOR_G_PER_KWH",
     "JEPX_GATE_CLOSURE_JST_H",
@@ -53,6 +54,10 @@ DEFAULT_PERSISTENCE_WEIGHTS: dict[str, float] = {
 Chosen on FY2021 (sum over areas of the 24-h-ahead MAE, weights 0, 0.3, 0.5, 0.7, 1 tried);
 FY2022 is the held-out year whose error docs/data.md reports. The marginal signal is 0 or the
 thermal margin, so plain persistence (w = 1) keeps it sharp and scores best."""
+
+DEFAULT_CLIMATOLOGY_DAYS = 14
+"""Days in the climatology's trailing mean [d]: two weeks hold each weekday twice and still follow
+the season. A choice, not tuned; the weights above were chosen with it (docs/data.md)."""
 
 JEPX_GATE_CLOSURE_JST_H = 10
 """JEPX day-ahead (spot) auction: bids close at 10:00 JST on the day before delivery and the
@@ -117,7 +122,7 @@ class SeasonalPersistenceForecaster(Forecaster):
         truth: GridSignals,
         history: GridSignals | None = None,
         persistence_weight: Mapping[str, float] | None = None,
-        climatology_days: int = 14,
+        climatology_days: int = DEFAULT_CLIMATOLOGY_DAYS,
     ):
         weights = dict(DEFAULT_PERSISTENCE_WEIGHTS)
         if persistence_weight is not None:
@@ -165,7 +170,7 @@ class SeasonalPersistenceForecaster(Forecaster):
     def from_dataset(
         cls,
         truth: GridSignals,
-        history_days: int = 14,
+        history_days: int = DEFAULT_CLIMATOLOGY_DAYS,
         data_dir=None,
         persistence_weight: Mapping[str, float] | None = None,
     ) -> SeasonalPersistenceForecaster:

@@ -19,6 +19,7 @@ from wattbit.control.policies import policy as _policy
 from wattbit.domain import Job, Scenario
 from wattbit.errors import InvalidInput
 from wattbit.grid import GridSignals
+from wattbit.grid.forecast import DEFAULT_CLIMATOLOGY_DAYS
 from wattbit.sim.chunks import Chunk, check_chunk_count, split_run, stitch, warmup_slots
 from wattbit.sim.kpi import kpi_table
 from wattbit.sim.twin import TwinResult, run_twin, run_window
@@ -65,9 +66,9 @@ class Comparison:
     lightpaths: dict = field(default_factory=dict)
 
 
-HISTORY_DAYS = 14
-"""Days of grid history before a run that its forecaster gets (its climatology's trailing
-window, :class:`wattbit.grid.SeasonalPersistenceForecaster`)."""
+HISTORY_DAYS = DEFAULT_CLIMATOLOGY_DAYS
+"""Days of grid history before a run that its forecaster gets: its climatology's trailing
+window (:class:`wattbit.grid.SeasonalPersistenceForecaster`)."""
 
 
 def build_world(scenario: Scenario, *, data_dir: Path | None = None,
