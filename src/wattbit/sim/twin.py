@@ -27,8 +27,10 @@ from wattbit.units import NS_PER_H
 
 __all__ = ["SLOT_COUNTERS", "TwinResult", "job_end", "run_twin", "run_window"]
 
-SLOT_COUNTERS = ("moves", "moved_gb", "suspends", "lost_gpu_h", "decisions", "plans", "lightpaths")
-"""The twin's counters that are sums over slots (``TwinResult.slots`` holds them slot by slot)."""
+SLOT_COUNTERS: dict[str, type] = {"moves": int, "moved_gb": float, "suspends": int, "lost_gpu_h": float,
+                                  "decisions": int, "plans": int, "lightpaths": int}
+"""The twin's counters that are sums over slots, with their type: counts or amounts
+(``TwinResult.slots`` holds them slot by slot, in this order)."""
 
 
 def job_end(job: Job) -> pd.Timestamp:
@@ -281,8 +283,9 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         slot = np.clip(np.searchsorted(times.as_unit("ns").asi8, starts, side="right") - 1, 0, T - 1)
         set_up = np.bincount(slot, minlength=T).astype(float)
     slots = pd.DataFrame(np.column_stack([per_slot, set_up]), index=times, columns=list(SLOT_COUNTERS))
-    for name in ("moves", "suspends", "decisions", "plans", "lightpaths"):
-        slots[name] = slots[name].round().astype(np.int64)
+    for name, kind in SLOT_COUNTERS.items():
+        if kind is int:
+            slots[name] = slots[name].round().astype(np.int64)
     counters = dict(
         moves=ex.moves, moved_gb=ex.moved_gb, suspends=ex.suspends, lost_gpu_h=ex.lost_gpu_h,
         decisions=len(ex.log), slots=n_used, plans=controller.plans_solved, highs_s=controller.highs_s,
