@@ -131,6 +131,10 @@ def main() -> None:
             row["full_s"] = wall / n * full_slots
         rows.append(row)
         extra = f", full {full.name} extrapolated {row['full_s']:,.0f} s" if args.period else ""
+        if chunks > 1:  # where a cut run's wall time goes: its longest chunk, and the rest
+            longest = counters.get("run_longest_s", 0.0)
+            extra += (f"  longest chunk {longest:.1f} s, the rest {wall - longest:.1f} s "
+                      "(starting the chunks, their results back, stitching)")
         print(f"{label:26s} {n:6,} slots {row['plans']:6,} plans {row['wall_text']:>8s} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
               + "  ".join(f"{h} {fmt.format(row[key])}" for key, h, fmt in KPIS)
               + f"  decide ms 1st/4th quarter {row['decide_q1_ms']:.1f}/{row['decide_q4_ms']:.1f}"

@@ -100,6 +100,9 @@ def test_the_stitched_run_has_the_shape_of_one_piece(runs, policy):
     for name in SLOT_COUNTERS:
         assert cut.counters[name] == pytest.approx(cut.slots[name].sum()), name
     assert cut.counters["chunks"] == CHUNKS
+    # the time counters add up the chunks' whole runs; the longest run is one of them
+    assert cut.decide_s.sum() < cut.counters["run_s"]
+    assert cut.counters["run_s"] / CHUNKS <= cut.counters["run_longest_s"] < cut.counters["run_s"]
 
 
 @pytest.mark.parametrize("policy", POLICIES)

@@ -117,13 +117,14 @@ def test_workers_must_be_a_positive_integer(comparison):
 
 def test_decision_time_is_split_by_part(comparison):
     """The twin's counters carry the controller's decision time by part: planners build and
-    solve LPs, the baseline only dispatches; the parts never exceed the decisions' total, and
-    HiGHS's own time is a share of the solves'."""
+    solve LPs, the baseline only dispatches; the parts never exceed the decisions' total, nor
+    the decisions the run's wall time, and HiGHS's own time is a share of the solves'."""
     for p, r in comparison.results.items():
         parts = {k: v for k, v in r.counters.items() if k.startswith("decide_") and k.endswith("_s")}
         assert set(parts) == {"decide_build_s", "decide_solve_s", "decide_stored_s", "decide_dispatch_s"}
         assert parts["decide_dispatch_s"] > 0
         assert sum(parts.values()) <= r.decide_s.sum() + 1e-9
+        assert r.decide_s.sum() < r.counters["run_s"]  # the run's wall time holds its decisions
         if p in ("temporal", "spatial", "wls"):
             assert parts["decide_build_s"] > 0 and parts["decide_solve_s"] > 0
             assert 0 < r.counters["highs_s"] < parts["decide_solve_s"]  # (the matrix is built first)

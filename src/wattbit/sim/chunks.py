@@ -120,8 +120,9 @@ def stitch(chunks: Sequence[Chunk], results: Sequence[TwinResult], peak_pu: Sequ
     gives).
 
     Counters that add up over slots (:data:`wattbit.sim.twin.SLOT_COUNTERS`) are summed over the
-    kept slots; the decision-time counters (``decide_*_s``, ``highs_s``) over whole chunk runs,
-    warm-ups included: they are the computing time spent.
+    kept slots; the time counters (``decide_*_s``, ``highs_s``, ``run_s``) over whole chunk runs,
+    warm-ups included: they are the computing time spent. ``run_longest_s`` is the longest chunk's
+    run: when the chunks run at once, the rest of the wall time is starting them and stitching.
     """
     if not (len(chunks) == len(results) == len(peak_pu)) or not chunks:
         raise InvalidInput(f"stitch: {len(chunks)} chunks, {len(results)} results and {len(peak_pu)} "
@@ -152,8 +153,9 @@ def stitch(chunks: Sequence[Chunk], results: Sequence[TwinResult], peak_pu: Sequ
     counters.update(slots=len(slots), chunks=len(chunks),
                     warmup_slots=max(round(c.warmup / pd.Timedelta(hours=results[0].step_h)) for c in chunks),
                     peak_link_utilisation_pu=float(max(peak_pu)))
-    timed = [k for k in results[0].counters if k.startswith("decide_") or k == "highs_s"]
+    timed = [k for k in results[0].counters if k.startswith("decide_") or k in ("highs_s", "run_s")]
     counters.update({k: float(sum(r.counters.get(k, 0.0) for r in results)) for k in timed})
+    counters["run_longest_s"] = float(max(r.counters.get("run_s", 0.0) for r in results))
     first = results[0]
     return TwinResult(
         first.policy, first.step_h,

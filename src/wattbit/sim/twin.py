@@ -9,6 +9,7 @@ fleet's load is extra load, and it is served first by power that would otherwise
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -62,7 +63,8 @@ class TwinResult:
          load in the asked direction; response time);
     counters : moves, moved_gb, suspends, lost_gpu_h, lightpaths, peak link utilisation, ...,
                decide_<part>_s: the controller's decision time by part (Controller.time_s), and
-               highs_s: HiGHS's own share of decide_solve_s (Controller.highs_s);
+               highs_s: HiGHS's own share of decide_solve_s (Controller.highs_s);  run_s: the
+               run's wall time, records included [s];
     decide_s : each slot's decision time [s];
     slots : time → the counters that add up over slots, slot by slot (:data:`SLOT_COUNTERS`: what
             happened in the slot; their sums are the counters of the same names)
@@ -88,6 +90,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     (see :func:`run_window`). ``on_slot(i, n)`` is called after each slot (for progress bars)."""
     from wattbit.power import throttled_mw_per_gpu, work_rate_pu
 
+    started = time.perf_counter()
     fleet, fa = controller.fleet, controller.fa
     checked: set[tuple[str, frozenset[str]]] = set()  # jobs share a few (home, areas) pairs
     for job in jobs:
@@ -292,6 +295,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         lightpaths=(len(lp.reservations) if lp is not None else 0),
         peak_link_utilisation_pu=(float(lp.peak_utilisation()) if lp is not None else 0.0),
         **{f"decide_{part}_s": s for part, s in controller.time_s.items()},
+        run_s=time.perf_counter() - started,
     )
     return TwinResult(controller.policy.name, step_h, sites, areas, jobs_df, dr_df, counters,
                       decide[:n_used], slots)
