@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from wattbit.domain._validate import area_name, aware, positive
 from wattbit.domain.area import AREA_NAMES
 from wattbit.errors import InvalidInput
 
-__all__ = ["JobKind", "Job"]
+__all__ = ["Job", "JobKind", "pack_jobs", "unpack_jobs"]
 
 _AREA_NAME_SET = frozenset(AREA_NAMES)  # already-canonical area sets skip the per-name lookup
 
@@ -155,3 +157,71 @@ class Job:
         if self.deadline is None:
             return None
         return (self.deadline - self.release).total_seconds() / 3600 - self.runtime_h
+
+
+_PLAIN_FIELDS = ("job_id", "tenant", "gpus", "runtime_h", "home_site", "allowed_areas", "priority",
+                 "checkpoint_gb", "user_area", "rtt_budget_s", "work_gpu_h")
+"""The fields :func:`pack_jobs` keeps as plain lists (the rest: kind, and the two instants)."""
+
+
+def pack_jobs(jobs: Sequence[Job]) -> dict:
+    """Many jobs as columns, to send to another process; :func:`unpack_jobs` rebuilds them.
+
+    Pickled one by one, a job costs about 20 µs to write and as much to read: its state goes
+    field by field, and its two timestamps one at a time. As columns, the instants are integer
+    arrays (with each one's time zone and unit, by code) and the other fields plain lists.
+    """
+    n = len(jobs)
+    forms: dict[tuple, int] = {}  # (time zone, unit) -> code
+
+    def form(t: pd.Timestamp) -> int:
+        return forms.setdefault((t.tz, t.unit), len(forms))
+
+    return {
+        **{name: [getattr(j, name) for j in jobs] for name in _PLAIN_FIELDS},
+        "kind": [j.kind.value for j in jobs],
+        "release_ns": np.fromiter((j.release_ns for j in jobs), np.int64, n),
+        "release_form": np.fromiter((form(j.release) for j in jobs), np.int32, n),
+        "deadline_ns": np.fromiter((j.deadline_ns if j.deadline is not None else 0 for j in jobs), np.int64, n),
+        "deadline_form": np.fromiter((form(j.deadline) if j.deadline is not None else -1 for j in jobs),
+                                     np.int32, n),
+        "forms": list(forms),
+    }
+
+
+def _stamps(ns: np.ndarray, codes: np.ndarray, forms: Sequence[tuple]) -> list:
+    """The timestamps of integer nanoseconds since the epoch, each in its (time zone, unit)
+    form by code (None where the code is -1)."""
+    out: list = [None] * len(ns)
+    for code, (tz, unit) in enumerate(forms):
+        at = np.flatnonzero(codes == code)
+        if len(at):
+            stamps = pd.DatetimeIndex(ns[at].view("datetime64[ns]")).tz_localize("UTC")
+            stamps = (stamps.tz_convert(tz) if tz is not None else stamps.tz_localize(None)).as_unit(unit)
+            for i, t in zip(at.tolist(), stamps):
+                out[i] = t
+    return out
+
+
+def unpack_jobs(columns: dict) -> tuple[Job, ...]:
+    """The jobs :func:`pack_jobs` packed, field for field. They are built without their checks:
+    they were valid when they were packed."""
+    kinds = {k.value: k for k in JobKind}
+    kind = [kinds[v] for v in columns["kind"]]
+    release = _stamps(columns["release_ns"], columns["release_form"], columns["forms"])
+    deadline = _stamps(columns["deadline_ns"], columns["deadline_form"], columns["forms"])
+    release_ns, deadline_ns = columns["release_ns"].tolist(), columns["deadline_ns"].tolist()
+    plain = [columns[name] for name in _PLAIN_FIELDS]
+    new, put = object.__new__, object.__setattr__
+    jobs = []
+    for i, values in enumerate(zip(*plain)):
+        job = new(Job)
+        for name, value in zip(_PLAIN_FIELDS, values):
+            put(job, name, value)
+        put(job, "kind", kind[i])
+        put(job, "release", release[i])
+        put(job, "deadline", deadline[i])
+        put(job, "release_ns", release_ns[i])
+        put(job, "deadline_ns", None if deadline[i] is None else deadline_ns[i])
+        jobs.append(job)
+    return tuple(jobs)

