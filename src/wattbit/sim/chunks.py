@@ -128,15 +128,21 @@ def stitch(chunks: Sequence[Chunk], results: Sequence[TwinResult], peak_pu: Sequ
         raise InvalidInput(f"stitch: {len(chunks)} chunks, {len(results)} results and {len(peak_pu)} "
                            "peaks; expected one of each per chunk, at least one")
     last = len(chunks) - 1
-    job_rows, carried = [], pd.Index([])
+    job_rows, carried = [], set()
+
+    def among(ids: list[str], some: set[str]) -> np.ndarray:
+        # (a set of Python strings: Index.isin on the jobs' Arrow strings takes a second here)
+        return np.fromiter((j in some for j in ids), bool, len(ids))
+
     for k, (chunk, r) in enumerate(zip(chunks, results)):
         jobs = r.jobs
-        ids = pd.Index(jobs["job_id"])
-        own = np.asarray((jobs["release"] >= chunk.keep_start) | ids.isin(carried)) if k else np.ones(len(jobs), bool)
+        ids = jobs["job_id"].tolist()
+        own = (jobs["release"] >= chunk.keep_start).to_numpy(bool) | among(ids, carried) if k \
+            else np.ones(len(jobs), bool)
         if k < last:  # still going at the chunk's end: the next chunk ran it from its release
-            going = own & ~jobs["finished"].to_numpy(bool) & ids.isin(results[k + 1].jobs["job_id"])
+            going = own & ~jobs["finished"].to_numpy(bool) & among(ids, set(results[k + 1].jobs["job_id"].tolist()))
             job_rows.append(jobs[own & ~going])
-            carried = ids[going]
+            carried = {j for j, g in zip(ids, going.tolist()) if g}
         else:
             job_rows.append(jobs[own])
     jobs = pd.concat(job_rows).set_index("job_id")
