@@ -131,8 +131,10 @@ def main() -> None:
             row["full_s"] = wall / n * full_slots
         rows.append(row)
         extra = f", full {full.name} extrapolated {row['full_s']:,.0f} s" if args.period else ""
+        row["split"] = "-"
         if chunks > 1:  # where a cut run's wall time goes: its longest chunk, and the rest
             longest = counters.get("run_longest_s", 0.0)
+            row["split"] = f"{longest:.1f} / {wall - longest:.1f}"
             extra += (f"  longest chunk {longest:.1f} s, the rest {wall - longest:.1f} s "
                       "(starting the chunks, their results back, stitching)")
         print(f"{label:26s} {n:6,} slots {row['plans']:6,} plans {row['wall_text']:>8s} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
@@ -165,6 +167,9 @@ def main() -> None:
                  "slots/s", "peak RSS MB (largest process)"] + [h for _, h, _ in KPIS]
                 + ["decide ms, 1st / 4th quarter of the period", "decide s: " + " / ".join(PARTS),
                    "HiGHS s (of solve)"])
+        cut = any(r["split"] != "-" for r in rows)
+        if cut:
+            head.append("cut runs: longest chunk s / the rest s")
         if args.period:
             head.append(f"{full.name} extrapolated s")
         table = []
@@ -172,6 +177,8 @@ def main() -> None:
             cells = [r["policy"], f"{r['slots']:,}", f"{r['plans']:,}", r["wall_text"], f"{r['slots_per_s']:.1f}",
                      f"{r['rss']:,.0f}"] + [fmt.format(r[key]) for key, _, fmt in KPIS] + [
                      f"{r['decide_q1_ms']:.1f} / {r['decide_q4_ms']:.1f}", r["parts"], f"{r['highs_s']:.1f}"]
+            if cut:
+                cells.append(r["split"])
             if args.period:
                 cells.append(f"{r['full_s']:,.0f}")
             table.append(cells)
