@@ -53,6 +53,25 @@ def executor(lab, fleet, tmp_path):
     yield ex
     for c in lab.clusters.values():  # leave the clusters empty for the next test
         subprocess.run(["scancel", "--user=root"], env=c.env(), check=False)
+    for c in lab.clusters.values():
+        settle(c)
+
+
+def _slurm(env: dict[str, str], *argv: str) -> str:
+    return subprocess.run(list(argv), env=env, capture_output=True, text=True, check=False).stdout.strip()
+
+
+def settle(c, timeout_s: float = 30.0) -> None:
+    """Wait until a cluster holds no job and its node is idle, so that the next test finds all of
+    its GPUs free; a node that a cancelled job left drained or down is put back in service."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = _slurm(c.env(), "sinfo", "-h", "-N", "-o", "%t")
+        if any(s in state for s in ("drain", "down")):
+            _slurm(c.env(), "scontrol", "update", f"nodename={c.node}", "state=resume")
+        elif state == "idle" and not _slurm(c.env(), "squeue", "-h", "-o", "%i"):
+            return
+        time.sleep(0.2)
 
 
 def make_job(kind=JobKind.TRAINING, gpus=2, runtime_h=10.0, areas=("tokyo", "kansai", "kyushu")) -> Job:
@@ -68,7 +87,13 @@ def wait_for(ex: SlurmExecutor, job_id: str, ok, timeout_s: float = 20.0):
         if seen is not None and ok(seen):
             return seen
         if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id}: last observed {seen}")
+            where = ""
+            if seen is not None and seen.site in ex.sites:  # what Slurm says there, for the report
+                env = {**os.environ, "SLURM_CONF": str(ex.sites[seen.site].slurm_conf)}
+                where = (f"; at {seen.site}, jobs (id state reason): "
+                         f"{_slurm(env, 'squeue', '-h', '-o', '%i %T %r')!r}, node (state reason): "
+                         f"{_slurm(env, 'sinfo', '-h', '-N', '-o', '%t %E')!r}")
+            raise AssertionError(f"job {job_id}: last observed {seen}{where}")
         time.sleep(0.2)
 
 
