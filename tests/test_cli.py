@@ -112,6 +112,22 @@ def test_simulate_refuses_to_cut_the_oracle(tmp_path):
     assert "chunks = 1" in str(result.exception) + result.output
 
 
+def test_run_refuses_an_output_folder_that_is_a_file_before_it_runs(tmp_path, monkeypatch):
+    import wattbit.sim.run as run_module
+
+    def build_world(*args, **kwargs):
+        raise AssertionError("the world was built before the output folder was checked")
+
+    monkeypatch.setattr(run_module, "build_world", build_world)
+    taken = tmp_path / "out"
+    taken.write_text("not a folder", encoding="utf-8")
+    result = runner.invoke(app, ["simulate", "-p", "baseline", "--out", str(taken)])
+    assert result.exit_code != 0
+    message = str(result.exception) + result.output
+    assert "is a file, not a folder" in message and "--out" in message
+    assert taken.read_text(encoding="utf-8") == "not a folder"  # left as it was
+
+
 def test_simulate_refuses_zero_workers(tmp_path):
     result = runner.invoke(app, ["simulate", "--workers", "0", "--out", str(tmp_path)])
     assert result.exit_code != 0

@@ -266,9 +266,10 @@ def _run_with_progress(scenario, policies, data, out: Path, report: bool, worker
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from wattbit.sim.kpi import format_kpi_table
-    from wattbit.sim.run import build_world, check_chunks, save_outputs, simulate
+    from wattbit.sim.run import build_world, check_chunks, make_out_dir, save_outputs, simulate
 
     check_chunks(policies, chunks)  # before the world is built: a year's takes seconds
+    make_out_dir(out)  # and the folder the outputs go to, rather than after the run
     jst = "Asia/Tokyo"
     console.print(
         f"[bold]{scenario.name}[/]: fleet {scenario.fleet.name} ({len(scenario.fleet.sites)} sites, "

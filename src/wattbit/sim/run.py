@@ -32,6 +32,7 @@ __all__ = [
     "build_world",
     "check_chunks",
     "chunk_world",
+    "make_out_dir",
     "relay",
     "reports_progress",
     "save_outputs",
@@ -347,14 +348,27 @@ def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
     return Comparison(world, results, oracle, table, books)
 
 
+def make_out_dir(out_dir: Path) -> Path:
+    """Create the folder a run writes to, if need be; a clear error if it cannot be (a file of
+    that name, no permission), so that a caller can ask before the run rather than after."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        what = "is a file, not a folder" if out_dir.exists() and not out_dir.is_dir() else \
+            f"cannot be created ({exc.strerror})"
+        raise InvalidInput(f"output folder {str(out_dir)!r} {what}; give another one (--out) "
+                           "or move what is in the way") from None
+    return out_dir
+
+
 def save_outputs(comparison: Comparison, out_dir: Path, *, report: bool = True) -> dict[str, Path]:
     """Write the KPI table (CSV and text), each policy's area, site and job records (Parquet)
     and, with ``report`` and plotly installed, the HTML report. Returns what was written."""
     from wattbit.errors import MissingExtra
     from wattbit.sim.kpi import format_kpi_table
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_out_dir(out_dir)
     written = {"kpis_csv": out_dir / "kpis.csv", "kpis_txt": out_dir / "kpis.txt"}
     comparison.table.to_csv(written["kpis_csv"], float_format="%.6g")
     written["kpis_txt"].write_text(format_kpi_table(comparison.table) + "\n", encoding="utf-8")
