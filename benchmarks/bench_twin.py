@@ -129,7 +129,6 @@ def main() -> None:
         row["highs_s"] = counters.get("highs_s", 0.0)
         if args.period:
             row["full_s"] = wall / n * full_slots
-        rows.append(row)
         extra = f", full {full.name} extrapolated {row['full_s']:,.0f} s" if args.period else ""
         row["split"] = "-"
         if chunks > 1:  # where a cut run's wall time goes: its longest chunk, and the rest
@@ -137,6 +136,7 @@ def main() -> None:
             row["split"] = f"{longest:.1f} / {wall - longest:.1f}"
             extra += (f"  longest chunk {longest:.1f} s, the rest {wall - longest:.1f} s "
                       "(starting the chunks, their results back, stitching)")
+        rows.append(row)
         print(f"{label:26s} {n:6,} slots {row['plans']:6,} plans {row['wall_text']:>8s} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
               + "  ".join(f"{h} {fmt.format(row[key])}" for key, h, fmt in KPIS)
               + f"  decide ms 1st/4th quarter {row['decide_q1_ms']:.1f}/{row['decide_q4_ms']:.1f}"

@@ -112,7 +112,7 @@ def test_simulate_refuses_to_cut_the_oracle(tmp_path):
     assert "chunks = 1" in str(result.exception) + result.output
 
 
-def test_run_refuses_an_output_folder_that_is_a_file_before_it_runs(tmp_path, monkeypatch):
+def test_simulate_refuses_an_output_folder_that_is_a_file_before_it_runs(tmp_path, monkeypatch):
     import wattbit.sim.run as run_module
 
     def build_world(*args, **kwargs):

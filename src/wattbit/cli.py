@@ -304,6 +304,13 @@ def _run_with_progress(scenario, policies, data, out: Path, report: bool, worker
                   if written else "")
 
 
+def _default_policies(*, oracle: bool) -> list[str]:
+    """Every policy, the one with foresight (the oracle) only if ``oracle``."""
+    from wattbit.control.policies import POLICIES
+
+    return [name for name, p in POLICIES.items() if oracle or not p.foresight]
+
+
 Policies = Annotated[
     Optional[list[str]],
     typer.Option("--policy", "-p", help="Policy to run (repeat for several): baseline, temporal, "
@@ -340,8 +347,8 @@ def run(
     from wattbit.scenarios import load_scenario
 
     scenario = load_scenario("full-year" if full_year else "default")
-    default = ["baseline", "temporal", "spatial", "wls"] + ([] if full_year or chunks > 1 else ["oracle"])
-    _run_with_progress(scenario, policy or default, data, out, report, workers, chunks)
+    _run_with_progress(scenario, policy or _default_policies(oracle=not (full_year or chunks > 1)), data, out,
+                       report, workers, chunks)
 
 
 @app.command("simulate")
@@ -361,8 +368,7 @@ def simulate_cmd(
     from wattbit.scenarios import load_scenario, with_period
 
     sc = with_period(load_scenario(scenario), start, end)
-    default = ["baseline", "temporal", "spatial", "wls"] + ([] if chunks > 1 else ["oracle"])
-    _run_with_progress(sc, policy or default, data, out, report, workers, chunks)
+    _run_with_progress(sc, policy or _default_policies(oracle=chunks == 1), data, out, report, workers, chunks)
 
 
 # --- service ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -159,9 +159,9 @@ class Job:
         return (self.deadline - self.release).total_seconds() / 3600 - self.runtime_h
 
 
-_PLAIN_FIELDS = ("job_id", "tenant", "gpus", "runtime_h", "home_site", "allowed_areas", "priority",
-                 "checkpoint_gb", "user_area", "rtt_budget_s", "work_gpu_h")
-"""The fields :func:`pack_jobs` keeps as plain lists (the rest: kind, and the two instants)."""
+_PLAIN_FIELDS = tuple(f.name for f in fields(Job)
+                      if f.name not in ("kind", "release", "deadline", "release_ns", "deadline_ns"))
+"""The fields :func:`pack_jobs` keeps as plain lists: all but the kind and the two instants."""
 
 
 def pack_jobs(jobs: Sequence[Job]) -> dict:

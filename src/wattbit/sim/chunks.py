@@ -106,9 +106,14 @@ def split_run(time: pd.DatetimeIndex, chunks: int, warmup: int) -> tuple[Chunk, 
     return tuple(Chunk(k, time[max(0, edges[k] - warmup)], at[k], at[k + 1]) for k in range(chunks))
 
 
+def _keeps(chunk: Chunk, t) -> np.ndarray:
+    """Which of the instants ``t`` fall in the chunk's kept part."""
+    return np.asarray((t >= chunk.keep_start) & (t < chunk.keep_end))
+
+
 def _kept(frame: pd.DataFrame, chunk: Chunk) -> pd.DataFrame:
     t = frame.index.get_level_values("time") if isinstance(frame.index, pd.MultiIndex) else frame.index
-    return frame[(t >= chunk.keep_start) & (t < chunk.keep_end)]
+    return frame[_keeps(chunk, t)]
 
 
 def stitch(chunks: Sequence[Chunk], results: Sequence[TwinResult], peak_pu: Sequence[float],
@@ -151,10 +156,9 @@ def stitch(chunks: Sequence[Chunk], results: Sequence[TwinResult], peak_pu: Sequ
                            f"for {len(job_ids)} jobs; the chunks must cover the run's jobs once each")
     jobs = jobs.reindex(pd.Index(job_ids, name="job_id")).reset_index()
 
-    dr = [r.dr[(r.dr["start"] >= c.keep_start) & (r.dr["start"] < c.keep_end)] for c, r in zip(chunks, results)]
+    dr = [r.dr[_keeps(c, r.dr["start"])] for c, r in zip(chunks, results)]
     slots = pd.concat([_kept(r.slots, c) for c, r in zip(chunks, results)])
-    decide = np.concatenate([r.decide_s[np.asarray((r.slots.index >= c.keep_start) & (r.slots.index < c.keep_end))]
-                             for c, r in zip(chunks, results)])
+    decide = np.concatenate([r.decide_s[_keeps(c, r.slots.index)] for c, r in zip(chunks, results)])
     counters: dict = {name: slots[name].sum().item() for name in SLOT_COUNTERS}
     counters.update(slots=len(slots), chunks=len(chunks),
                     warmup_slots=max(round(c.warmup / pd.Timedelta(hours=results[0].step_h)) for c in chunks),

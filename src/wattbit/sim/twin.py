@@ -127,7 +127,14 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     moves_by_job: dict[str, int] = {}
     dr_rows: dict[str, dict] = {}
     decide = np.zeros(T)
-    so_far = np.zeros((T, len(SLOT_COUNTERS) - 1))  # the executor's counts after each slot
+
+    def counts() -> dict[str, float]:
+        """The slot counters kept as running totals (lightpaths: counted from the book at the end)."""
+        return {"moves": ex.moves, "moved_gb": ex.moved_gb, "suspends": ex.suspends,
+                "lost_gpu_h": ex.lost_gpu_h, "decisions": len(ex.log), "plans": controller.plans_solved}
+
+    totals = [name for name in SLOT_COUNTERS if name != "lightpaths"]
+    so_far = np.zeros((T, len(totals)))  # the running totals after each slot
     for t, now in enumerate(times):
         while ptr < len(pending) and pending[ptr].release <= now:
             ex.submit(pending[ptr])
@@ -209,7 +216,8 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         site_mwh[t] = mwh_t
         for jid in done_now:
             del active[jid]
-        so_far[t] = (ex.moves, ex.moved_gb, ex.suspends, ex.lost_gpu_h, len(ex.log), controller.plans_solved)
+        now_counts = counts()
+        so_far[t] = [now_counts[name] for name in totals]
         if on_slot is not None:
             on_slot(t, T)
 
@@ -285,13 +293,13 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         starts = np.array([r.start.value for r in lp.reservations], dtype=np.int64)
         slot = np.clip(np.searchsorted(times.as_unit("ns").asi8, starts, side="right") - 1, 0, T - 1)
         set_up = np.bincount(slot, minlength=T).astype(float)
-    slots = pd.DataFrame(np.column_stack([per_slot, set_up]), index=times, columns=list(SLOT_COUNTERS))
+    slots = pd.DataFrame(np.column_stack([per_slot, set_up]), index=times, columns=[*totals, "lightpaths"])[
+        list(SLOT_COUNTERS)]
     for name, kind in SLOT_COUNTERS.items():
         if kind is int:
             slots[name] = slots[name].round().astype(np.int64)
     counters = dict(
-        moves=ex.moves, moved_gb=ex.moved_gb, suspends=ex.suspends, lost_gpu_h=ex.lost_gpu_h,
-        decisions=len(ex.log), slots=n_used, plans=controller.plans_solved, highs_s=controller.highs_s,
+        **counts(), slots=n_used, highs_s=controller.highs_s,
         lightpaths=(len(lp.reservations) if lp is not None else 0),
         peak_link_utilisation_pu=(float(lp.peak_utilisation()) if lp is not None else 0.0),
         **{f"decide_{part}_s": s for part, s in controller.time_s.items()},
