@@ -106,6 +106,7 @@ SCENARIO_FIELDS: dict[str, dict[str, tuple[str, str, object, str]]] = {
         "replan_slots": ("int", "-", 1, "solve the plan at most every this many slots, 1 .. 4 (events force a new plan at once)"),
         "coarse_blocks": ("int", "-", 2, "planner blocks of each coarser size (2, 4, 8 … fine blocks) after the first four slots; 1 makes a smaller, faster LP"),
         "fine_block_slots": ("int", "-", 1, "slots per planner block among the first four: 1 (one by one), 2 or 4 (with replan_slots = 4: one target from plan to plan, an LP less than half as large)"),
+        "inference_forecast_days": ("int", "d", 14, "days of online-inference arrivals the plan averages to expect serving windows not yet open (0: released inference only)"),
     },
     "period": {
         "start": ("datetime", "JST if naive", "required", "first instant of the run"),
@@ -307,7 +308,7 @@ def scenario_from_dict(raw: dict, origin: str = "scenario", name: str = "scenari
     }
     if "step_s" in raw:
         kwargs["step_s"] = float(raw["step_s"])
-    for key in ("horizon_slots", "replan_slots", "coarse_blocks", "fine_block_slots"):
+    for key in ("horizon_slots", "replan_slots", "coarse_blocks", "fine_block_slots", "inference_forecast_days"):
         if key in raw:
             kwargs[key] = raw[key]
     return _build(origin, "scenario", Scenario, kwargs)

@@ -65,3 +65,41 @@ def test_baseline_commits_nothing(fleet, apn):
                         T0 + pd.Timedelta(hours=3))
     r = _run(fleet, apn, jobs, dr, policy="baseline")
     assert r.dr.iloc[0].committed_mw == 0.0
+
+
+def _evening_service(day: int, gpus: int) -> Job:
+    """Online inference for Tokyo's users that must stay in Tokyo, 18:00–24:00 JST on ``day``."""
+    opens = T0 + pd.Timedelta(days=day, hours=9)
+    return Job(f"oi-{day}", "tenant-a", JobKind.ONLINE_INFERENCE, gpus, 6.0, opens,
+               opens + pd.Timedelta(hours=6), "tokyo-dc", frozenset({"tokyo"}), 9,
+               user_area="tokyo", rtt_budget_s=0.02)
+
+
+@pytest.mark.parametrize("forecast_days", [0, 14])
+def test_a_down_commitment_counts_inference_about_to_open(fleet, apn, forecast_days):
+    """A 下げDR from 17:00 JST on the third day, while training that ran in the cheap morning
+    still runs, asked when the evening's service, as on the two days before, will open inside the
+    window at 18:00: with the forecast of inference the commitment holds; planning with released
+    inference only commits power that the service then takes."""
+    day2 = T0 + pd.Timedelta(days=2)
+    jobs = [_evening_service(d, 256) for d in range(3)]
+    jobs += [Job(f"trn-{i}", "tenant-b", JobKind.TRAINING, 128, 10.0, day2 + pd.Timedelta(hours=2),
+                 day2 + pd.Timedelta(hours=30), "tokyo-dc", frozenset({"tokyo"}), checkpoint_gb=256.0)
+             for i in range(4)]
+    dr = DemandResponse("down", "down", "tokyo", 0.5, day2 + pd.Timedelta(hours=8),
+                        day2 + pd.Timedelta(hours=11), response_deadline_s=300)
+    time = pd.date_range(T0, periods=3 * 48, freq="30min", name="time")
+    shape = (len(time), len(fleet.areas))
+    price = np.where(time < day2 + pd.Timedelta(hours=8), 5_000.0, 20_000.0)[:, None] * np.ones(shape)
+    truth = GridSignals(time, fleet.areas, np.zeros(shape), price, np.full(shape, 450.0),
+                        np.full(shape, 490.0))
+    ctrl = Controller(fleet, apn, "wls", forecaster=PerfectForesight(truth), horizon_slots=12,
+                      lightpaths=LightpathBook(apn), inference_forecast_days=forecast_days)
+    row = run_twin(ctrl, jobs, truth, demand_response=[dr]).dr.iloc[0]
+    assert row.reference_mw > 1.0  # the training runs when the request comes
+    if forecast_days:
+        assert 0.2 < row.committed_mw < 0.4  # what is left once the service's 256 GPUs draw
+        assert row.delivered_min_mw >= row.committed_mw - 1e-6
+    else:
+        assert row.committed_mw == pytest.approx(0.5)
+        assert row.delivered_min_mw < row.committed_mw - 0.1

@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 
 from wattbit.control.dispatch import Placement, dispatch_fifo, dispatch_plan, slack_h
+from wattbit.control.inference_forecast import InferenceForecaster
 from wattbit.control.policies import Policy
 from wattbit.control.policies import policy as _policy
 from wattbit.control.state import ACTIVE_STATUSES, RUNNING_STATUSES, FleetState, JobState, JobStatus
 from wattbit.domain import Action, DemandResponse, Fleet, Job, JobKind, SiteOutage, Weights
 from wattbit.errors import Infeasible, InvalidInput
 from wattbit.grid import Forecaster
+from wattbit.grid.forecast import DEFAULT_CLIMATOLOGY_DAYS
 from wattbit.plan import build as pb
 from wattbit.plan.lp import PlanResult, solve
 from wattbit.plan.problem import Blocks, PlanningProblem, weight_kwargs
@@ -92,7 +94,10 @@ class Controller:
     plan less than half as large; docs/controller.md, "Horizon blocks");
     coarse_blocks : blocks of each coarser size (2, 4, 8 … fine blocks) after the fine ones
     (default half the fine blocks; see :meth:`Blocks.telescoping`); 1 makes the LP about a
-    quarter smaller.
+    quarter smaller;
+    inference_forecast_days : days of observed online-inference demand whose mean at the same time
+    of day the plan expects from serving windows not released yet (:class:`InferenceForecaster`);
+    0 plans with released inference only.
     """
 
     MOVE_CACHE_SIZE = 100_000
@@ -103,7 +108,8 @@ class Controller:
                  forecaster: Forecaster | None = None, *, step_s: float = 1800.0,
                  horizon_slots: int = 96, fine_slots: int = 4, pacing_pu: float = 1.0,
                  lightpaths=None, oracle_plan=None, time_limit_s: float = 60.0,
-                 replan_slots: int = 1, coarse_blocks: int | None = None, fine_block_slots: int = 1):
+                 replan_slots: int = 1, coarse_blocks: int | None = None, fine_block_slots: int = 1,
+                 inference_forecast_days: int = DEFAULT_CLIMATOLOGY_DAYS):
         self.fleet = fleet
         self.apn = apn
         self.policy = _policy(policy)
@@ -139,6 +145,11 @@ class Controller:
         self._outages: list[SiteOutage] = []
         self._rtt_cache: dict[tuple[str, str], float] = {}
         self._move_cache: dict[tuple[float, str, str], float] = {}
+        if not (isinstance(inference_forecast_days, int) and inference_forecast_days >= 0):
+            raise InvalidInput(f"controller: inference_forecast_days = {inference_forecast_days!r}; "
+                               f"expected an integer >= 0 (0: no forecast of inference)")
+        self.inference_forecast = InferenceForecaster(self.step_s, inference_forecast_days, self.horizon_slots) \
+            if inference_forecast_days and self.policy.planner and not self.policy.foresight else None
         if self.policy.planner and not self.policy.foresight and forecaster is None:
             raise InvalidInput(f"controller: policy {self.policy.name!r} needs a forecaster")
         if self.policy.foresight and oracle_plan is None:
@@ -293,8 +304,7 @@ class Controller:
             if job.kind is JobKind.ONLINE_INFERENCE:
                 c = plan.service_of.get(jid)
                 if c is None:
-                    key = pb.service_key(job, self.fa, reroute=pol.reroute, rtt_s=self.rtt_s,
-                                         home_index=self.home_index)
+                    key = self._service_key(job)
                     c = skeys.get(key)
                     if c is None:
                         c = skeys[key] = len(smem)
@@ -318,6 +328,10 @@ class Controller:
                     wmem.append([])
                 wmem[c].append(st.job.job_id)
         return plan, block, wmem, smem, list(wkeys), list(skeys)
+
+    def _service_key(self, job: Job) -> tuple[bool, ...]:
+        return pb.service_key(job, self.fa, reroute=self.policy.reroute, rtt_s=self.rtt_s,
+                              home_index=self.home_index)
 
     def _state_site(self, st: JobState, running: bool) -> int:
         """Index of the site that holds the job's state: where it runs, or its checkpoint (-1: none)."""
@@ -351,6 +365,9 @@ class Controller:
             pacing_pu=self.pacing_pu, move_time_s=self.move_time_s, home_index=self.home_index)
         sc, smem = pb.service_classes(services, now, self.fa, blocks, reroute=pol.reroute,
                                       rtt_s=self.rtt_s, home_index=self.home_index)
+        if self.inference_forecast is not None:
+            self.inference_forecast.observe(services, self._service_key)
+            sc, smem = pb.with_expected_demand(sc, smem, *self.inference_forecast.block_demand(now.value, blocks.slots))
         dr = pb.dr_constraints(self._dr.values(), now, self.fa, blocks)
         problem = PlanningProblem(
             blocks=blocks, site_area=self.fa.site_area, cap_gpus=self._site_caps(state, blocks),

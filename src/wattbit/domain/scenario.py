@@ -84,7 +84,10 @@ class Scenario:
     those four slots [-]; 2 (the default) or 1 (a smaller LP; see docs/controller.md);
     fine_block_slots : slots per block among those four [-]: 1 (the default) plans them one by
     one, 2 in pairs, 4 as one block (with ``replan_slots = 4``: one target per class and site
-    from one plan to the next, and an LP less than half as large; see docs/controller.md).
+    from one plan to the next, and an LP less than half as large; see docs/controller.md);
+    inference_forecast_days : days of online-inference arrivals whose mean the controller expects
+    from serving windows not yet open [d]; 0 plans with released inference only
+    (:class:`wattbit.control.inference_forecast.InferenceForecaster`).
     """
 
     name: str
@@ -100,6 +103,7 @@ class Scenario:
     replan_slots: int = 1
     coarse_blocks: int = 2
     fine_block_slots: int = 1
+    inference_forecast_days: int = 14
 
     def __post_init__(self) -> None:
         owner = f"scenario {self.name!r}"
@@ -126,6 +130,11 @@ class Scenario:
                 f"{owner}: fine_block_slots = {self.fine_block_slots!r}; expected "
                 f"{', '.join(map(str, divisors[:-1]))} or {divisors[-1]} (slots per block among the "
                 f"{MAX_REPLAN_SLOTS} the controller plans finely; 1 is the default)")
+        days = self.inference_forecast_days
+        if not (isinstance(days, int) and not isinstance(days, bool) and days >= 0):
+            raise InvalidInput(
+                f"{owner}: inference_forecast_days = {days!r}; expected an integer >= 0 (days of "
+                f"inference arrivals the plan averages; 14 is the default, 0 turns the forecast off)")
         for dr in self.demand_response:
             if dr.area not in self.fleet.areas:
                 raise InvalidInput(

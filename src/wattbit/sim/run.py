@@ -134,7 +134,8 @@ def twin_controller(sc: Scenario, world: World, name: str) -> Controller:
         sc.fleet, world.apn, pol, sc.weights, SeasonalPersistenceForecaster(world.forecast_truth, world.history),
         step_s=sc.step_s, horizon_slots=sc.horizon_slots, replan_slots=sc.replan_slots,
         coarse_blocks=sc.coarse_blocks, fine_block_slots=sc.fine_block_slots,
-        lightpaths=LightpathBook(world.apn), oracle_plan=oracle)
+        inference_forecast_days=sc.inference_forecast_days, lightpaths=LightpathBook(world.apn),
+        oracle_plan=oracle)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,135 @@
+"""The forecast of online inference not released yet: climatology of past arrivals, per user area,
+in the tightest class seen."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wattbit.control.controller import Controller
+from wattbit.control.inference_forecast import InferenceForecaster
+from wattbit.domain import Job, JobKind
+from wattbit.errors import InvalidInput
+from wattbit.examples import tiny_scenario
+from wattbit.grid import GridSignals, PerfectForesight
+
+T0 = pd.Timestamp("2023-03-01 09:00", tz="UTC")  # 18:00 JST
+DAY = pd.Timedelta(days=1)
+LOOSE, TIGHT = (True, True, True), (True, False, False)
+
+
+def _service(day: int, gpus: int, user_area: str = "tokyo", hours: float = 6.0, opens_h: float = 0.0) -> Job:
+    opens = T0 + day * DAY + pd.Timedelta(hours=opens_h)
+    return Job(f"oi-{user_area}-{day}-{opens_h}", "t", JobKind.ONLINE_INFERENCE, gpus, hours, opens,
+               opens + pd.Timedelta(hours=hours), "tokyo-dc", frozenset({"tokyo"}),
+               user_area=user_area, rtt_budget_s=0.03)
+
+
+def _keys(mapping):
+    return lambda job: mapping[job.job_id]
+
+
+def _at(when: pd.Timestamp) -> int:
+    return int(when.value)
+
+
+def test_nothing_seen_nothing_forecast():
+    fc = InferenceForecaster(1800.0)
+    keys, demand = fc.forecast(_at(T0), 96)
+    assert keys == [] and demand.shape == (0, 96)
+
+
+def test_the_mean_of_the_last_days_arrivals_at_the_same_time_of_day():
+    fc = InferenceForecaster(1800.0, days=2, horizon_slots=96)
+    jobs = [_service(d, g) for d, g in enumerate([400, 64, 128])]
+    fc.observe(jobs, key_of=lambda job: TIGHT)
+    keys, demand = fc.forecast(_at(T0 + 3 * DAY - pd.Timedelta(hours=1)), 96)
+    assert keys == [TIGHT]
+    # the window opens in 2 slots and lasts 12; the two days before it, not the third
+    assert demand[0, :2].tolist() == [0.0, 0.0]
+    assert demand[0, 2:14] == pytest.approx(96.0)
+    assert demand[0, 14:48].tolist() == [0.0] * 34
+
+
+def test_a_window_already_open_is_not_forecast_again():
+    fc = InferenceForecaster(1800.0, days=3)
+    fc.observe([_service(d, 64) for d in range(4)], key_of=lambda job: TIGHT)
+    _, demand = fc.forecast(_at(T0 + 3 * DAY + pd.Timedelta(hours=2)), 96)
+    assert demand[0, :40].sum() == 0.0  # today's window opened 2 h ago; tomorrow's is 22 h away
+    assert demand[0, 44:56] == pytest.approx(64.0)
+
+
+def test_the_second_day_of_the_horizon_looks_two_days_back():
+    fc = InferenceForecaster(3600.0, days=1, horizon_slots=48)
+    fc.observe([_service(0, 32), _service(1, 64), _service(2, 128)], key_of=lambda job: TIGHT)
+    _, demand = fc.forecast(_at(T0 + 3 * DAY - pd.Timedelta(hours=1)), 48)
+    assert demand[0, 1:7] == pytest.approx(128.0)  # today's window: yesterday's
+    assert demand[0, 25:31] == pytest.approx(128.0)  # tomorrow's: also yesterday's, seen 2 days back
+
+
+def test_days_not_yet_observed_are_left_out_of_the_mean():
+    fc = InferenceForecaster(1800.0, days=14)
+    fc.observe([_service(0, 32), _service(1, 96)], key_of=lambda job: TIGHT)
+    _, demand = fc.forecast(_at(T0 + 2 * DAY - pd.Timedelta(hours=1)), 96)
+    # the arrivals after 17:00 JST were seen on one day only (the first job came at 18:00):
+    # its value, not 96 / 14 nor (32 + 96) / 2
+    assert demand[0, 2:14] == pytest.approx(96.0)
+
+
+def test_an_areas_demand_goes_to_the_tightest_class_its_users_had():
+    fc = InferenceForecaster(1800.0, days=2)
+    fc.observe([_service(0, 100), _service(1, 300), _service(1, 50, user_area="kansai")],
+               key_of=_keys({"oi-tokyo-0-0.0": TIGHT, "oi-tokyo-1-0.0": LOOSE, "oi-kansai-1-0.0": LOOSE}))
+    keys, demand = fc.forecast(_at(T0 + 2 * DAY - pd.Timedelta(hours=1)), 96)
+    by_key = {}
+    for key, row in zip(keys, demand):
+        by_key[key] = by_key.get(key, 0.0) + row[2]
+    assert by_key[TIGHT] == pytest.approx(300.0)  # Tokyo's of yesterday, in the class it had before
+    assert by_key[LOOSE] == pytest.approx(50.0)  # Kansai's users only had the loose class
+
+
+def test_blocks_average_their_slots_and_merge_keys():
+    fc = InferenceForecaster(1800.0, days=1)
+    fc.observe([_service(d, 64) for d in range(2)] + [_service(d, 32, user_area="kansai") for d in range(2)],
+               key_of=lambda job: TIGHT)
+    keys, demand = fc.block_demand(_at(T0 + 2 * DAY - pd.Timedelta(hours=1)), [2, 4, 90])
+    assert keys == [TIGHT]
+    assert demand[0, :2] == pytest.approx([0.0, 96.0])
+    assert demand[0, 2] == pytest.approx(96.0 * 8 / 90)  # slots 6 .. 13 of the block's 90
+
+
+def test_a_lap_of_records_is_forgotten_but_the_forecast_stays():
+    fc = InferenceForecaster(1800.0, days=2)
+    for d in range(40):
+        fc.observe([_service(d, 64)], key_of=lambda job: TIGHT)
+        _, demand = fc.forecast(_at(T0 + (d + 1) * DAY - pd.Timedelta(hours=1)), 96)
+        if d:
+            assert demand[0, 2:14] == pytest.approx(64.0)
+    assert len(fc._records) <= 8
+
+
+@pytest.mark.parametrize("step_s", [0.0, -60.0, 7 * 3600.0, 100_000.0])
+def test_a_slot_that_does_not_divide_a_day_is_refused(step_s):
+    with pytest.raises(InvalidInput, match="does not divide a day"):
+        InferenceForecaster(step_s)
+
+
+def test_a_horizon_longer_than_sized_for_is_refused():
+    fc = InferenceForecaster(1800.0, horizon_slots=48)
+    with pytest.raises(InvalidInput, match="horizon_slots = 48"):
+        fc.forecast(_at(T0), 96)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True])
+def test_the_controller_and_a_scenario_refuse_a_bad_number_of_days(fleet, apn, bad):
+    time = pd.date_range(T0, periods=4, freq="30min", name="time")
+    z = np.zeros((4, len(fleet.areas)))
+    foresight = PerfectForesight(GridSignals(time, fleet.areas, z, z + 1e4, z + 400, z + 400))
+    if not isinstance(bad, bool):
+        with pytest.raises(InvalidInput, match=f"inference_forecast_days = {bad}; expected an integer >= 0"):
+            Controller(fleet, apn, "wls", forecaster=foresight, inference_forecast_days=bad)
+    with pytest.raises(InvalidInput, match=f"inference_forecast_days = {bad}; expected an integer >= 0"):
+        dataclasses.replace(tiny_scenario(), inference_forecast_days=bad)
