@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 
 import numpy as np
 import pandas as pd
@@ -163,3 +164,21 @@ def test_each_chunk_runs_the_scenario_given_not_the_worlds(world, cuts):
     first = whole.slots.index < cuts[0].keep_end
     pd.testing.assert_frame_equal(whole.slots[first], cut.slots[first])
     assert cut.counters["plans"] < 0.5 * cut.counters["slots"]  # not a plan every slot
+
+
+def _thread_variables() -> tuple[str | None, str | None]:
+    return os.environ.get("OPENBLAS_NUM_THREADS"), os.environ.get("OMP_NUM_THREADS")
+
+
+def test_workers_run_blas_on_one_thread_and_the_parent_keeps_its_setting(monkeypatch):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from wattbit.sim.run import single_threaded_workers
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # set by the user: left alone
+    with single_threaded_workers(), ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        seen = pool.submit(_thread_variables).result()
+    assert seen == ("1", "3")
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"

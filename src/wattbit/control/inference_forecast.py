@@ -147,9 +147,11 @@ class InferenceForecaster:
         lo, hi = (a - now_ns) / self.step_ns, (b - now_ns) / self.step_ns
         overlap = np.clip(np.minimum(hi[:, None], t + 1.0) - np.maximum(lo[:, None], t), 0.0, None)
         weight = usable[:, di].T / np.maximum(count, 1)[None, :]  # (pairs, slots): 1/days where used
-        onehot = np.zeros((len(keys), len(ri)))
-        onehot[rec[ri, 0], np.arange(len(ri))] = rec[ri, 3]
-        by_row = onehot @ (overlap * weight)
+        # summed per row with bincount: a matrix product here would start BLAS threads, which
+        # steal the other core from a second run (a year cut in two) and slow both
+        cells = (rec[ri, 0, None] * n_slots + t[None, :]).ravel()
+        by_row = np.bincount(cells, (rec[ri, 3, None] * overlap * weight).ravel(),
+                             len(keys) * n_slots).reshape(len(keys), n_slots)
         recorded = set(rec[:, 0].tolist())
         for rows in self._area_rows.values():
             kept = [r for r in rows if r in recorded]

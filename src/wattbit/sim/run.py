@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -236,7 +237,7 @@ def _run_parallel(tasks: Sequence[_Task], workers: int,
     manager = ctx.Manager() if on_slot else None
     queue = manager.Queue() if manager else None
     try:
-        with relay(queue, lambda item: on_slot(*item)), \
+        with relay(queue, lambda item: on_slot(*item)), single_threaded_workers(), \
                 ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             longest_first = sorted(tasks, key=lambda t: (not _policy(t.key[0]).foresight,
                                                          not _policy(t.key[0]).planner, -len(t.world.truth.time)))
@@ -250,6 +251,31 @@ def _run_parallel(tasks: Sequence[_Task], workers: int,
     finally:
         if manager is not None:
             manager.shutdown()
+
+
+WORKER_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""Environment variables that size the thread pools of NumPy's BLAS (OpenBLAS or MKL) and of
+OpenMP, read once when a process loads them."""
+
+
+@contextlib.contextmanager
+def single_threaded_workers():
+    """While the block runs, processes started from this one run NumPy's BLAS and OpenMP on one
+    thread each (unless :data:`WORKER_THREAD_VARIABLES` are set already): runs side by side
+    already take every core, and BLAS threads waiting for work took the other run's core. The
+    year cut in two chunks ran 104.3 s without and 93.1 s with them on one thread
+    (docs/benchmarks.md, "A year cut in time")."""
+    saved = {name: os.environ.get(name) for name in WORKER_THREAD_VARIABLES}
+    for name in WORKER_THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager

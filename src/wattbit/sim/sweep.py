@@ -456,7 +456,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
     the end (and are saved), and then :class:`wattbit.errors.SweepFailed` names each failed cell
     with its error and carries the result of the others (``.result``).
     """
-    from wattbit.sim.run import relay
+    from wattbit.sim.run import relay, single_threaded_workers
 
     t0 = _time.perf_counter()
     if resume and cells_dir is None:
@@ -528,7 +528,7 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
         manager = ctx.Manager() if on_slot is not None else None
         queue = manager.Queue() if manager is not None else None
         try:
-            with relay(queue, forward):
+            with relay(queue, forward), single_threaded_workers():
                 _run_on_pool(ctx, n, spec, cells, data_dir, queue, finished, failed)
         finally:
             if manager is not None:
