@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from wattbit.control.controller import Controller
 from wattbit.domain import DemandResponse, Job, JobKind
 from wattbit.grid import GridSignals, PerfectForesight
 from wattbit.network import LightpathBook
+from wattbit.power import power_coefficients
 from wattbit.sim.twin import run_twin
 
 T0 = pd.Timestamp("2023-03-18 00:00", tz="UTC")
@@ -103,3 +106,18 @@ def test_a_down_commitment_counts_inference_about_to_open(fleet, apn, forecast_d
     else:
         assert row.committed_mw == pytest.approx(0.5)
         assert row.delivered_min_mw < row.committed_mw - 0.1
+
+
+def test_an_up_commitment_counts_the_slot_that_finishing_jobs_leave_idle(fleet, apn):
+    """A 上げDR from 3 h while two jobs of 128 GPUs run to 4.25 h and four more wait: the plan
+    fills kyushu-dc, but the two jobs leave their GPUs idle for the second half of the 4:00 slot
+    (the next jobs start at 4:30). The commitment leaves that out, and holds."""
+    running = [_training(i, 128, 4.25, 0.25, "kyushu-dc", ["kyushu"]) for i in range(2)]
+    waiting = [dataclasses.replace(_training(10 + i, 128, 6.0, 12.0, "kyushu-dc", ["kyushu"]),
+                                   release=T0 + pd.Timedelta(hours=3)) for i in range(4)]
+    dr = DemandResponse("up", "up", "kyushu", 0.2, T0 + pd.Timedelta(hours=3),
+                        T0 + pd.Timedelta(hours=5), response_deadline_s=300)
+    row = _run(fleet, apn, running + waiting, dr).dr.iloc[0]
+    idle_mw = 256 * 0.5 * power_coefficients(fleet.site("kyushu-dc"))[1]  # 128 GPUs' worth all slot
+    assert row.committed_mw == pytest.approx(0.2 - idle_mw, abs=1e-3)
+    assert row.delivered_min_mw >= row.committed_mw - 1e-6

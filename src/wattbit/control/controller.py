@@ -20,7 +20,7 @@ from wattbit.control.inference_forecast import InferenceForecaster
 from wattbit.control.policies import Policy
 from wattbit.control.policies import policy as _policy
 from wattbit.control.state import ACTIVE_STATUSES, RUNNING_STATUSES, FleetState, JobState, JobStatus
-from wattbit.domain import Action, DemandResponse, Fleet, Job, JobKind, SiteOutage, Weights
+from wattbit.domain import Action, DemandResponse, DRDirection, Fleet, Job, JobKind, SiteOutage, Weights
 from wattbit.errors import Infeasible, InvalidInput
 from wattbit.grid import Forecaster
 from wattbit.grid.forecast import DEFAULT_CLIMATOLOGY_DAYS
@@ -407,10 +407,37 @@ class Controller:
         for i, r in enumerate(problem.dr):
             if r.request_id in self._dr:  # (a stored plan may outlive a request's window)
                 dr, _ = self._dr[r.request_id]
-                commitments[r.request_id] = max(0.0, dr.power_mw - float(res.dr_short_mw[i]))
+                short_mw = float(res.dr_short_mw[i])
+                if dr.direction is DRDirection.UP:
+                    short_mw += self.finishing_idle_mw(state, dr)
+                commitments[r.request_id] = max(0.0, dr.power_mw - short_mw)
         return Decision(state.now, tuple(actions), placed, commitments, res.status,
                         res.objective_jpy, res.bound_jpy, dict(res.terms_jpy),
                         _time.perf_counter() - t0, res)
+
+    def finishing_idle_mw(self, state: FleetState, dr: DemandResponse) -> float:
+        """The most power [MW] that work running now in the request's area leaves unused within
+        one slot of its window: a job that finishes inside a slot leaves its GPUs idle for the
+        rest of it, and the next job starts at the next slot. The plan counts whole slots, so a
+        上げDR commitment is discounted by it. Each job is taken to run at full speed from now on;
+        jobs that start later also finish inside slots, so this is the least of that loss."""
+        if dr.area not in self.fa.areas:
+            return 0.0
+        area = self.fa.areas.index(dr.area)
+        now_ns, step_ns = state.now.value, round(self.step_s * 1e9)
+        idle_mw: dict[int, float] = {}
+        for st in state.jobs.values():
+            s = self._site_index.get(st.site, -1)
+            if st.status is not JobStatus.RUNNING or st.job.kind is JobKind.ONLINE_INFERENCE \
+                    or s < 0 or self.fa.site_area[s] != area:
+                continue
+            left_slots = st.remaining_gpu_h / st.job.gpus / self.step_h
+            k = int(left_slots)  # it finishes in slot k from now, having used this much of it
+            used = left_slots - k
+            start_ns = now_ns + k * step_ns
+            if used > 1e-9 and start_ns + step_ns > dr.start.value and start_ns < dr.end.value:
+                idle_mw[k] = idle_mw.get(k, 0.0) + st.job.gpus * (1.0 - used) * float(self.fa.mw_per_gpu[s])
+        return max(idle_mw.values(), default=0.0)
 
     def _dispatch_stored(self, state, plan: _StoredPlan, k: int, wmem, smem, wkeys, skeys, t0):
         """Dispatch block ``k`` of the stored plan; classes the plan lacks get no target, and
