@@ -262,9 +262,9 @@ OpenMP, read once when a process loads them."""
 def single_threaded_workers():
     """While the block runs, processes started from this one run NumPy's BLAS and OpenMP on one
     thread each (unless :data:`WORKER_THREAD_VARIABLES` are set already): runs side by side
-    already take every core, and BLAS threads waiting for work took the other run's core. The
-    year cut in two chunks ran 104.3 s without and 93.1 s with them on one thread
-    (docs/benchmarks.md, "A year cut in time")."""
+    already take every core, and BLAS threads waiting for work take the other run's. With a large
+    matrix product in every plan, FY2022 under wls in two chunks took 260 s instead of about
+    90 s (docs/benchmarks.md, "A year cut in time")."""
     saved = {name: os.environ.get(name) for name in WORKER_THREAD_VARIABLES}
     for name in WORKER_THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
