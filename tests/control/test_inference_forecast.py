@@ -133,3 +133,16 @@ def test_the_controller_and_a_scenario_refuse_a_bad_number_of_days(fleet, apn, b
             Controller(fleet, apn, "wls", forecaster=foresight, inference_forecast_days=bad)
     with pytest.raises(InvalidInput, match=f"inference_forecast_days = {bad}; expected an integer >= 0"):
         dataclasses.replace(tiny_scenario(), inference_forecast_days=bad)
+
+
+def test_one_default_number_of_days_everywhere():
+    """The scenario (domain layer, below grid) cannot import the climatology's constant: a test
+    keeps the two, and the controller's default, the same."""
+    import inspect
+
+    from wattbit.domain import Scenario
+    from wattbit.grid.forecast import DEFAULT_CLIMATOLOGY_DAYS
+
+    scenario_default = Scenario.__dataclass_fields__["inference_forecast_days"].default
+    controller_default = inspect.signature(Controller).parameters["inference_forecast_days"].default
+    assert scenario_default == controller_default == DEFAULT_CLIMATOLOGY_DAYS
