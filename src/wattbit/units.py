@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from wattbit.errors import InvalidInput
+
 JST = "Asia/Tokyo"
 """Japan Standard Time (UTC+9, no daylight saving) — the zone of every Japanese data source."""
 
@@ -17,6 +19,27 @@ SECONDS_PER_HOUR = 3600.0
 NS_PER_H = 3.6e12
 """Nanoseconds per hour: instants are compared as integer nanoseconds since the epoch
 (``pandas.Timestamp.value``, ``Job.release_ns``) in loops over every live job."""
+SECONDS_PER_DAY = 86_400
+NS_PER_DAY = SECONDS_PER_DAY * 10**9
+"""Nanoseconds per day, as an integer: shifting an instant by whole days stays exact."""
+
+
+def slots_per_day(step_s: float, owner: str) -> int:
+    """Slots of ``step_s`` seconds in a day, for what forecasts by time of day; ``owner`` names
+    it in the error when the slot does not divide a day.
+
+    >>> slots_per_day(1800.0, "forecaster")
+    48
+    >>> slots_per_day(7 * 3600.0, "forecaster")
+    Traceback (most recent call last):
+    ...
+    wattbit.errors.InvalidInput: forecaster: slot length 25200.0 s does not divide a day (86,400 s); use a slot of 15, 30 or 60 min
+    """
+    per_day = SECONDS_PER_DAY / step_s if step_s > 0 else 0.5
+    if abs(per_day - round(per_day)) > 1e-9 or round(per_day) < 1:
+        raise InvalidInput(f"{owner}: slot length {step_s!r} s does not divide a day (86,400 s); "
+                           f"use a slot of 15, 30 or 60 min")
+    return round(per_day)
 
 FIBER_DELAY_S_PER_KM = 4.9e-6
 """Propagation delay in standard single-mode fibre [s/km].

@@ -91,14 +91,16 @@ def test_an_areas_demand_goes_to_the_tightest_class_its_users_had():
     assert by_key[LOOSE] == pytest.approx(50.0)  # Kansai's users only had the loose class
 
 
-def test_blocks_average_their_slots_and_merge_keys():
+def test_blocks_average_their_slots_and_leave_out_classes_without_demand():
     fc = InferenceForecaster(1800.0, days=1)
     fc.observe([_service(d, 64) for d in range(2)] + [_service(d, 32, user_area="kansai") for d in range(2)],
                key_of=lambda job: TIGHT)
+    fc.observe([_service(0, 8, hours=1.0, opens_h=1.0)], key_of=lambda job: LOOSE)  # not the tightest: empty
     keys, demand = fc.block_demand(_at(T0 + 2 * DAY - pd.Timedelta(hours=1)), [2, 4, 90])
-    assert keys == [TIGHT]
-    assert demand[0, :2] == pytest.approx([0.0, 96.0])
-    assert demand[0, 2] == pytest.approx(96.0 * 8 / 90)  # slots 6 .. 13 of the block's 90
+    assert keys == [TIGHT, TIGHT]  # Tokyo's and Kansai's users: with_expected_demand adds them up
+    total = demand.sum(0)
+    assert total[:2] == pytest.approx([0.0, 96.0])
+    assert total[2] == pytest.approx(96.0 * 8 / 90)  # slots 6 .. 13 of the block's 90
 
 
 def test_a_lap_of_records_is_forgotten_but_the_forecast_stays():
@@ -128,9 +130,8 @@ def test_the_controller_and_a_scenario_refuse_a_bad_number_of_days(fleet, apn, b
     time = pd.date_range(T0, periods=4, freq="30min", name="time")
     z = np.zeros((4, len(fleet.areas)))
     foresight = PerfectForesight(GridSignals(time, fleet.areas, z, z + 1e4, z + 400, z + 400))
-    if not isinstance(bad, bool):
-        with pytest.raises(InvalidInput, match=f"inference_forecast_days = {bad}; expected an integer >= 0"):
-            Controller(fleet, apn, "wls", forecaster=foresight, inference_forecast_days=bad)
+    with pytest.raises(InvalidInput, match=f"controller: inference_forecast_days = {bad}; expected an integer >= 0"):
+        Controller(fleet, apn, "wls", forecaster=foresight, inference_forecast_days=bad)
     with pytest.raises(InvalidInput, match=f"inference_forecast_days = {bad}; expected an integer >= 0"):
         dataclasses.replace(tiny_scenario(), inference_forecast_days=bad)
 

@@ -21,6 +21,7 @@ from wattbit.control.policies import Policy
 from wattbit.control.policies import policy as _policy
 from wattbit.control.state import ACTIVE_STATUSES, RUNNING_STATUSES, FleetState, JobState, JobStatus
 from wattbit.domain import Action, DemandResponse, DRDirection, Fleet, Job, JobKind, SiteOutage, Weights
+from wattbit.domain.scenario import check_forecast_days
 from wattbit.errors import Infeasible, InvalidInput
 from wattbit.grid import Forecaster
 from wattbit.grid.forecast import DEFAULT_CLIMATOLOGY_DAYS
@@ -145,11 +146,9 @@ class Controller:
         self._outages: list[SiteOutage] = []
         self._rtt_cache: dict[tuple[str, str], float] = {}
         self._move_cache: dict[tuple[float, str, str], float] = {}
-        if not (isinstance(inference_forecast_days, int) and inference_forecast_days >= 0):
-            raise InvalidInput(f"controller: inference_forecast_days = {inference_forecast_days!r}; "
-                               f"expected an integer >= 0 (0: no forecast of inference)")
         self.inference_forecast = InferenceForecaster(self.step_s, inference_forecast_days, self.horizon_slots) \
-            if inference_forecast_days and self.policy.planner and not self.policy.foresight else None
+            if check_forecast_days(inference_forecast_days, "controller") and self.policy.planner \
+            and not self.policy.foresight else None
         if self.policy.planner and not self.policy.foresight and forecaster is None:
             raise InvalidInput(f"controller: policy {self.policy.name!r} needs a forecaster")
         if self.policy.foresight and oracle_plan is None:

@@ -32,12 +32,12 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 import numpy as np
 
 from wattbit.domain import Job
+from wattbit.domain.scenario import check_forecast_days
 from wattbit.errors import InvalidInput
 from wattbit.grid.forecast import DEFAULT_CLIMATOLOGY_DAYS
+from wattbit.units import NS_PER_DAY, slots_per_day
 
 __all__ = ["InferenceForecaster"]
-
-_NS_PER_DAY = 86_400 * 10**9
 
 
 class InferenceForecaster:
@@ -68,15 +68,10 @@ class InferenceForecaster:
     """
 
     def __init__(self, step_s: float, days: int = DEFAULT_CLIMATOLOGY_DAYS, horizon_slots: int = 96):
-        per_day = 86_400 / step_s if step_s > 0 else 0.5
-        if abs(per_day - round(per_day)) > 1e-9 or round(per_day) < 1:
-            raise InvalidInput(
-                f"inference forecast: step_s = {step_s!r} does not divide a day (86,400 s); use a slot "
-                f"of 15, 30 or 60 min, or turn the forecast off (inference_forecast_days = 0)")
-        if not (isinstance(days, int) and days >= 1):
-            raise InvalidInput(f"inference forecast: days = {days!r}; expected an integer >= 1")
-        self.slots_per_day = round(per_day)
-        self.step_ns = _NS_PER_DAY // self.slots_per_day
+        self.slots_per_day = slots_per_day(step_s, "inference forecast")
+        if check_forecast_days(days, "inference forecast") < 1:
+            raise InvalidInput("inference forecast: inference_forecast_days = 0; a forecaster needs 1 or more")
+        self.step_ns = NS_PER_DAY // self.slots_per_day
         self.days = days
         self.horizon_slots = int(horizon_slots)
         self._row: dict[tuple[str | None, Hashable], int] = {}  # (user area, class key) → row
@@ -107,11 +102,11 @@ class InferenceForecaster:
     def _forget(self, now_ns: int) -> None:
         """Drop the records and ids no forecast can use any more."""
         horizon_days = -(-self.horizon_slots // self.slots_per_day)
-        oldest = now_ns - (self.days + horizon_days + 1) * _NS_PER_DAY
+        oldest = now_ns - (self.days + horizon_days + 1) * NS_PER_DAY
         self._records = [r for r in self._records if r[2] > oldest]
         self._seen = {j: end for j, end in self._seen.items() if end > now_ns}
         self._array = None
-        self._forget_at_ns = now_ns + _NS_PER_DAY
+        self._forget_at_ns = now_ns + NS_PER_DAY
 
     def forecast(self, now_ns: int, n_slots: int) -> tuple[list, np.ndarray]:
         """Demand not released yet over the ``n_slots`` slots from ``now_ns`` on: the class keys
@@ -128,7 +123,7 @@ class InferenceForecaster:
         t = np.arange(n_slots)
         k = t // self.slots_per_day
         shifts = np.arange(1, int(k[-1]) + self.days + 1)  # every day back any slot may look
-        observed = now_ns - shifts * _NS_PER_DAY >= self._first_ns  # that day's arrivals were seen
+        observed = now_ns - shifts * NS_PER_DAY >= self._first_ns  # that day's arrivals were seen
         usable = (shifts[None, :] > k[:, None]) & (shifts[None, :] <= k[:, None] + self.days) & observed[None, :]
         count = usable.sum(1)  # days averaged at each slot
         if not count.any():
@@ -136,12 +131,12 @@ class InferenceForecaster:
         if self._array is None:
             self._array = np.array(self._records, dtype=np.int64).reshape(-1, 4)
         rec = self._array
-        rel = rec[:, 1, None] + shifts[None, :] * _NS_PER_DAY  # (records, shifts): past arrivals moved to now
+        rel = rec[:, 1, None] + shifts[None, :] * NS_PER_DAY  # (records, shifts): past arrivals moved to now
         pick = (rel > now_ns) & (rel < now_ns + n_slots * self.step_ns) & observed[None, :]
         ri, di = np.nonzero(pick)
         if not len(ri):
             return keys, out
-        a, b = rel[ri, di], rec[ri, 2] + shifts[di] * _NS_PER_DAY
+        a, b = rel[ri, di], rec[ri, 2] + shifts[di] * NS_PER_DAY
         # the slots each moved window covers, as fractions of a slot (only its first and last
         # slot can be partial)
         lo, hi = (a - now_ns) / self.step_ns, (b - now_ns) / self.step_ns
@@ -160,15 +155,11 @@ class InferenceForecaster:
         return keys, out
 
     def block_demand(self, now_ns: int, slots: Sequence[int]) -> tuple[list, np.ndarray]:
-        """:meth:`forecast`, averaged over blocks of ``slots[b]`` slots each [GPU], with the
-        repeated keys added up."""
+        """:meth:`forecast`, averaged over blocks of ``slots[b]`` slots each [GPU], for the
+        classes that get any (a key may repeat, one row per user area)."""
         slots = np.asarray(slots, dtype=int)
         keys, per_slot = self.forecast(now_ns, int(slots.sum()))
-        if not keys:
-            return [], np.zeros((0, len(slots)))
         starts = np.concatenate([[0], np.cumsum(slots)[:-1]])
-        blocks = np.add.reduceat(per_slot, starts, axis=1) / slots[None, :]
-        merged: dict = {}
-        for key, row in zip(keys, blocks):
-            merged[key] = merged[key] + row if key in merged else row
-        return list(merged), np.array(list(merged.values()))
+        blocks = np.add.reduceat(per_slot, starts, axis=1) / slots[None, :] if len(keys) else per_slot
+        some = blocks.any(1)
+        return [key for key, keep in zip(keys, some) if keep], blocks[some]

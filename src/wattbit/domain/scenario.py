@@ -11,7 +11,7 @@ from wattbit.domain.events import DemandResponse, SiteOutage
 from wattbit.domain.site import Fleet
 from wattbit.errors import InvalidInput
 
-__all__ = ["Weights", "WorkloadSpec", "Scenario"]
+__all__ = ["Scenario", "Weights", "WorkloadSpec", "check_forecast_days"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,16 @@ MAX_REPLAN_SLOTS = 4
 follows a block of its fine part."""
 
 
+def check_forecast_days(days: object, owner: str) -> int:
+    """``inference_forecast_days`` checked for ``owner``: an integer >= 0, the days of online-inference
+    arrivals the controller averages (0: no forecast); returned as given."""
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise InvalidInput(
+            f"{owner}: inference_forecast_days = {days!r}; expected an integer >= 0 (days of inference "
+            f"arrivals the plan averages; 14 is the default, 0 turns the forecast off)")
+    return days
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     """Everything one twin run needs (the grid data are looked up by period).
@@ -130,11 +140,7 @@ class Scenario:
                 f"{owner}: fine_block_slots = {self.fine_block_slots!r}; expected "
                 f"{', '.join(map(str, divisors[:-1]))} or {divisors[-1]} (slots per block among the "
                 f"{MAX_REPLAN_SLOTS} the controller plans finely; 1 is the default)")
-        days = self.inference_forecast_days
-        if not (isinstance(days, int) and not isinstance(days, bool) and days >= 0):
-            raise InvalidInput(
-                f"{owner}: inference_forecast_days = {days!r}; expected an integer >= 0 (days of "
-                f"inference arrivals the plan averages; 14 is the default, 0 turns the forecast off)")
+        check_forecast_days(self.inference_forecast_days, owner)
         for dr in self.demand_response:
             if dr.area not in self.fleet.areas:
                 raise InvalidInput(

@@ -32,6 +32,7 @@ import pandas as pd
 from wattbit.errors import InvalidInput
 from wattbit.grid import carbon
 from wattbit.grid.signals import SIGNAL_FIELDS, Forecaster, GridSignals
+from wattbit.units import slots_per_day
 
 __all__ = [
     "DEFAULT_CLIMATOLOGY_DAYS",
@@ -135,14 +136,13 @@ class SeasonalPersistenceForecaster(Forecaster):
         if climatology_days < 1:
             raise InvalidInput(f"climatology_days = {climatology_days}; expected >= 1")
         step_s = truth.step_s
-        if 86400 % step_s:
-            raise InvalidInput(f"forecaster: slot length {step_s} s does not divide a day")
+        per_day = slots_per_day(step_s, "forecaster")
         self.truth = truth
         self.weights = weights
         self.climatology_days = climatology_days
         world = truth if history is None or len(history.time) == 0 else concat_signals(history, truth)
         self._offset = len(world.time) - len(truth.time)
-        self._per_day = round(86400 / step_s)
+        self._per_day = per_day
         self._time = world.time
         wt = world.time.as_unit("ns")
         t_ns = wt.asi8

@@ -374,18 +374,19 @@ def service_classes(jobs: Iterable[Job], now: pd.Timestamp, fa: FleetArrays, blo
 def with_expected_demand(classes: ServiceClasses, members: list, keys: Sequence, demand_gpus: np.ndarray,
                          ) -> tuple[ServiceClasses, list]:
     """Service classes with demand expected from inference not released yet [GPU per block]
-    added: to the class of the same key, or as a class of its own with no member jobs yet.
+    added: to the class of the same key, or as a class of its own with no member jobs yet
+    (a key may repeat: its rows add up).
 
     >>> sc = ServiceClasses(np.array([[True, False]]), np.array([[8.0, 8.0]]), ((True, False),))
-    >>> sc2, members = with_expected_demand(sc, [("oi-1",)], [(True, False), (False, True)],
-    ...                                     np.array([[0.0, 16.0], [4.0, 4.0]]))
+    >>> sc2, members = with_expected_demand(sc, [("oi-1",)], [(True, False), (False, True), (False, True)],
+    ...                                     np.array([[0.0, 16.0], [4.0, 4.0], [1.0, 0.0]]))
     >>> sc2.demand_gpus.tolist(), sc2.allowed.tolist(), members
-    ([[8.0, 24.0], [4.0, 4.0]], [[True, False], [False, True]], [('oi-1',), ()])
+    ([[8.0, 24.0], [5.0, 4.0]], [[True, False], [False, True]], [('oi-1',), ()])
     """
     if not len(keys):
         return classes, members
     index = {key: k for k, key in enumerate(classes.keys)}
-    new = [key for key in keys if key not in index]
+    new = list(dict.fromkeys(key for key in keys if key not in index))
     S = classes.allowed.shape[1]
     allowed = np.vstack([classes.allowed, np.array(new, dtype=bool).reshape(len(new), S)])
     demand = np.vstack([classes.demand_gpus, np.zeros((len(new), classes.demand_gpus.shape[1]))])
