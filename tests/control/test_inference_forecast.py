@@ -91,11 +91,10 @@ def test_an_areas_demand_goes_to_the_tightest_class_its_users_had():
     assert by_key[LOOSE] == pytest.approx(50.0)  # Kansai's users only had the loose class
 
 
-def test_blocks_average_their_slots_and_leave_out_classes_without_demand():
+def test_blocks_average_their_slots():
     fc = InferenceForecaster(1800.0, days=1)
     fc.observe([_service(d, 64) for d in range(2)] + [_service(d, 32, user_area="kansai") for d in range(2)],
                key_of=lambda job: TIGHT)
-    fc.observe([_service(0, 8, hours=1.0, opens_h=1.0)], key_of=lambda job: LOOSE)  # not the tightest: empty
     keys, demand = fc.block_demand(_at(T0 + 2 * DAY - pd.Timedelta(hours=1)), [2, 4, 90])
     assert keys == [TIGHT, TIGHT]  # Tokyo's and Kansai's users: with_expected_demand adds them up
     total = demand.sum(0)
