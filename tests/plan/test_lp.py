@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from pathlib import Path
 
+import highspy
 import numpy as np
 import pytest
 
 from wattbit.errors import InvalidInput
-from wattbit.plan.lp import solve
+from wattbit.plan.lp import _quiet_highs, run_highs, solve
 from wattbit.plan.problem import Blocks, DRConstraint, PlanningProblem, ServiceClasses, WorkClasses
 
 MW_PER_GPU = 0.001  # 1 kW per busy GPU, facility
@@ -197,3 +199,30 @@ def test_a_large_gain_still_pays_for_a_restart():
     res = solve(p)
     assert res.x_gpus[0, 0, 1] == pytest.approx(0) and res.x_gpus[0, 0, 2] == pytest.approx(0)
     assert res.terms_jpy["restart_jpy"] == pytest.approx(200.0)
+
+
+UNKNOWN_STATUS_MPS = Path(__file__).parent / "data" / "unknown_status.mps.gz"
+
+
+def _highs_on(path: Path):
+    hs = _quiet_highs(highspy)
+    hs.readModel(str(path))
+    hs.setOptionValue("presolve", "off")  # as the plan solves it
+    return hs
+
+
+def test_a_plan_on_which_the_simplex_stops_unknown_is_solved_by_a_retry():
+    """A plan of the FY2022 twin (written by HiGHS 1.16): without presolve the dual simplex ends
+    'Unknown', one row 1.06e-7 infeasible; the retries must still find its optimum."""
+    hs = _highs_on(UNKNOWN_STATUS_MPS)
+    run_highs(hs, highspy)
+    assert hs.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    assert hs.getInfo().objective_function_value == pytest.approx(88_645_238.96, rel=1e-9)
+
+
+def test_a_run_out_of_time_is_not_retried():
+    hs = _highs_on(UNKNOWN_STATUS_MPS)
+    hs.setOptionValue("time_limit", 0.0)
+    _, attempts = run_highs(hs, highspy)
+    assert hs.getModelStatus() == highspy.HighsModelStatus.kTimeLimit
+    assert attempts == 1

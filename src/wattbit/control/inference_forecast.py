@@ -155,11 +155,14 @@ class InferenceForecaster:
         return keys, out
 
     def block_demand(self, now_ns: int, slots: Sequence[int]) -> tuple[list, np.ndarray]:
-        """:meth:`forecast`, averaged over blocks of ``slots[b]`` slots each [GPU] (a key may
-        repeat, one row per user area)."""
+        """:meth:`forecast`, averaged over blocks of ``slots[b]`` slots each [GPU], for the
+        classes that get any (a class with none would only add empty columns to the plan; a key
+        may repeat, one row per user area)."""
         slots = np.asarray(slots, dtype=int)
         keys, per_slot = self.forecast(now_ns, int(slots.sum()))
         if not keys:
             return [], np.zeros((0, len(slots)))
         starts = np.concatenate([[0], np.cumsum(slots)[:-1]])
-        return keys, np.add.reduceat(per_slot, starts, axis=1) / slots[None, :]
+        blocks = np.add.reduceat(per_slot, starts, axis=1) / slots[None, :]
+        some = blocks.any(1)
+        return [key for key, keep in zip(keys, some) if keep], blocks[some]

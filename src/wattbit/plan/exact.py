@@ -49,7 +49,7 @@ import pandas as pd
 from wattbit.domain import Job, Weights
 from wattbit.errors import InvalidInput
 from wattbit.plan.build import FleetArrays, JobView, _hours_between
-from wattbit.plan.lp import _Builder, _quiet_highs
+from wattbit.plan.lp import _Builder, _quiet_highs, run_highs
 from wattbit.plan.problem import WEIGHT_FIELDS, Blocks, DRConstraint, PlanningProblem
 from wattbit.power import restart_h_per_gpu
 
@@ -393,9 +393,7 @@ def solve_exact(
     hs.setOptionValue("solver", solver)
     hs.passModel(lp)
     build_s = _time.perf_counter() - t_build
-    t0 = _time.perf_counter()
-    hs.run()
-    solve_s = _time.perf_counter() - t0
+    solve_s, _ = run_highs(hs, highspy)
     status = hs.modelStatusToString(hs.getModelStatus())
     n_rows = bld.n_rows
     if hs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
