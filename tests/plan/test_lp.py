@@ -226,3 +226,34 @@ def test_a_run_out_of_time_is_not_retried():
     _, attempts = run_highs(hs, highspy)
     assert hs.getModelStatus() == highspy.HighsModelStatus.kTimeLimit
     assert attempts == 1
+
+
+def test_the_thread_s_highs_instance_is_reused_empty_and_with_default_options():
+    from wattbit.plan.lp import _highs
+
+    hs = _highs(highspy)
+    hs.readModel(str(UNKNOWN_STATUS_MPS))
+    hs.setOptionValue("presolve", "on")  # as a retry leaves it
+    hs.setOptionValue("solver", "ipm")
+    again = _highs(highspy)
+    assert again is hs
+    assert again.getNumCol() == 0 and again.getNumRow() == 0
+    option = lambda name: again.getOptionValue(name)[1]  # noqa: E731  (status, value)
+    assert option("presolve") == "choose" and option("solver") == "choose"
+    assert option("output_flag") is False
+
+
+def test_a_plan_solved_on_a_reused_instance_equals_one_solved_on_a_fresh_one():
+    import threading
+
+    p = _problem([[10_000.0, 20_000.0, 15_000.0], [12_000.0, 11_000.0, 30_000.0]],
+                 [[0.0, 3.0, 0.0], [0.0, 0.0, 1.0]], due=[0.0, 4.0, 8.0])
+    first = solve(p)
+    second = solve(p)  # this thread's instance, after a solve
+    fresh = []
+    t = threading.Thread(target=lambda: fresh.append(solve(p)))  # another thread: a new instance
+    t.start()
+    t.join()
+    for other in (second, fresh[0]):
+        assert other.objective_jpy == first.objective_jpy
+        np.testing.assert_array_equal(other.x_gpus, first.x_gpus)

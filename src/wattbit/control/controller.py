@@ -297,7 +297,7 @@ class Controller:
         pol = self.policy
         unplanned: list[JobState] = []  # work jobs whose class the plan does not know
         for jid, st in state.jobs.items():
-            if not st.status.active:
+            if st.status not in ACTIVE_STATUSES:
                 continue
             job = st.job
             if job.kind is JobKind.ONLINE_INFERENCE:
