@@ -34,7 +34,6 @@ the order that lets HiGHS's simplex run fastest on this structure.
 
 from __future__ import annotations
 
-import threading
 import time as _time
 from dataclasses import dataclass
 
@@ -119,23 +118,6 @@ def _quiet_highs(highspy):
     finally:
         os.dup2(saved, 1)
         os.close(saved)
-    hs.silent()
-    return hs
-
-
-_per_thread = threading.local()
-
-
-def _highs(highspy):
-    """This thread's Highs instance, emptied and with its default options (silent). A plan
-    solves every few slots, and a new instance (with its banner held off) costs about half a
-    millisecond; one instance must not serve two threads at once."""
-    hs = getattr(_per_thread, "highs", None)
-    if hs is None:
-        hs = _per_thread.highs = _quiet_highs(highspy)
-        return hs
-    hs.clearModel()
-    hs.resetOptions()
     hs.silent()
     return hs
 
@@ -366,7 +348,9 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
     start = np.zeros(ncol + 1, dtype=np.int64)
     np.cumsum(np.bincount(cols, minlength=ncol), out=start[1:])
 
-    hs = _highs(highspy)
+    # a new instance per plan: HiGHS's time limit counts all the runs of an instance, so one kept
+    # for the next plan stopped a year's run once its plans had added up to the limit
+    hs = _quiet_highs(highspy)
     hs.setOptionValue("time_limit", float(time_limit_s))
     hs.setOptionValue("solver", solver)
     hs.setOptionValue("presolve", "on" if presolve else "off")
