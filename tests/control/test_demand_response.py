@@ -121,3 +121,48 @@ def test_an_up_commitment_counts_the_slot_that_finishing_jobs_leave_idle(fleet, 
     idle_mw = 256 * 0.5 * power_coefficients(fleet.site("kyushu-dc"))[1]  # 128 GPUs' worth all slot
     assert row.committed_mw == pytest.approx(0.2 - idle_mw, abs=1e-3)
     assert row.delivered_min_mw >= row.committed_mw - 1e-6
+
+
+def _up_at_start(hours=2.0):
+    return DemandResponse("up", "up", "kyushu", 0.3, T0, T0 + pd.Timedelta(hours=hours), response_deadline_s=300)
+
+
+def test_the_up_discount_counts_the_jobs_the_decision_itself_moves_into_the_area(fleet, apn):
+    """A job suspended at kansai-dc with 0.5 h of work left, moved to kyushu-dc by the decision
+    at the request: 15 min of transfer, then it finishes 45 min in, in the second slot, and
+    leaves its 128 GPUs idle for half of that slot. Counted only as the decision's placement."""
+    from wattbit.control.dispatch import Placement
+    from wattbit.control.state import FleetState, JobState, JobStatus
+    from wattbit.domain import Migrate
+
+    ctrl = Controller(fleet, apn, "wls", forecaster=PerfectForesight(_flat_world(fleet)), horizon_slots=12)
+    job = _training(0, 128, 2.0, 6.0, "kansai-dc", ["kansai", "kyushu"])
+    st = JobState(job, JobStatus.SUSPENDED, "kansai-dc", 0.0, job.work_gpu_h - 128 * 0.5)
+    state = FleetState(T0, {job.job_id: st})
+    dr = _up_at_start()
+    mw = power_coefficients(fleet.site("kyushu-dc"))[1]
+    moved = ctrl.finishing_idle_mw(state, dr, {job.job_id: Placement("kyushu-dc")},
+                                   [Migrate(job.job_id, "kansai-dc", "kyushu-dc", 900.0)],
+                                   inference_sites=np.zeros(3, bool))
+    assert moved == pytest.approx(128 * 0.5 * mw)
+    assert ctrl.finishing_idle_mw(state, dr) == 0.0  # not running in the area before the decision
+    # resumed where it is instead: no transfer, and it finishes exactly at the first slot's end
+    here = JobState(job, JobStatus.RUNNING, "kyushu-dc", 1.0, job.work_gpu_h - 128 * 0.5)
+    assert ctrl.finishing_idle_mw(FleetState(T0, {job.job_id: here}), dr,
+                                  {job.job_id: Placement("kyushu-dc")}, (), np.zeros(3, bool)) == 0.0
+
+
+def test_the_up_discount_leaves_room_for_whole_jobs_where_inference_may_share_the_site(fleet, apn):
+    """Whole jobs of 128 GPUs cannot fill a target that inference has made odd: 127 GPUs' worth
+    is added where the plan may route inference to the site, and nothing where it may not."""
+    from wattbit.control.dispatch import Placement
+    from wattbit.control.state import FleetState, JobState, JobStatus
+
+    ctrl = Controller(fleet, apn, "wls", forecaster=PerfectForesight(_flat_world(fleet)), horizon_slots=12)
+    job = _training(0, 128, 10.0, 6.0, "kyushu-dc", ["kyushu"])  # runs past the window
+    state = FleetState(T0, {job.job_id: JobState(job, JobStatus.RUNNING, "kyushu-dc", 1.0, 0.0)})
+    placed = {job.job_id: Placement("kyushu-dc")}
+    mw = power_coefficients(fleet.site("kyushu-dc"))[1]
+    sites = np.array([False, False, True])
+    assert ctrl.finishing_idle_mw(state, _up_at_start(), placed, (), sites) == pytest.approx(127 * mw)
+    assert ctrl.finishing_idle_mw(state, _up_at_start(), placed, (), ~sites) == 0.0

@@ -9,7 +9,7 @@ schedulers. Policies only switch levers (see :mod:`wattbit.control.policies`).
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +20,18 @@ from wattbit.control.inference_forecast import InferenceForecaster
 from wattbit.control.policies import Policy
 from wattbit.control.policies import policy as _policy
 from wattbit.control.state import ACTIVE_STATUSES, RUNNING_STATUSES, FleetState, JobState, JobStatus
-from wattbit.domain import Action, DemandResponse, DRDirection, Fleet, Job, JobKind, SiteOutage, Weights
+from wattbit.domain import (
+    Action,
+    DemandResponse,
+    DRDirection,
+    Fleet,
+    Job,
+    JobKind,
+    Migrate,
+    SiteOutage,
+    Start,
+    Weights,
+)
 from wattbit.domain.scenario import check_forecast_days
 from wattbit.errors import Infeasible, InvalidInput
 from wattbit.grid import Forecaster
@@ -28,6 +39,7 @@ from wattbit.grid.forecast import DEFAULT_CLIMATOLOGY_DAYS
 from wattbit.plan import build as pb
 from wattbit.plan.lp import PlanResult, solve
 from wattbit.plan.problem import Blocks, PlanningProblem, weight_kwargs
+from wattbit.power import checkpoint_s
 
 __all__ = ["Controller", "Decision", "check_job"]
 
@@ -408,35 +420,62 @@ class Controller:
                 dr, _ = self._dr[r.request_id]
                 short_mw = float(res.dr_short_mw[i])
                 if dr.direction is DRDirection.UP:
-                    short_mw += self.finishing_idle_mw(state, dr)
+                    short_mw += self.finishing_idle_mw(state, dr, placed, actions,
+                                                       inference_sites=problem.service.allowed.any(axis=0))
                 commitments[r.request_id] = max(0.0, dr.power_mw - short_mw)
         return Decision(state.now, tuple(actions), placed, commitments, res.status,
                         res.objective_jpy, res.bound_jpy, dict(res.terms_jpy),
                         _time.perf_counter() - t0, res)
 
-    def finishing_idle_mw(self, state: FleetState, dr: DemandResponse) -> float:
-        """The most power [MW] that work running now in the request's area leaves unused within
+    def finishing_idle_mw(self, state: FleetState, dr: DemandResponse,
+                          placed: Mapping[str, Placement] | None = None, actions: Sequence[Action] = (),
+                          inference_sites: np.ndarray | None = None) -> float:
+        """The most power [MW] that the work running in the request's area leaves unused within
         one slot of its window: a job that finishes inside a slot leaves its GPUs idle for the
         rest of it, and the next job starts at the next slot. The plan counts whole slots, so a
-        上げDR commitment is discounted by it. Each job is taken to run at full speed from now on;
-        jobs that start later also finish inside slots, so this is the least of that loss."""
+        上げDR commitment is discounted by it.
+
+        The work counted is what the decision runs there (``placed``, with its ``actions``: a job
+        it moves in loses the transfer, one it resumes the checkpoint read, before working), or
+        without a decision what runs there now. Each job is taken to run at full speed; jobs that
+        start later also finish inside slots, so this is the least of that loss.
+
+        With a decision, whole jobs must also fill the plan's GPUs: at a site whose GPUs less the
+        inference served there need not be a sum of job sizes (``inference_sites[s]``: the plan
+        may route inference to it, unknown if None; or its GPUs are no multiple of its smallest
+        job), up to the smallest job's GPUs less one may stay free in any slot, and that is added."""
         if dr.area not in self.fa.areas:
             return 0.0
         area = self.fa.areas.index(dr.area)
         now_ns, step_ns = state.now.value, round(self.step_s * 1e9)
+        if placed is None:
+            running = [(st, st.site, 0.0) for st in state.jobs.values() if st.status is JobStatus.RUNNING]
+        else:
+            lost_s = {a.job_id: a.transfer_s for a in actions if isinstance(a, Migrate)}
+            for a in actions:
+                st = state.jobs.get(a.job_id)
+                if isinstance(a, Start) and st is not None and st.status is JobStatus.SUSPENDED and st.done_gpu_h > 0:
+                    lost_s[a.job_id] = checkpoint_s(st.job)
+            running = [(state.jobs[j], p.site, lost_s.get(j, 0.0)) for j, p in placed.items() if j in state.jobs]
         idle_mw: dict[int, float] = {}
-        for st in state.jobs.values():
-            s = self._site_index.get(st.site, -1)
-            if st.status is not JobStatus.RUNNING or st.job.kind is JobKind.ONLINE_INFERENCE \
-                    or s < 0 or self.fa.site_area[s] != area:
+        smallest: dict[int, int] = {}  # the fewest GPUs of a job of work at each site of the area
+        for st, site, lost in running:
+            s = self._site_index.get(site, -1)
+            if st.job.kind is JobKind.ONLINE_INFERENCE or s < 0 or self.fa.site_area[s] != area:
                 continue
-            left_slots = st.remaining_gpu_h / st.job.gpus / self.step_h
+            smallest[s] = min(smallest.get(s, st.job.gpus), st.job.gpus)
+            left_slots = (lost / 3600.0 + st.remaining_gpu_h / st.job.gpus) / self.step_h
             k = int(left_slots)  # it finishes in slot k from now, having used this much of it
             used = left_slots - k
             start_ns = now_ns + k * step_ns
             if used > 1e-9 and start_ns + step_ns > dr.start.value and start_ns < dr.end.value:
                 idle_mw[k] = idle_mw.get(k, 0.0) + st.job.gpus * (1.0 - used) * float(self.fa.mw_per_gpu[s])
-        return max(idle_mw.values(), default=0.0)
+        packing_mw = 0.0
+        if placed is not None:
+            for s, g in smallest.items():
+                if inference_sites is None or inference_sites[s] or self.fa.cap_gpus[s] % g:
+                    packing_mw += (g - 1) * float(self.fa.mw_per_gpu[s])
+        return max(idle_mw.values(), default=0.0) + packing_mw
 
     def _dispatch_stored(self, state, plan: _StoredPlan, k: int, wmem, smem, wkeys, skeys, t0):
         """Dispatch block ``k`` of the stored plan; classes the plan lacks get no target, and
