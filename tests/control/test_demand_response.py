@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 
 from wattbit.control.controller import Controller
-from wattbit.domain import DemandResponse, Job, JobKind
+from wattbit.control.dispatch import Placement
+from wattbit.control.executor import restart_delay_s
+from wattbit.control.state import FleetState, JobState, JobStatus
+from wattbit.domain import DemandResponse, Job, JobKind, Migrate, Start
 from wattbit.grid import GridSignals, PerfectForesight
 from wattbit.network import LightpathBook
 from wattbit.power import power_coefficients
@@ -123,46 +126,56 @@ def test_an_up_commitment_counts_the_slot_that_finishing_jobs_leave_idle(fleet, 
     assert row.delivered_min_mw >= row.committed_mw - 1e-6
 
 
-def _up_at_start(hours=2.0):
-    return DemandResponse("up", "up", "kyushu", 0.3, T0, T0 + pd.Timedelta(hours=hours), response_deadline_s=300)
+UP_AT_T0 = DemandResponse("up", "up", "kyushu", 0.3, T0, T0 + pd.Timedelta(hours=2), response_deadline_s=300)
+NO_INFERENCE = np.zeros(3, bool)  # the tiny fleet's sites, none of which may serve inference
 
 
 def test_the_up_discount_counts_the_jobs_the_decision_itself_moves_into_the_area(fleet, apn):
     """A job suspended at kansai-dc with 0.5 h of work left, moved to kyushu-dc by the decision
     at the request: 15 min of transfer, then it finishes 45 min in, in the second slot, and
-    leaves its 128 GPUs idle for half of that slot. Counted only as the decision's placement."""
-    from wattbit.control.dispatch import Placement
-    from wattbit.control.state import FleetState, JobState, JobStatus
-    from wattbit.domain import Migrate
-
+    leaves its 128 GPUs idle for half of that slot. Left where it is, it is no concern of the
+    request's area; resumed at kyushu-dc with no transfer, it ends exactly at a slot's end."""
     ctrl = Controller(fleet, apn, "wls", forecaster=PerfectForesight(_flat_world(fleet)), horizon_slots=12)
     job = _training(0, 128, 2.0, 6.0, "kansai-dc", ["kansai", "kyushu"])
-    st = JobState(job, JobStatus.SUSPENDED, "kansai-dc", 0.0, job.work_gpu_h - 128 * 0.5)
-    state = FleetState(T0, {job.job_id: st})
-    dr = _up_at_start()
+    state = FleetState(T0, {job.job_id: JobState(job, JobStatus.SUSPENDED, "kansai-dc", 0.0, job.work_gpu_h - 64)})
     mw = power_coefficients(fleet.site("kyushu-dc"))[1]
-    moved = ctrl.finishing_idle_mw(state, dr, {job.job_id: Placement("kyushu-dc")},
-                                   [Migrate(job.job_id, "kansai-dc", "kyushu-dc", 900.0)],
-                                   inference_sites=np.zeros(3, bool))
+    moved = ctrl.up_discount_mw(state, UP_AT_T0, {job.job_id: Placement("kyushu-dc")},
+                                [Migrate(job.job_id, "kansai-dc", "kyushu-dc", 900.0)], NO_INFERENCE)
     assert moved == pytest.approx(128 * 0.5 * mw)
-    assert ctrl.finishing_idle_mw(state, dr) == 0.0  # not running in the area before the decision
-    # resumed where it is instead: no transfer, and it finishes exactly at the first slot's end
-    here = JobState(job, JobStatus.RUNNING, "kyushu-dc", 1.0, job.work_gpu_h - 128 * 0.5)
-    assert ctrl.finishing_idle_mw(FleetState(T0, {job.job_id: here}), dr,
-                                  {job.job_id: Placement("kyushu-dc")}, (), np.zeros(3, bool)) == 0.0
+    assert ctrl.up_discount_mw(state, UP_AT_T0, {job.job_id: Placement("kansai-dc")},
+                               [Start(job.job_id, "kansai-dc")], NO_INFERENCE) == 0.0
+    here = FleetState(T0, {job.job_id: JobState(job, JobStatus.RUNNING, "kyushu-dc", 1.0, job.work_gpu_h - 64)})
+    assert ctrl.up_discount_mw(here, UP_AT_T0, {job.job_id: Placement("kyushu-dc")}, (), NO_INFERENCE) == 0.0
 
 
 def test_the_up_discount_leaves_room_for_whole_jobs_where_inference_may_share_the_site(fleet, apn):
     """Whole jobs of 128 GPUs cannot fill a target that inference has made odd: 127 GPUs' worth
     is added where the plan may route inference to the site, and nothing where it may not."""
-    from wattbit.control.dispatch import Placement
-    from wattbit.control.state import FleetState, JobState, JobStatus
-
     ctrl = Controller(fleet, apn, "wls", forecaster=PerfectForesight(_flat_world(fleet)), horizon_slots=12)
     job = _training(0, 128, 10.0, 6.0, "kyushu-dc", ["kyushu"])  # runs past the window
     state = FleetState(T0, {job.job_id: JobState(job, JobStatus.RUNNING, "kyushu-dc", 1.0, 0.0)})
     placed = {job.job_id: Placement("kyushu-dc")}
     mw = power_coefficients(fleet.site("kyushu-dc"))[1]
-    sites = np.array([False, False, True])
-    assert ctrl.finishing_idle_mw(state, _up_at_start(), placed, (), sites) == pytest.approx(127 * mw)
-    assert ctrl.finishing_idle_mw(state, _up_at_start(), placed, (), ~sites) == 0.0
+    kyushu = np.array([False, False, True])
+    assert ctrl.up_discount_mw(state, UP_AT_T0, placed, (), kyushu) == pytest.approx(127 * mw)
+    assert ctrl.up_discount_mw(state, UP_AT_T0, placed, (), NO_INFERENCE) == 0.0
+
+
+def test_a_resumed_job_and_a_moved_one_lose_what_the_executor_charges(fleet):
+    """The controller's discount and the simulated executor use one rule for the time before a
+    job works again: the checkpoint read of a resumed job, a move's transfer, nothing else."""
+    from wattbit.power import checkpoint_s
+    from wattbit.sim.executor import SimulatedExecutor
+
+    job = _training(0, 128, 2.0, 6.0, "kyushu-dc", ["kyushu", "kansai"])
+    suspended = JobState(job, JobStatus.SUSPENDED, "kyushu-dc", 0.0, 10.0)
+    for action, st, expected in [
+        (Start(job.job_id, "kyushu-dc"), suspended, checkpoint_s(job)),
+        (Start(job.job_id, "kyushu-dc"), JobState(job), 0.0),  # never started: nothing to read
+        (Migrate(job.job_id, "kyushu-dc", "kansai-dc", 120.0), suspended, 120.0),
+    ]:
+        assert restart_delay_s(action, st) == pytest.approx(expected)
+        ex = SimulatedExecutor(fleet)
+        ex.states[job.job_id] = st
+        ex.apply(action, job)
+        assert ex.lost_s.get(job.job_id, 0.0) == pytest.approx(expected)

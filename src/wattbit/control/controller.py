@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from wattbit.control.dispatch import Placement, dispatch_fifo, dispatch_plan, slack_h
+from wattbit.control.executor import restart_delay_s
 from wattbit.control.inference_forecast import InferenceForecaster
 from wattbit.control.policies import Policy
 from wattbit.control.policies import policy as _policy
@@ -27,9 +28,7 @@ from wattbit.domain import (
     Fleet,
     Job,
     JobKind,
-    Migrate,
     SiteOutage,
-    Start,
     Weights,
 )
 from wattbit.domain.scenario import check_forecast_days
@@ -39,7 +38,6 @@ from wattbit.grid.forecast import DEFAULT_CLIMATOLOGY_DAYS
 from wattbit.plan import build as pb
 from wattbit.plan.lp import PlanResult, solve
 from wattbit.plan.problem import Blocks, PlanningProblem, weight_kwargs
-from wattbit.power import checkpoint_s
 
 __all__ = ["Controller", "Decision", "check_job"]
 
@@ -158,9 +156,9 @@ class Controller:
         self._outages: list[SiteOutage] = []
         self._rtt_cache: dict[tuple[str, str], float] = {}
         self._move_cache: dict[tuple[float, str, str], float] = {}
+        check_forecast_days(inference_forecast_days, "controller")
         self.inference_forecast = InferenceForecaster(self.step_s, inference_forecast_days, self.horizon_slots) \
-            if check_forecast_days(inference_forecast_days, "controller") and self.policy.planner \
-            and not self.policy.foresight else None
+            if inference_forecast_days and self.policy.planner and not self.policy.foresight else None
         if self.policy.planner and not self.policy.foresight and forecaster is None:
             raise InvalidInput(f"controller: policy {self.policy.name!r} needs a forecaster")
         if self.policy.foresight and oracle_plan is None:
@@ -420,61 +418,49 @@ class Controller:
                 dr, _ = self._dr[r.request_id]
                 short_mw = float(res.dr_short_mw[i])
                 if dr.direction is DRDirection.UP:
-                    short_mw += self.finishing_idle_mw(state, dr, placed, actions,
-                                                       inference_sites=problem.service.allowed.any(axis=0))
+                    short_mw += self.up_discount_mw(state, dr, placed, actions,
+                                                    inference_sites=problem.service.allowed.any(axis=0))
                 commitments[r.request_id] = max(0.0, dr.power_mw - short_mw)
         return Decision(state.now, tuple(actions), placed, commitments, res.status,
                         res.objective_jpy, res.bound_jpy, dict(res.terms_jpy),
                         _time.perf_counter() - t0, res)
 
-    def finishing_idle_mw(self, state: FleetState, dr: DemandResponse,
-                          placed: Mapping[str, Placement] | None = None, actions: Sequence[Action] = (),
-                          inference_sites: np.ndarray | None = None) -> float:
-        """The most power [MW] that the work running in the request's area leaves unused within
-        one slot of its window: a job that finishes inside a slot leaves its GPUs idle for the
-        rest of it, and the next job starts at the next slot. The plan counts whole slots, so a
-        上げDR commitment is discounted by it.
+    def up_discount_mw(self, state: FleetState, dr: DemandResponse, placed: Mapping[str, Placement],
+                       actions: Sequence[Action], inference_sites: np.ndarray) -> float:
+        """What a 上げDR commitment leaves out of the plan's delivery [MW], for a decision that
+        runs ``placed`` (with its ``actions``) in the request's area. The plan counts GPUs in whole
+        slots, and as if any number of them could be filled; two things it does not see:
 
-        The work counted is what the decision runs there (``placed``, with its ``actions``: a job
-        it moves in loses the transfer, one it resumes the checkpoint read, before working), or
-        without a decision what runs there now. Each job is taken to run at full speed; jobs that
-        start later also finish inside slots, so this is the least of that loss.
-
-        With a decision, whole jobs must also fill the plan's GPUs: at a site whose GPUs less the
-        inference served there need not be a sum of job sizes (``inference_sites[s]``: the plan
-        may route inference to it, unknown if None; or its GPUs are no multiple of its smallest
-        job), up to the smallest job's GPUs less one may stay free in any slot, and that is added."""
+        - a job that finishes inside a slot leaves its GPUs idle for the rest of it, and the next
+          job starts at the next slot: the most power the decision's jobs leave so within one slot
+          of the window, each at full speed after its :func:`restart_delay_s`. Jobs that start
+          later finish inside slots too, so this is the least of that loss;
+        - whole jobs fill the plan's GPUs: at a site where inference may be served
+          (``inference_sites[s]``: its sizes make the GPUs left to work odd), or whose GPUs are no
+          multiple of its smallest job, up to that job's GPUs less one may stay free in any slot.
+        """
         if dr.area not in self.fa.areas:
             return 0.0
         area = self.fa.areas.index(dr.area)
         now_ns, step_ns = state.now.value, round(self.step_s * 1e9)
-        if placed is None:
-            running = [(st, st.site, 0.0) for st in state.jobs.values() if st.status is JobStatus.RUNNING]
-        else:
-            lost_s = {a.job_id: a.transfer_s for a in actions if isinstance(a, Migrate)}
-            for a in actions:
-                st = state.jobs.get(a.job_id)
-                if isinstance(a, Start) and st is not None and st.status is JobStatus.SUSPENDED and st.done_gpu_h > 0:
-                    lost_s[a.job_id] = checkpoint_s(st.job)
-            running = [(state.jobs[j], p.site, lost_s.get(j, 0.0)) for j, p in placed.items() if j in state.jobs]
+        delay_s = {a.job_id: restart_delay_s(a, state.jobs[a.job_id]) for a in actions if a.job_id in state.jobs}
         idle_mw: dict[int, float] = {}
         smallest: dict[int, int] = {}  # the fewest GPUs of a job of work at each site of the area
-        for st, site, lost in running:
-            s = self._site_index.get(site, -1)
-            if st.job.kind is JobKind.ONLINE_INFERENCE or s < 0 or self.fa.site_area[s] != area:
+        for jid, place in placed.items():
+            st = state.jobs.get(jid)
+            s = self._site_index.get(place.site, -1)
+            if st is None or st.job.kind is JobKind.ONLINE_INFERENCE or s < 0 or self.fa.site_area[s] != area:
                 continue
-            smallest[s] = min(smallest.get(s, st.job.gpus), st.job.gpus)
-            left_slots = (lost / 3600.0 + st.remaining_gpu_h / st.job.gpus) / self.step_h
+            g = st.job.gpus
+            smallest[s] = min(smallest.get(s, g), g)
+            left_slots = (delay_s.get(jid, 0.0) / 3600.0 + st.remaining_gpu_h / g) / self.step_h
             k = int(left_slots)  # it finishes in slot k from now, having used this much of it
             used = left_slots - k
             start_ns = now_ns + k * step_ns
             if used > 1e-9 and start_ns + step_ns > dr.start.value and start_ns < dr.end.value:
-                idle_mw[k] = idle_mw.get(k, 0.0) + st.job.gpus * (1.0 - used) * float(self.fa.mw_per_gpu[s])
-        packing_mw = 0.0
-        if placed is not None:
-            for s, g in smallest.items():
-                if inference_sites is None or inference_sites[s] or self.fa.cap_gpus[s] % g:
-                    packing_mw += (g - 1) * float(self.fa.mw_per_gpu[s])
+                idle_mw[k] = idle_mw.get(k, 0.0) + g * (1.0 - used) * float(self.fa.mw_per_gpu[s])
+        packing_mw = sum((g - 1) * float(self.fa.mw_per_gpu[s]) for s, g in smallest.items()
+                         if inference_sites[s] or self.fa.cap_gpus[s] % g)
         return max(idle_mw.values(), default=0.0) + packing_mw
 
     def _dispatch_stored(self, state, plan: _StoredPlan, k: int, wmem, smem, wkeys, skeys, t0):

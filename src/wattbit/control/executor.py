@@ -11,10 +11,22 @@ from typing import Protocol
 
 import pandas as pd
 
-from wattbit.control.state import JobStatus
-from wattbit.domain import Action, Job
+from wattbit.control.state import JobState, JobStatus
+from wattbit.domain import Action, Job, Migrate, Start
+from wattbit.power import checkpoint_s
 
-__all__ = ["Observed", "Executor"]
+__all__ = ["Executor", "Observed", "restart_delay_s"]
+
+
+def restart_delay_s(action: Action, st: JobState) -> float:
+    """Time a job spends before it works again under ``action``, from its observed state ``st``
+    [s]: a move's transfer, or the checkpoint read of a suspended job resumed with work done;
+    0 otherwise. Executors charge it to the job's slot; the controller counts it too."""
+    if isinstance(action, Migrate):
+        return action.transfer_s
+    if isinstance(action, Start) and st.status is JobStatus.SUSPENDED and st.done_gpu_h > 0:
+        return checkpoint_s(st.job)
+    return 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from wattbit.control.executor import Observed
+from wattbit.control.executor import Observed, restart_delay_s
 from wattbit.control.state import FleetState, JobState, JobStatus
 from wattbit.domain import Action, Cancel, Fleet, Job, Migrate, Reroute, Start, Suspend, Throttle
 from wattbit.errors import ExecutorError, ResidencyViolation
@@ -57,10 +57,10 @@ class SimulatedExecutor:
         self.log.append(action)
         if isinstance(action, Start):
             self._check_residency(job, action.site)
-            resumed = st.status is JobStatus.SUSPENDED and st.done_gpu_h > 0
-            if resumed:
-                self._lose(st, checkpoint_s(job))
-            self.lead_s[job.job_id] = START_LEAD_S + (checkpoint_s(job) if resumed else 0.0)
+            delay_s = restart_delay_s(action, st)  # a resumed job reads its checkpoint back
+            if delay_s:
+                self._lose(st, delay_s)
+            self.lead_s[job.job_id] = START_LEAD_S + delay_s
             self.states[job.job_id] = st.with_(status=JobStatus.RUNNING, site=action.site,
                                                duty_pu=action.duty_pu)
         elif isinstance(action, Suspend):
@@ -80,7 +80,7 @@ class SimulatedExecutor:
             if st.site != action.source:
                 raise ExecutorError(
                     f"job {job.job_id!r}: move from {action.source!r} but it is at {st.site!r}")
-            self._lose(st, action.transfer_s)
+            self._lose(st, restart_delay_s(action, st))
             self.moved_gb += job.checkpoint_gb
             self.moves += 1
             self.lead_s[job.job_id] = action.transfer_s
