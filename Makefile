@@ -30,8 +30,9 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	bash benchmarks/run_all.sh
 
+## lint: the code style every change keeps (CI runs it after the tests)
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -194,12 +194,14 @@ def test_an_interrupted_sweep_keeps_its_finished_cells_and_resume_runs_the_rest(
     what it kept, and --resume then takes the saved cells and runs only the others."""
     sweep, out = _sweep_file(tmp_path, "baseline, wls", *SIX_HOURS, ("2023-03-07 00:00", "2023-03-08 00:00"),
                              ("2023-03-08 00:00", "2023-03-09 00:00"))
-    args = [sys.executable, "-m", "wattbit.cli", "sweep", str(sweep), "--workers", "0", "--out", str(out)]
     # Ctrl-C as a terminal gives it: a suite started in the background (`make test &`) ignores
-    # SIGINT, and its children inherit that, so the sweep would run on to the end
+    # SIGINT, and its children inherit that, so the sweep would run on to the end; the child
+    # therefore installs Python's own handler before it starts the CLI
+    prelude = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "sys.argv[0] = 'wattbit'; runpy.run_module('wattbit.cli', run_name='__main__')")
+    args = [sys.executable, "-c", prelude, "sweep", str(sweep), "--workers", "0", "--out", str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, env={**os.environ, "COLUMNS": "1000"},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            start_new_session=True, env={**os.environ, "COLUMNS": "1000"})
     try:
         deadline = time.monotonic() + 120
         while not list((out / "cells").glob("cell-*.parquet")) and proc.poll() is None:

@@ -26,19 +26,19 @@ from wattbit.grid import GridSignals
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__",
+    "DataSourceError",
     "DemandResponse",
     "Fleet",
-    "Job",
-    "JobKind",
-    "Scenario",
-    "Site",
-    "Weights",
-    "WorkloadSpec",
-    "DataSourceError",
+    "GridSignals",
     "Infeasible",
     "InvalidInput",
+    "Job",
+    "JobKind",
     "MissingExtra",
+    "Scenario",
+    "Site",
     "WattbitError",
-    "GridSignals",
+    "Weights",
+    "WorkloadSpec",
+    "__version__",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,7 +22,7 @@ app = typer.Typer(
 console = Console()
 
 DataDir = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--data", help="Dataset folder written by `wattbit data import` (default: bundled FY2021-FY2022)."),
 ]
 
@@ -225,11 +225,11 @@ def fleet_show(
 
 @fleet_app.command("workload")
 def fleet_workload(
-    start: Annotated[Optional[str], typer.Option(help="Release window start, JST (default: the scenario's).")] = None,
-    end: Annotated[Optional[str], typer.Option(help="Release window end, JST, exclusive (default: the scenario's).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (default: the scenario's).")] = None,
+    start: Annotated[str | None, typer.Option(help="Release window start, JST (default: the scenario's).")] = None,
+    end: Annotated[str | None, typer.Option(help="Release window end, JST, exclusive (default: the scenario's).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the scenario's).")] = None,
     scenario: Annotated[str, typer.Option(help="Bundled scenario name or scenario file.")] = "default",
-    source: Annotated[Optional[str], typer.Option(help="'traces' or 'synthetic' (default: the scenario's).")] = None,
+    source: Annotated[str | None, typer.Option(help="'traces' or 'synthetic' (default: the scenario's).")] = None,
 ) -> None:
     """Build a scenario's jobs and print the mix beside the traces it came from."""
     import dataclasses
@@ -312,13 +312,13 @@ def _default_policies(*, oracle: bool) -> list[str]:
 
 
 Policies = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--policy", "-p", help="Policy to run (repeat for several): baseline, temporal, "
                  "spatial, wls, oracle. Default: all five."),
 ]
 OutDir = Annotated[Path, typer.Option("--out", help="Folder for the KPI table, records and report.")]
 Workers = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--workers", min=1, help="Runs at once, each in its own process (default: one "
                  "per core). The results do not depend on it."),
 ]
@@ -355,8 +355,8 @@ def run(
 def simulate_cmd(
     scenario: Annotated[str, typer.Option("--scenario", "-s", help="Scenario file (TOML/YAML) or bundled name.")] = "default",
     policy: Policies = None,
-    start: Annotated[Optional[str], typer.Option(help="Override the period start (JST unless a zone is given).")] = None,
-    end: Annotated[Optional[str], typer.Option(help="Override the period end, exclusive.")] = None,
+    start: Annotated[str | None, typer.Option(help="Override the period start (JST unless a zone is given).")] = None,
+    end: Annotated[str | None, typer.Option(help="Override the period end, exclusive.")] = None,
     data: DataDir = None,
     out: OutDir = Path("out"),
     report: Annotated[bool, typer.Option(help="Write the HTML report.")] = True,

@@ -23,18 +23,18 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
-    "WattbitError",
-    "InvalidInput",
-    "UnknownName",
     "DataSourceError",
-    "Infeasible",
-    "SolverError",
     "ExecutorError",
-    "ResidencyViolation",
-    "SweepFailed",
+    "Infeasible",
+    "InvalidInput",
     "MissingExtra",
-    "unknown_name",
+    "ResidencyViolation",
+    "SolverError",
+    "SweepFailed",
+    "UnknownName",
+    "WattbitError",
     "require_extra",
+    "unknown_name",
 ]
 
 

@@ -3,4 +3,4 @@
 from wattbit.control.controller import Controller, Decision, check_job
 from wattbit.control.policies import POLICIES, Policy, policy
 
-__all__ = ["Controller", "Decision", "check_job", "POLICIES", "Policy", "policy"]
+__all__ = ["POLICIES", "Controller", "Decision", "Policy", "check_job", "policy"]

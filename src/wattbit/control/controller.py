@@ -535,10 +535,10 @@ class Controller:
         add_gpus = np.zeros(len(self.fa.sites))
         for st in sorted(waiting, key=lambda s: -s.job.gpus):
             for i, site in enumerate(self.fa.sites):
-                if self.fleet.sites[i].area in st.job.allowed_areas and free[i] - add_gpus[i] >= st.job.gpus:
-                    if self.policy.spatial or site == (st.site or st.job.home_site):
-                        add_gpus[i] += st.job.gpus
-                        break
+                if self.fleet.sites[i].area in st.job.allowed_areas and free[i] - add_gpus[i] >= st.job.gpus \
+                        and (self.policy.spatial or site == (st.site or st.job.home_site)):
+                    add_gpus[i] += st.job.gpus
+                    break
         time = pd.date_range(now, periods=n_slots, freq=pd.Timedelta(seconds=self.step_s), name="time")
         rows = []
         for a_i, area in enumerate(self.fa.areas):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from wattbit.domain._validate import fraction
 
-__all__ = ["Action", "Start", "Suspend", "Throttle", "Migrate", "Reroute", "Cancel"]
+__all__ = ["Action", "Cancel", "Migrate", "Reroute", "Start", "Suspend", "Throttle"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from wattbit.errors import unknown_name
 
-__all__ = ["Area", "AREAS", "AREA_NAMES", "INTERCONNECTED_AREAS", "area"]
+__all__ = ["AREAS", "AREA_NAMES", "INTERCONNECTED_AREAS", "Area", "area"]
 
 
 @dataclass(frozen=True, slots=True)

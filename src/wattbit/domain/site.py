@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from wattbit.domain._validate import area_name, fraction, positive
 from wattbit.errors import InvalidInput, unknown_name
 
-__all__ = ["Site", "Fleet"]
+__all__ = ["Fleet", "Site"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from wattbit.errors import InvalidInput, unknown_name
 
-__all__ = ["GridSignals", "Forecaster", "PerfectForesight", "SIGNAL_FIELDS"]
+__all__ = ["SIGNAL_FIELDS", "Forecaster", "GridSignals", "PerfectForesight"]
 
 SIGNAL_FIELDS = (
     "curtailment_mw",

@@ -160,13 +160,13 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
                            or ex.states[a.job_id].site in sites_by_area.get(d.area, ())]
                 lead = max((ex.lead_s.get(a.job_id, 0.0) for a in touched), default=0.0)
                 ref = controller.dr_reference_mw(d.request_id)
-                dr_rows[d.request_id] = dict(
-                    request_id=d.request_id, direction=d.direction.value, area=d.area,
-                    asked_mw=d.power_mw, start=d.start, end=d.end,
-                    response_deadline_s=d.response_deadline_s,
-                    committed_mw=decision.dr_commitments.get(d.request_id, 0.0),
-                    response_s=decision.decide_s + lead, actions=len(touched),
-                    reference_mw=ref if ref is not None else np.nan)
+                dr_rows[d.request_id] = {
+                    "request_id": d.request_id, "direction": d.direction.value, "area": d.area,
+                    "asked_mw": d.power_mw, "start": d.start, "end": d.end,
+                    "response_deadline_s": d.response_deadline_s,
+                    "committed_mw": decision.dr_commitments.get(d.request_id, 0.0),
+                    "response_s": decision.decide_s + lead, "actions": len(touched),
+                    "reference_mw": ref if ref is not None else np.nan}
 
         # --- advance the slot ---------------------------------------------------------------
         done_now = []
