@@ -15,7 +15,7 @@ from operator import itemgetter
 import numpy as np
 import pandas as pd
 
-from wattbit.control.state import ACTIVE_STATUSES, RUNNING_STATUSES, JobState
+from wattbit.control.state import ACTIVE_STATUSES, RUNNING_STATUSES, JobState, JobStatus
 from wattbit.domain import Action, Job, JobKind, Migrate, Reroute, Start, Suspend, Throttle
 from wattbit.units import NS_PER_H
 
@@ -61,12 +61,20 @@ def _by_value_desc(values: list[float]) -> list[int]:
 
 
 def _stays(st: JobState, place: Placement | None) -> bool:
-    """True when no command is needed: a waiting job waits on, or a running one runs on at the
-    same site and duty (the cheap test before :func:`_actions_for`, run for every live job)."""
+    """True when no command is needed: a waiting job waits on, a running one runs on at the
+    same site and duty, or a moving one is kept at its destination (whatever duty it is reported
+    at in flight); the cheap test before :func:`_actions_for`, run for every live job."""
     running = st.status in RUNNING_STATUSES
     if place is None:
         return not running
-    return running and st.site == place.site and abs(st.duty_pu - place.duty_pu) <= 1e-6
+    return running and st.site == place.site and (
+        abs(st.duty_pu - place.duty_pu) <= 1e-6 or st.status is JobStatus.MIGRATING)
+
+
+def _holds_state(st: JobState, running: bool) -> bool:
+    """Whether moving the job means moving its state: a preemptible job that runs (its process
+    holds the GPUs, even before any work is credited to it) or has work done."""
+    return st.job.kind.preemptible and (running or st.done_gpu_h > 0)
 
 
 def _actions_for(st: JobState, place: Placement | None, reason: str, transfer_s) -> list[Action]:
@@ -83,7 +91,7 @@ def _actions_for(st: JobState, place: Placement | None, reason: str, transfer_s)
         if job.kind is JobKind.ONLINE_INFERENCE:
             return [Reroute(job.job_id, place.site, reason=reason)] if running else [
                 Start(job.job_id, place.site, place.duty_pu, reason=reason)]
-        if job.kind.preemptible and st.done_gpu_h > 0:
+        if _holds_state(st, running):
             return [Migrate(job.job_id, st.site, place.site, transfer_s(job, st.site, place.site),
                             reason=reason)]
     if not running:
@@ -162,11 +170,15 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
         placed[job_id] = place
         why[job_id] = reason
 
-    # 1. running jobs that cannot be preempted keep their GPUs (no kind of work is such today)
-    if _UNPREEMPTIBLE_WORK:
-        for st in live.values():
-            if st.status in RUNNING_STATUSES and st.job.kind in _UNPREEMPTIBLE_WORK and st.site in index:
-                take(st.job.job_id, index[st.site], st.job.gpus, st.duty_pu, "running; cannot be preempted")
+    # 1. jobs whose checkpoint is on its way keep the GPUs at their destination (they get no
+    #    command until they land); running jobs that cannot be preempted keep theirs (no kind
+    #    of work is such today)
+    for st in live.values():
+        if st.status is JobStatus.MIGRATING and st.site in index:
+            take(st.job.job_id, index[st.site], st.job.gpus, 1.0, "moving; its checkpoint is in flight")
+        elif _UNPREEMPTIBLE_WORK and st.status in RUNNING_STATUSES and st.job.kind in _UNPREEMPTIBLE_WORK \
+                and st.site in index:
+            take(st.job.job_id, index[st.site], st.job.gpus, st.duty_pu, "running; cannot be preempted")
 
     inference_targets = np.asarray(y0, dtype=float).tolist()
     service_ok = np.asarray(service_allowed, dtype=bool).tolist()
@@ -227,7 +239,8 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
             serve_inference(single_site=False)
             served = True
         cur = index.get(st.site, -1)
-        has_state = cur >= 0 and job.kind.preemptible and st.done_gpu_h > 0
+        # (_holds_state, written out: this runs for every waiting or running job)
+        has_state = cur >= 0 and job.kind.preemptible and (not key[3] or st.done_gpu_h > 0)
         if has_state and free[cur] >= g and (urgent or target[cur] >= fill[cur] * g):
             chosen = cur  # its first candidate, where its state is, takes it (most running jobs)
         else:

@@ -1,0 +1,81 @@
+"""Dispatch: from a plan's targets to commands, for the states a live fleet reports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from wattbit.control.dispatch import dispatch_plan
+from wattbit.control.state import JobState, JobStatus
+from wattbit.domain import Job, JobKind, Migrate, Start, Suspend, Throttle
+
+NOW = pd.Timestamp("2023-03-18 00:00", tz="UTC")
+SITES = ("tokyo-dc", "kansai-dc", "kyushu-dc")
+ANYWHERE = frozenset({"tokyo", "kansai", "kyushu"})
+
+
+def _job(job_id: str, gpus: int = 64) -> Job:
+    return Job(job_id, "t", JobKind.TRAINING, gpus, 10.0, NOW, NOW + pd.Timedelta(hours=48), "tokyo-dc",
+               ANYWHERE, 0, 100.0)
+
+
+def _dispatch(states: dict[str, JobState], members: list[tuple[str, ...]], x0, m=None, cap=(1000.0, 500.0, 500.0)):
+    x0 = np.asarray(x0, dtype=float)
+    return dispatch_plan(
+        states, NOW, sites=SITES, cap_gpus=np.asarray(cap), work_members=members, service_members=[],
+        work_allowed=np.ones_like(x0, dtype=bool), service_allowed=np.zeros((0, 3), bool), x0=x0,
+        m=np.zeros_like(x0) if m is None else np.asarray(m, dtype=float), y0=np.zeros((0, 3)),
+        throttle=True, spatial=True, step_h=0.5, transfer_s=lambda *_: 10.0)
+
+
+def _where_commands_take_it(st: JobState, actions) -> str | None:
+    """The site a job runs at once the commands for it are carried out (None: stopped)."""
+    site = st.site if st.status in (JobStatus.RUNNING, JobStatus.MIGRATING) else None
+    for a in actions:
+        if a.job_id != st.job.job_id:
+            continue
+        if isinstance(a, Start):
+            site = a.site
+        elif isinstance(a, Migrate):
+            site = a.destination
+        elif isinstance(a, Suspend):
+            site = None
+    return site
+
+
+def test_a_running_job_with_no_work_credited_yet_is_moved_by_a_command():
+    """A job seen running before any work is credited to it (the live loop credits work between
+    two observations) holds its GPUs: placing it elsewhere takes a move, never nothing."""
+    states = {"trn-x": JobState(_job("trn-x"), JobStatus.RUNNING, "tokyo-dc", 1.0, 0.0)}
+    placed, actions = _dispatch(states, [("trn-x",)], x0=[[0.0, 64.0, 0.0]], m=[[0.0, 64.0, 0.0]])
+    assert placed["trn-x"].site == "kansai-dc"
+    assert [type(a) for a in actions] == [Migrate]
+    assert (actions[0].source, actions[0].destination) == ("tokyo-dc", "kansai-dc")
+
+
+def test_no_job_is_placed_away_from_where_it_runs_without_a_command():
+    """Whatever the plan's targets and move budgets, every placement dispatch reports is where the
+    commands leave the job."""
+    for m_kansai in (0.0, 64.0):
+        for done in (0.0, 5.0):
+            states = {"trn-x": JobState(_job("trn-x"), JobStatus.RUNNING, "tokyo-dc", 1.0, done)}
+            placed, actions = _dispatch(states, [("trn-x",)], x0=[[0.0, 64.0, 0.0]], m=[[0.0, m_kansai, 0.0]])
+            where = placed["trn-x"].site if "trn-x" in placed else None
+            assert where == _where_commands_take_it(states["trn-x"], actions), (m_kansai, done, placed, actions)
+
+
+def test_a_moving_job_keeps_its_gpus_at_its_destination_and_gets_no_command():
+    """A job whose checkpoint is in flight is reported at its destination, at duty 0: it gets no
+    throttle (an executor cannot throttle a job that is not running) and no stop, whatever the
+    plan wants, and its GPUs there are not given to another job."""
+    moving = JobState(_job("trn-m", gpus=400), JobStatus.MIGRATING, "kansai-dc", 0.0, 64.0,
+                      NOW + pd.Timedelta(seconds=20))
+    waiting = JobState(_job("trn-w", gpus=200), JobStatus.PENDING)
+    # the plan wants neither at kansai-dc; then it wants only the waiting job there
+    for x_moving, x_waiting in (([0.0, 0.0, 0.0], [0.0, 0.0, 0.0]), ([0.0, 0.0, 0.0], [0.0, 200.0, 0.0])):
+        placed, actions = _dispatch({"trn-m": moving, "trn-w": waiting}, [("trn-m",), ("trn-w",)],
+                                    x0=[x_moving, x_waiting])
+        assert placed["trn-m"].site == "kansai-dc"
+        assert not [a for a in actions if a.job_id == "trn-m"]
+        assert "trn-w" not in placed  # 400 of kansai-dc's 500 GPUs are the moving job's
+        assert not any(isinstance(a, Throttle) for a in actions)
