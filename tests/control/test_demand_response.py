@@ -15,7 +15,7 @@ from wattbit.control.state import FleetState, JobState, JobStatus
 from wattbit.domain import DemandResponse, Job, JobKind, Migrate, Start
 from wattbit.grid import GridSignals, PerfectForesight
 from wattbit.network import LightpathBook
-from wattbit.power import power_coefficients
+from wattbit.power import power_coefficients, throttled_mw_per_gpu
 from wattbit.sim.twin import run_twin
 
 T0 = pd.Timestamp("2023-03-18 00:00", tz="UTC")
@@ -179,3 +179,23 @@ def test_a_resumed_job_and_a_moved_one_lose_what_the_executor_charges(fleet):
         ex.states[job.job_id] = st
         ex.apply(action, job)
         assert ex.lost_s.get(job.job_id, 0.0) == pytest.approx(expected)
+
+
+def test_the_reference_load_and_the_flexibility_charge_a_throttled_job_as_the_twin_does(fleet, apn):
+    """A 256-GPU job at 50 % duty draws the power model's throttled power, not half its full power
+    (the twin charges :func:`throttled_mw_per_gpu`): the DR reference load counts that, and the job
+    holds all 256 of its GPUs, so a waiting 384-GPU job cannot be added beside it at kyushu-dc
+    (512 GPUs)."""
+    ctrl = Controller(fleet, apn, "wls", forecaster=PerfectForesight(_flat_world(fleet)), horizon_slots=12)
+    throttled = JobState(_training(0, 256, 10.0, 40.0, "kyushu-dc", ["kyushu"]), JobStatus.RUNNING,
+                         "kyushu-dc", 0.5, 1.0)
+    waiting = JobState(_training(1, 384, 2.0, 40.0, "kyushu-dc", ["kyushu"]))
+    state = FleetState(T0, {"trn-0": throttled, "trn-1": waiting})
+    i = ctrl.fa.sites.index("kyushu-dc")
+    site = fleet.site("kyushu-dc")
+    expected_mw = ctrl.fa.base_mw[i] + 256 * throttled_mw_per_gpu(site, 0.5)
+    assert ctrl.site_load_mw(state)[i] == pytest.approx(expected_mw, rel=1e-12)
+    assert expected_mw - (ctrl.fa.base_mw[i] + 128 * ctrl.fa.mw_per_gpu[i]) > 0.05  # not linear in duty
+    flex = ctrl.flexibility(state).xs("kyushu", level="area").iloc[0]
+    assert flex.add_mw == 0.0
+    assert flex.shed_mw == pytest.approx(256 * throttled_mw_per_gpu(site, 0.5), rel=1e-12)

@@ -23,6 +23,7 @@ from wattbit.errors import InvalidInput
 from wattbit.examples import TINY_START, tiny_fleet, tiny_jobs
 from wattbit.grid import load_signals
 from wattbit.network import build_apn
+from wattbit.power import work_rate_pu
 from wattbit.sim.executor import SimulatedExecutor
 
 T0 = pd.Timestamp(TINY_START, tz="Asia/Tokyo").tz_convert("UTC")
@@ -63,7 +64,8 @@ def test_work_is_credited_from_observation(jobs):
     first = loop.tick(book)
     assert first.done_gpu_h[job.job_id] == 10.0  # no earlier observation: nothing credited yet
     second = loop.tick({job.job_id: BookedJob(job, done_gpu_h=first.done_gpu_h[job.job_id])})
-    assert second.done_gpu_h[job.job_id] == pytest.approx(10.0 + 128 * 0.5 * 0.5)
+    # 30 min at 50 % duty: the measured curve's work rate (0.602), as the twin credits it
+    assert second.done_gpu_h[job.job_id] == pytest.approx(10.0 + 128 * work_rate_pu(0.5) * 0.5)
     assert second.decision is None and second.outcomes == ()
 
 

@@ -38,6 +38,7 @@ from wattbit.grid.forecast import DEFAULT_CLIMATOLOGY_DAYS
 from wattbit.plan import build as pb
 from wattbit.plan.lp import PlanResult, solve
 from wattbit.plan.problem import Blocks, PlanningProblem, weight_kwargs
+from wattbit.power import throttled_mw_per_gpu
 
 __all__ = ["Controller", "Decision", "check_job"]
 
@@ -156,6 +157,7 @@ class Controller:
         self._outages: list[SiteOutage] = []
         self._rtt_cache: dict[tuple[str, str], float] = {}
         self._move_cache: dict[tuple[float, str, str], float] = {}
+        self._mw_per_gpu_at: dict[tuple[int, float], float] = {}
         check_forecast_days(inference_forecast_days, "controller")
         self.inference_forecast = InferenceForecaster(self.step_s, inference_forecast_days, self.horizon_slots) \
             if inference_forecast_days and self.policy.planner and not self.policy.foresight else None
@@ -202,13 +204,24 @@ class Controller:
             return True
         return reserve
 
+    def mw_per_gpu(self, site_index: int, duty_pu: float) -> float:
+        """Facility power a busy GPU of the site adds at this duty cycle [MW/GPU]: the power model's
+        (:func:`wattbit.power.throttled_mw_per_gpu`, which the twin charges too), not the full-duty
+        slope times the duty (a GPU at 50 % duty keeps about 70 % of its power)."""
+        key = (site_index, duty_pu)
+        mw = self._mw_per_gpu_at.get(key)
+        if mw is None:
+            mw = self._mw_per_gpu_at[key] = throttled_mw_per_gpu(self.fleet.sites[site_index], duty_pu)
+        return mw
+
     def site_load_mw(self, state: FleetState) -> np.ndarray:
-        """Facility load of each site now [MW], from the observed running jobs."""
-        busy = np.zeros(len(self.fa.sites))
+        """Facility load of each site now [MW], from the observed running jobs at their duty."""
+        load = self.fa.base_mw.astype(float)
         for st in state.jobs.values():
             if st.status is JobStatus.RUNNING and st.site in self._site_index:
-                busy[self._site_index[st.site]] += st.job.gpus * st.duty_pu
-        return self.fa.base_mw + self.fa.mw_per_gpu * busy
+                i = self._site_index[st.site]
+                load[i] += st.job.gpus * self.mw_per_gpu(i, st.duty_pu)
+        return load
 
     def area_load_mw(self, state: FleetState) -> dict[str, float]:
         load = self.site_load_mw(state)
@@ -514,21 +527,22 @@ class Controller:
     # --- flexibility ----------------------------------------------------------------------
     def flexibility(self, state: FleetState, n_slots: int = 1) -> pd.DataFrame:
         """MW the fleet could add (上げ) or shed (下げ) per area over the next ``n_slots`` slots,
-        from the jobs it holds now: add = idle GPUs that waiting movable work could fill; shed =
-        GPUs of running jobs that still have slack (they can be suspended or throttled)."""
+        from the jobs it holds now: add = GPUs no running job holds (throttled ones hold all of
+        theirs) that waiting movable work could fill, at full duty; shed = the power of running
+        jobs that still have slack, at their duty (they can be suspended or throttled)."""
         now = state.now
         caps = self._now_caps(state)
-        busy = np.zeros(len(self.fa.sites))
-        shed_gpus = np.zeros(len(self.fa.sites))
+        busy = np.zeros(len(self.fa.sites))  # GPUs held by running jobs, throttled or not
+        shed_mw = np.zeros(len(self.fa.sites))
         waiting: list[JobState] = []
         for st in state.jobs.values():
             if not st.status.active or st.job.release > now:
                 continue
             if st.status is JobStatus.RUNNING and st.site in self._site_index:
                 i = self._site_index[st.site]
-                busy[i] += st.job.gpus * st.duty_pu
+                busy[i] += st.job.gpus
                 if st.job.kind.throttleable and slack_h(st, now) > self.step_h:
-                    shed_gpus[i] += st.job.gpus * st.duty_pu
+                    shed_mw[i] += st.job.gpus * self.mw_per_gpu(i, st.duty_pu)
             elif st.job.kind.deferrable and st.status in (JobStatus.PENDING, JobStatus.SUSPENDED):
                 waiting.append(st)
         free = np.maximum(0.0, caps - busy)
@@ -544,7 +558,7 @@ class Controller:
         for a_i, area in enumerate(self.fa.areas):
             sel = self.fa.site_area == a_i
             add = float((add_gpus[sel] * self.fa.mw_per_gpu[sel]).sum())
-            shed = float((shed_gpus[sel] * self.fa.mw_per_gpu[sel]).sum())
+            shed = float(shed_mw[sel].sum())
             rows += [(t, area, add, shed) for t in time]
         frame = pd.DataFrame(rows, columns=["time", "area", "add_mw", "shed_mw"])
         return frame.set_index(["time", "area"])
