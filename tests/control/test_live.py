@@ -175,6 +175,25 @@ def test_a_pinned_replay_outside_the_data_or_off_the_slots_is_refused():
         ReplayForecaster(AREAS, offset=pd.Timedelta(minutes=10))
 
 
+def test_replay_forecaster_charges_the_thermal_margin_where_nothing_curtails():
+    """The record's marginal intensity is 0 where it curtailed. Where that curtailment is not
+    replayed (the default) or a posted 0 overrides it, the next MWh is thermal again: the
+    forecast is 0 g/kWh only where it has curtailment (the night of 2023-03-19 in Kyushu has
+    18 curtailed slots in the record)."""
+    from wattbit.grid.carbon import MARGINAL_THERMAL_G_PER_KWH
+
+    at = pd.Timestamp("2023-03-18 15:00", tz="UTC")
+    recorded = ReplayForecaster(AREAS, replay_curtailment=True).forecast(at, 48)
+    assert (recorded.curtailment_mw[:, 2] > 0).sum() == 18
+    slots = recorded.time[recorded.curtailment_mw[:, 2] > 0]
+    posted = pd.DataFrame({"time": slots[:3], "area": ["kyushu"] * 3, "curtailment_mw": [0.0, 0.0, 50.0]})
+    for fc in (ReplayForecaster(AREAS), ReplayForecaster(AREAS, lambda start, end: posted, replay_curtailment=True)):
+        got = fc.forecast(at, 48)
+        free = got.carbon_marginal_g_per_kwh == 0.0
+        assert (free == (got.curtailment_mw > 0)).all()
+        assert (got.carbon_marginal_g_per_kwh[~free] == MARGINAL_THERMAL_G_PER_KWH).all()
+
+
 def test_replay_forecaster_overlays_what_the_grid_posted():
     posted = pd.DataFrame({"time": [T0 + pd.Timedelta(minutes=30), T0 + pd.Timedelta(minutes=45)],
                            "area": ["kyushu", "tokyo"], "curtailment_mw": [300.0, 0.0]})

@@ -90,3 +90,39 @@ def test_work_classes_take_columns_or_single_views_alike(jobs_and_state):
             np.testing.assert_array_equal(a, b, err_msg=f.name)
         else:
             assert a == b, f.name
+
+
+def test_a_curtailed_slot_is_charged_the_thermal_margin_whatever_the_window():
+    """The grid-served energy of a curtailing slot comes from the thermal margin: the same value in
+    a plan's horizon, in a whole run and in a chunk of it (not a maximum over the window given)."""
+    from wattbit.grid import GridSignals
+    from wattbit.grid.carbon import MARGINAL_THERMAL_G_PER_KWH
+
+    t = pd.date_range("2023-03-18", periods=4, freq="30min", tz="UTC", name="time")
+    curt = np.array([[100.0], [0.0], [0.0], [0.0]])
+    marginal = np.array([[0.0], [400.0], [400.0], [700.0]])
+    sig = GridSignals(t, ("kyushu",), curt, np.full((4, 1), 10_000.0), np.full((4, 1), 400.0), marginal)
+    _, _, whole = pb.grid_blocks(sig, ("kyushu",), Blocks.uniform(4, 0.5))
+    _, _, first_two = pb.grid_blocks(sig.window(0, 2), ("kyushu",), Blocks.uniform(2, 0.5))
+    _, _, alone = pb.grid_blocks(sig.window(0, 1), ("kyushu",), Blocks.uniform(1, 0.5))
+    assert whole[0, 0] == first_two[0, 0] == alone[0, 0] == MARGINAL_THERMAL_G_PER_KWH
+    assert whole[0, 1:].tolist() == [400.0, 400.0, 700.0]  # elsewhere the signals' own value
+
+
+def test_a_job_that_cannot_meet_its_deadline_stays_in_the_plan_until_it_can_finish():
+    """Dispatch runs a job out of slack whatever the plan says, so the plan must count its GPUs
+    (power, curtailment absorbed, demand response) until it can finish, past its deadline too."""
+    from wattbit.domain import Job
+
+    fa = pb.fleet_arrays(tiny_fleet())
+    now = pd.Timestamp("2023-03-18 12:00", tz="UTC")
+    anywhere = frozenset({"tokyo", "kansai", "kyushu"})
+    blocks = Blocks.uniform(16, 0.5)
+    for deadline_in_h in (-1.0, 2.0):  # past, and 2 h away with 5 h of work left
+        job = Job("late", "t", JobKind.TRAINING, 64, 10.0, now - pd.Timedelta(hours=20),
+                  now + pd.Timedelta(hours=deadline_in_h), "tokyo-dc", anywhere, 0, 100.0)
+        views = pb.job_views([job], now.value, [320.0], [0], [True])
+        wc, _ = pb.work_classes(views, fa, blocks, spatial=True, temporal=True, pacing_pu=1.0,
+                                move_time_s=lambda *_: 10.0, home_index=lambda _: 0)
+        assert wc.cap_gpus[0].tolist() == [64.0] * 10 + [0.0] * 6, deadline_in_h  # 5 h of 30 min
+        assert wc.due_gpu_h[0, -1] == pytest.approx(320.0)  # all of it is due, as before

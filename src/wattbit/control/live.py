@@ -37,6 +37,7 @@ from wattbit.domain import (
     Throttle,
 )
 from wattbit.errors import ExecutorError, InvalidInput, ResidencyViolation, WattbitError
+from wattbit.grid.carbon import MARGINAL_THERMAL_G_PER_KWH
 from wattbit.power import work_rate_pu
 
 __all__ = [
@@ -431,7 +432,9 @@ class ReplayForecaster:
         rec = self._recorded(self.mapped(start + self.offset, n_slots), n_slots)
         time_index = pd.date_range(start, periods=len(rec.time), freq=step, name="time")
         curt = rec.curtailment_mw.copy() if self.replay_curtailment else np.zeros_like(rec.curtailment_mw)
-        marginal = rec.carbon_marginal_g_per_kwh.copy()
+        # the record's marginal intensity is 0 where it curtailed; where that curtailment is not
+        # replayed (or is overridden by a posted 0 below), the next MWh is thermal again
+        marginal = np.where(curt > 0, rec.carbon_marginal_g_per_kwh, MARGINAL_THERMAL_G_PER_KWH)
         if self.posted is not None:
             posted = self.posted(start, time_index[-1] + step)
             if len(posted):
@@ -440,7 +443,6 @@ class ReplayForecaster:
                 for s, area, mw in zip(slot, posted["area"], posted["curtailment_mw"]):
                     if 0 <= s < len(time_index) and area in col:
                         curt[int(s), col[area]] = float(mw)
-                        if mw > 0:
-                            marginal[int(s), col[area]] = 0.0
+                        marginal[int(s), col[area]] = 0.0 if mw > 0 else MARGINAL_THERMAL_G_PER_KWH
         return GridSignals(time_index, self.areas, curt, rec.price_jpy_per_mwh.copy(),
                            rec.carbon_avg_g_per_kwh.copy(), marginal)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from wattbit.domain import DemandResponse, DRDirection, Fleet, Job, JobKind
 from wattbit.grid import GridSignals
+from wattbit.grid.carbon import MARGINAL_THERMAL_G_PER_KWH
 from wattbit.plan.problem import Blocks, DRConstraint, ServiceClasses, WorkClasses
 from wattbit.power import restart_h_per_gpu
 from wattbit.units import NS_PER_H
@@ -36,11 +37,6 @@ __all__ = [
     "work_keys",
 ]
 
-DEFAULT_THERMAL_MARGIN_G_PER_KWH = 450.0
-"""Fallback intensity of the marginal thermal unit [gCO2/kWh] when the forecast carries none:
-between a combined-cycle gas plant (~360–400 g/kWh direct) and an older gas/oil steam unit;
-IPCC AR5 WG3 Annex III gives 490 g/kWh (gas CC, lifecycle median). Assumption; see
-docs/assumptions.md ("Marginal carbon")."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,13 +96,14 @@ def fleet_arrays(fleet: Fleet) -> FleetArrays:
 def grid_blocks(signals: GridSignals, areas: Sequence[str], blocks: Blocks):
     """Price [JPY/MWh], curtailment [MW] and the marginal intensity of grid-served energy
     [g/kWh] per (area, block). While an area curtails, the energy beyond the surplus comes from
-    its thermal margin, so the marginal intensity used there is the area's thermal margin."""
+    its thermal margin, so the marginal intensity used there is the thermal margin,
+    :data:`wattbit.grid.carbon.MARGINAL_THERMAL_G_PER_KWH` (LNG combined cycle, 490 g/kWh, the
+    value the signals carry outside curtailment): the same in every window, so a slot is charged
+    alike in a plan's horizon, in a run in one piece and in a chunk of it."""
     sig = signals.select_areas(areas)
     price = blocks.aggregate_mean(sig.price_jpy_per_mwh).T
     curt = blocks.aggregate_mean(sig.curtailment_mw).T
-    mc = sig.carbon_marginal_g_per_kwh
-    margin = np.where(mc.max(axis=0) > 0, mc.max(axis=0), DEFAULT_THERMAL_MARGIN_G_PER_KWH)
-    mc_eff = np.where(sig.curtailment_mw > 0, margin[None, :], mc)
+    mc_eff = np.where(sig.curtailment_mw > 0, MARGINAL_THERMAL_G_PER_KWH, sig.carbon_marginal_g_per_kwh)
     return price, curt, blocks.aggregate_mean(mc_eff).T
 
 
@@ -301,7 +298,9 @@ def work_classes(views: JobViews | Iterable[JobView], fa: FleetArrays, blocks: B
     dl = cols.deadline_in_h[idx]
     gb = np.fromiter((job.checkpoint_gb for job in kept), float, N)
     pinned = cols.pinned[idx]
-    active = (start_h[None, :] < dl[:, None]) & (end_h[None, :] > rel[:, None])
+    # a job runs from its release until its deadline, or until it can finish if that is later
+    # (dispatch runs a job out of slack whatever the plan says: its load must be in the plan)
+    active = (start_h[None, :] < np.maximum(dl, rel + rem / g)[:, None]) & (end_h[None, :] > rel[:, None])
     # latest-start envelope: work that must be done by end_b at full speed
     must = np.maximum(0.0, rem[:, None] - g[:, None] * np.maximum(0.0, dl[:, None] - end_h[None, :]))
     released_h = np.maximum(0.0, end_h[None, :] - rel[:, None])
