@@ -79,6 +79,26 @@ def test_days_not_yet_observed_are_left_out_of_the_mean():
     assert demand[0, 2:14] == pytest.approx(96.0)
 
 
+def test_the_record_starts_when_observation_starts_not_at_the_earliest_release():
+    """A controller that starts watching on day 2 sees a service released on day 0 still serving:
+    the days before it started are not zero-demand days (its arrivals then were not seen)."""
+    fc = InferenceForecaster(3600.0, days=2, horizon_slots=24)
+    watching_from = T0 + 2 * DAY - pd.Timedelta(hours=3)
+    fc.observe([_service(0, 8, hours=96), _service(2, 64)], key_of=lambda job: TIGHT, now_ns=_at(watching_from))
+    _, demand = fc.forecast(_at(T0 + 3 * DAY - pd.Timedelta(hours=2)), 24)
+    assert demand[0, 2] == pytest.approx(64.0)  # day 2's arrival, the one day seen; not (0 + 64) / 2
+
+
+def test_a_job_handed_in_again_after_its_window_is_not_counted_twice():
+    fc = InferenceForecaster(3600.0, days=1, horizon_slots=24)
+    job = _service(0, 64)
+    fc.observe([_service(-1, 8, opens_h=-4), job], key_of=lambda job: TIGHT)
+    now = _at(T0 + pd.Timedelta(hours=20))  # the window closed at 15:00; the next opens in 13 h
+    before = fc.forecast(now, 24)[1].max()
+    fc.observe([job], key_of=lambda job: TIGHT, now_ns=now)  # a live book may still hold it
+    assert before == fc.forecast(now, 24)[1].max() == pytest.approx(64.0)
+
+
 def test_an_areas_demand_goes_to_the_tightest_class_its_users_had():
     fc = InferenceForecaster(1800.0, days=2)
     fc.observe([_service(0, 100), _service(1, 300), _service(1, 50, user_area="kansai")],

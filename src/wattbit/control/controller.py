@@ -388,7 +388,7 @@ class Controller:
         sc, smem = pb.service_classes(services, now, self.fa, blocks, reroute=pol.reroute,
                                       rtt_s=self.rtt_s, home_index=self.home_index)
         if self.inference_forecast is not None:
-            self.inference_forecast.observe(services, self._service_key)
+            self.inference_forecast.observe(services, self._service_key, now.value)
             sc, smem = pb.with_expected_demand(sc, smem, *self.inference_forecast.block_demand(now.value, blocks.slots))
         dr = pb.dr_constraints(self._dr.values(), now, self.fa, blocks)
         problem = PlanningProblem(

@@ -12,7 +12,8 @@ The method, for a slot *t* of the horizon (``k`` = whole days between the plan a
 2. **Arrivals on past days.** On each of the ``days`` days before *t* that lie wholly in the past
    (d = k + 1 … k + days), take the jobs released after that day's equivalent of *now*. Their
    demand at *t* − d days, averaged over those days (days before the first observation left
-   out), is the expected demand at *t* of inference not released yet. Windows already open today
+   out: their arrivals were not seen), is the expected demand at *t* of inference not released
+   yet. Windows already open today
    are known, and are not forecast again.
 3. **In the tightest class seen.** Per user area, that demand is put in the class that the fewest
    sites may serve, of those the area's users had in the recorded days. Which latency budget and
@@ -78,13 +79,20 @@ class InferenceForecaster:
         self._area_rows: dict[str | None, list[int]] = {}
         self._seen: dict[str, int] = {}  # job id → end of its window [ns]
         self._records: list[tuple[int, int, int, int]] = []  # (row, release [ns], end [ns], GPUs)
-        self._first_ns: int | None = None  # earliest release seen
+        self._first_ns: int | None = None  # when the record starts: arrivals before it were not seen
         self._array: np.ndarray | None = None  # the records as an array (None: to be rebuilt)
         self._forget_at_ns = 0  # the records are pruned once a day
 
-    def observe(self, jobs: Iterable[Job], key_of: Callable[[Job], Hashable]) -> None:
+    def observe(self, jobs: Iterable[Job], key_of: Callable[[Job], Hashable], now_ns: int | None = None) -> None:
         """Record online-inference jobs the first time they are seen, in the service class
-        ``key_of(job)``; a job seen again is ignored."""
+        ``key_of(job)``; a job seen again is ignored.
+
+        now_ns : the instant of this observation [ns since the epoch, UTC]; the first one starts
+        the record (a job released before it, still serving, is recorded, but the days before it
+        are left out of the mean). Without it, the earliest release seen starts the record: right
+        when every job is observed from its release on, as in a run from its start."""
+        if now_ns is not None and self._first_ns is None:
+            self._first_ns = now_ns
         for job in jobs:
             if job.job_id in self._seen:
                 continue
@@ -96,7 +104,7 @@ class InferenceForecaster:
                 self._area_rows.setdefault(job.user_area, []).append(row)
             self._records.append((row, job.release_ns, job.deadline_ns, job.gpus))
             self._array = None
-            if self._first_ns is None or job.release_ns < self._first_ns:
+            if now_ns is None and (self._first_ns is None or job.release_ns < self._first_ns):
                 self._first_ns = job.release_ns
 
     def _forget(self, now_ns: int) -> None:
@@ -104,7 +112,8 @@ class InferenceForecaster:
         horizon_days = -(-self.horizon_slots // self.slots_per_day)
         oldest = now_ns - (self.days + horizon_days + 1) * NS_PER_DAY
         self._records = [r for r in self._records if r[2] > oldest]
-        self._seen = {j: end for j, end in self._seen.items() if end > now_ns}
+        # ids kept as long as their records: a job handed in again is not recorded twice
+        self._seen = {j: end for j, end in self._seen.items() if end > oldest}
         self._array = None
         self._forget_at_ns = now_ns + NS_PER_DAY
 
