@@ -77,6 +77,47 @@ def test_serve_refuses_a_replay_start_that_is_not_an_instant(tmp_path, monkeypat
     assert "--replay-start = 'tomorrow at six' is not an ISO 8601 instant; write e.g. 2022-08-01T18:00+09:00" in out
 
 
+def test_an_error_keeps_the_brackets_of_the_section_it_names(tmp_path, monkeypatch, capsys):
+    """A message names a section as "[workload]": printed as text, not read as terminal markup."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\n[period]\nstart = "2023-03-06 00:00"\nend = "2023-03-07 00:00"\n'
+                   "[workload]\nutilisation = 0.5\n", encoding="utf-8")
+    code, out = _run_main(monkeypatch, capsys, "simulate", "--scenario", str(bad), "--out", str(tmp_path / "o"))
+    assert code == 2
+    assert "[workload]: unknown field 'utilisation'" in out, out
+
+
+@pytest.mark.parametrize("args", [["simulate", "--start", "yesterday"],
+                                  ["fleet", "workload", "--start", "garbage"],
+                                  ["data", "forecast-error", "--end", "garbage"]])
+def test_a_date_that_is_no_date_is_refused_naming_the_option(monkeypatch, capsys, args):
+    code, out = _run_main(monkeypatch, capsys, *args)
+    assert code == 2
+    assert f"error: {args[-2]} = '{args[-1]}' is not a date or time; give e.g. 2023-03-06" in out
+
+
+def test_help_shows_the_units_in_brackets():
+    result = runner.invoke(app, ["data", "forecast-error", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "Slot length [s]: 1800 or 3600." in result.output and "Forecast horizon [h]." in result.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--policy", "oracle"], "policy = 'oracle' plans with the real future known"),
+    (["--policy", "wsl"], "policy 'wsl' not found; did you mean 'wls'?"),
+    (["--fleet", "nosuch"], "fleet 'nosuch' not found"),
+    (["--slurm", "nosuch.toml"], "slurm clusters file 'nosuch.toml' does not exist"),
+    (["--replay-start", "2030-08-01T18:00+09:00"],
+     "replay_start = 2030-08-01 18:00 JST: the recorded grid covers 2021-04-01 00:00 JST .. 2023-04-01 00:00 JST"),
+])
+def test_serve_check_refuses_what_the_start_would_refuse(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.delenv("WATTBIT_REPLAY_START", raising=False)
+    monkeypatch.delenv("WATTBIT_ADMIN_TOKEN", raising=False)
+    code, out = _run_main(monkeypatch, capsys, "serve", "--check", "--state-dir", str(tmp_path), *args)
+    assert code == 2 and message in out, out
+    assert not (tmp_path / "wattbit.db").exists()
+
+
 def test_simulate_runs_policies_side_by_side_with_the_same_outputs(tmp_path):
     """A day of the default scenario (its jobs run on to their deadlines) under two policies,
     once in two worker processes and once in this one: the same KPI table."""

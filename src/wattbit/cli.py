@@ -10,14 +10,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from wattbit.errors import SweepFailed, WattbitError
+from wattbit.errors import InvalidInput, SweepFailed, WattbitError
 
 app = typer.Typer(
     name="wattbit",
     help="Workload Shift for Japan's distributed AI data centers: digital twin and control plane.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts carry units in brackets ("[s]"), not markup
 )
 console = Console()
 
@@ -29,6 +31,20 @@ DataDir = Annotated[
 # --- data ------------------------------------------------------------------------------------
 data_app = typer.Typer(help="Import and summarise grid data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+
+
+def _when(text: str | None, option: str):
+    """An instant given on the command line (JST unless it names a zone), as a UTC timestamp; None
+    stays None. Text that is no date is refused naming the option."""
+    from wattbit.domain._validate import to_timestamp
+
+    if text is None:
+        return None
+    try:
+        return to_timestamp(text)
+    except ValueError:
+        raise InvalidInput(f"{option} = {text!r} is not a date or time; give e.g. 2023-03-06 or "
+                           "'2023-03-06 18:00' (JST unless a zone is given, e.g. 2023-03-06T09:00+00:00)") from None
 
 
 def _num(x: float, fmt: str) -> str:
@@ -65,7 +81,7 @@ def data_import(
         worst = report.summary_check["rel_diff"].abs().max()
         console.print(f"curtailment totals vs the source's summaries: largest difference {worst:.3%}")
     for w in report.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"[yellow]warning:[/] {escape(str(w))}")
 
 
 @data_app.command("summary")
@@ -102,19 +118,14 @@ def data_forecast_error(
     every: Annotated[int, typer.Option(help="Issue a forecast every N slots.")] = 4,
 ) -> None:
     """Error of the seasonal-persistence forecaster per area and signal (MAE, bias)."""
-    import pandas as pd
     from rich import box
     from rich.table import Table
 
     from wattbit.grid.forecast import evaluate_forecaster
 
-    def instant(text: str | None):
-        if text is None:
-            return None
-        t = pd.Timestamp(text)
-        return (t.tz_localize("Asia/Tokyo") if t.tz is None else t).tz_convert("UTC")
-
-    err = evaluate_forecaster(instant(start), instant(end), step_s, horizon_h, every, data)
+    if not horizon_h > 0:
+        raise InvalidInput(f"--horizon-h = {horizon_h:g}; give the forecast horizon in hours, > 0 (e.g. 24)")
+    err = evaluate_forecaster(_when(start, "--start"), _when(end, "--end"), step_s, horizon_h, every, data)
     a, b = err.attrs["start"], err.attrs["end"]
     table = Table(title=(f"forecast error, {a.tz_convert('Asia/Tokyo'):%Y-%m-%d} .. {b.tz_convert('Asia/Tokyo'):%Y-%m-%d} JST, "
                          f"horizon {horizon_h:g} h, issued every {every} slots"), box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True, show_edge=False)
@@ -191,7 +202,8 @@ def _print_frame(frame, title: str, digits: int = 2) -> None:
         table.add_column(str(name), style="bold")
     for col in frame.columns:
         table.add_column(str(col), justify="right")
-    for idx, row in frame.iterrows():
+    for values in frame.itertuples(index=True, name=None):  # (iterrows would make counts floats)
+        idx, row = values[0], values[1:]
         keys = idx if isinstance(idx, tuple) else (idx,)
         cells = []
         for v in row:
@@ -234,7 +246,6 @@ def fleet_workload(
     """Build a scenario's jobs and print the mix beside the traces it came from."""
     import dataclasses
 
-    from wattbit.domain._validate import to_timestamp
     from wattbit.scenarios import load_scenario
     from wattbit.workload import describe_workload
 
@@ -244,8 +255,8 @@ def fleet_workload(
         spec = dataclasses.replace(spec, seed=seed)
     if source is not None:
         spec = dataclasses.replace(spec, source=source)
-    t0 = to_timestamp(start) if start else sc.start
-    t1 = to_timestamp(end) if end else sc.end
+    t0 = _when(start, "--start") or sc.start
+    t1 = _when(end, "--end") or sc.end
     reports = describe_workload(sc.fleet, spec, t0, t1)
     span = f"{t0.tz_convert('Asia/Tokyo'):%Y-%m-%d %H:%M} .. {t1.tz_convert('Asia/Tokyo'):%Y-%m-%d %H:%M} JST"
     mix = reports["mix"][["jobs", "gpu_h", "gpu_h_share_pu", "gpus_p50", "gpus_max", "runtime_h_p50",
@@ -367,7 +378,7 @@ def simulate_cmd(
     --chunks, all but the oracle)."""
     from wattbit.scenarios import load_scenario, with_period
 
-    sc = with_period(load_scenario(scenario), start, end)
+    sc = with_period(load_scenario(scenario), _when(start, "--start"), _when(end, "--end"))
     _run_with_progress(sc, policy or _default_policies(oracle=chunks == 1), data, out, report, workers, chunks)
 
 
@@ -410,6 +421,9 @@ def serve(
                         lightpath_setup_s=lightpath_setup_s,
                         replay_start=None if replay_start is None else aware_instant(replay_start, replay_name))
     if check:
+        from wattbit.service.plane import check_settings
+
+        check_settings(settings)  # what the start would refuse: fleet, policy, clusters file, replay
         for f in fields(settings):
             if f.repr:
                 console.print(f"{f.name} = {getattr(settings, f.name)}", highlight=False, markup=False)
@@ -502,7 +516,7 @@ def main() -> None:
     try:
         app()
     except WattbitError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # "[period]" is no markup
         raise SystemExit(2) from None
 
 

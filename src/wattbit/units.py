@@ -154,6 +154,16 @@ def to_jst(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
     return index.tz_convert(JST)
 
 
+def jst_text(ts: pd.Timestamp) -> str:
+    """An instant as messages show it: in JST, to the minute (a naive one is taken as JST).
+
+    >>> jst_text(pd.Timestamp("2023-03-05 15:00", tz="UTC"))
+    '2023-03-06 00:00 JST'
+    """
+    ts = pd.Timestamp(ts)
+    return f"{(ts.tz_convert(JST) if ts.tzinfo else ts):%Y-%m-%d %H:%M} JST"
+
+
 def fiscal_year(ts: pd.Timestamp) -> int:
     """Japanese fiscal year (April–March) of an instant, judged in JST.
 

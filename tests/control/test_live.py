@@ -169,7 +169,7 @@ def test_a_pinned_replay_starts_at_the_chosen_instant_and_follows_the_clock():
 
 def test_a_pinned_replay_outside_the_data_or_off_the_slots_is_refused():
     live = pd.Timestamp("2026-11-27 02:10", tz="UTC")
-    with pytest.raises(InvalidInput, match="the recorded grid covers 2021-03-31"):
+    with pytest.raises(InvalidInput, match="the recorded grid covers 2021-04-01 00:00 JST"):
         replay_offset(pd.Timestamp("2023-03-31 14:00", tz="UTC"), live, 1800, 8)  # horizon past the end
     with pytest.raises(InvalidInput, match="whole number of 1800 s slots"):
         ReplayForecaster(AREAS, offset=pd.Timedelta(minutes=10))

@@ -44,3 +44,9 @@ def test_unknown_site_exits_with_message():
     assert out.returncode == 2
     text = " ".join(out.stdout.split())
     assert "src_site: site 'tokio-dc' not found; did you mean 'tokyo-dc'?" in text
+
+
+def test_a_move_from_a_site_to_itself_is_refused():
+    result = CliRunner().invoke(app, ["network", "move", "1000", "tokyo-dc", "tokyo-dc"])
+    assert result.exit_code != 0
+    assert "source and destination are both 'tokyo-dc'" in str(result.exception)

@@ -39,6 +39,7 @@ from wattbit.domain import (
 from wattbit.errors import ExecutorError, InvalidInput, ResidencyViolation, WattbitError
 from wattbit.grid.carbon import MARGINAL_THERMAL_G_PER_KWH
 from wattbit.power import work_rate_pu
+from wattbit.units import jst_text
 
 __all__ = [
     "REPLAY_SHIFT",
@@ -332,7 +333,7 @@ def replay_offset(replay_start: pd.Timestamp, now: pd.Timestamp, step_s: float =
     >>> replay_offset(pd.Timestamp("1999-01-01 09:00", tz="UTC"), now)
     Traceback (most recent call last):
     ...
-    wattbit.errors.InvalidInput: replay_start = 1999-01-01 09:00:00+00:00: the recorded grid covers ...
+    wattbit.errors.InvalidInput: replay_start = 1999-01-01 18:00 JST: the recorded grid covers ...
     """
     from wattbit.grid import signal_span
 
@@ -341,8 +342,9 @@ def replay_offset(replay_start: pd.Timestamp, now: pd.Timestamp, step_s: float =
     first, last = signal_span(data_dir)
     if start < first or start + n_slots * step > last:
         raise InvalidInput(
-            f"replay_start = {replay_start}: the recorded grid covers {first} .. {last}; pick an "
-            f"instant from {first} to {last - n_slots * step} (room for the {n_slots}-slot horizon)")
+            f"replay_start = {jst_text(replay_start)}: the recorded grid covers {jst_text(first)} .. "
+            f"{jst_text(last)}; pick an instant from {jst_text(first)} to {jst_text(last - n_slots * step)} "
+            f"(room for the {n_slots}-slot horizon)")
     return start - pd.Timestamp(now).tz_convert("UTC").floor(step)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path as FilePath
 import pandas as pd
 
 from wattbit.domain import Fleet
+from wattbit.errors import InvalidInput
 from wattbit.network.apn import (
     APN,
     DEFAULT_SLACK_PU,
@@ -108,6 +109,8 @@ def links_report(fleet: str | FilePath | Fleet = "japan-9", *, fiber_pairs: int 
 def move_report(size_gb: float, src: str, dst: str, fleet: str | FilePath | Fleet = "japan-9", *,
                 wavelengths: int = 1, concurrent_moves: int = 1) -> str:
     """Build the fleet's APN and return the breakdown of one move as text."""
+    if src == dst:
+        raise InvalidInput(f"move: source and destination are both {src!r}; a move joins two different sites")
     apn = build_apn(_fleet(fleet))
     p = apn.path(src, dst)
     b = apn.move_breakdown(size_gb, src, dst, wavelengths, concurrent_moves)

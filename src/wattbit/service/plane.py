@@ -91,6 +91,26 @@ def build_executor(settings: Settings, fleet: Fleet) -> Executor:
     return _DryRun()
 
 
+def check_settings(settings: Settings, clock=utc_now) -> tuple[pd.Timedelta, Fleet]:
+    """Everything in ``settings`` that the control plane refuses at its start, checked without
+    creating anything (no folder, database or connection to a cluster): the replayed instant, the
+    fleet, the policy and the Slurm clusters file. Returns the replay's offset and the fleet."""
+    from wattbit.control.policies import policy
+
+    offset = pd.Timedelta(0)
+    if settings.replay_start is not None:
+        offset = replay_offset(settings.replay_start, clock(), settings.step_s, settings.horizon_slots)
+    fleet = load_fleet(settings.fleet)
+    if policy(settings.policy).foresight:
+        raise InvalidInput(f"settings: policy = {settings.policy!r} plans with the real future known, which a "
+                           "control plane does not have; use wls (or baseline, temporal, spatial)")
+    if settings.executor == "slurm":
+        from wattbit.control.slurm import load_slurm_sites
+
+        load_slurm_sites(settings.slurm_sites)
+    return offset, fleet
+
+
 @dataclass(frozen=True)
 class DRResult:
     row: DemandResponseRow
@@ -127,11 +147,8 @@ class ControlPlane:
 
         from wattbit.network import DEFAULT_PARAMS, build_apn
 
-        offset = pd.Timedelta(0)
-        if settings.replay_start is not None:  # checked before anything is created
-            offset = replay_offset(settings.replay_start, clock(), settings.step_s, settings.horizon_slots)
+        offset, fleet = check_settings(settings, clock)  # before anything is created
         settings.state_dir.mkdir(parents=True, exist_ok=True)
-        fleet = load_fleet(settings.fleet)
         store = Store(settings.url)
         if settings.admin_token:
             store.ensure_token(settings.admin_token, Role.ADMIN, "admin")
