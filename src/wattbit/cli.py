@@ -47,6 +47,10 @@ def _when(text: str | None, option: str):
                            "'2023-03-06 18:00' (JST unless a zone is given, e.g. 2023-03-06T09:00+00:00)") from None
 
 
+IGNORED_SHOWN = 20
+"""Ignored files `data import` names one by one (the count covers the rest)."""
+
+
 def _num(x: float, fmt: str) -> str:
     return "n/a" if math.isnan(x) else format(x, fmt)
 
@@ -76,7 +80,12 @@ def data_import(
         a, b, n = report.price_coverage
         table.add_row("JEPX prices", f"{a.tz_convert('Asia/Tokyo'):%Y-%m-%d %H:%M}", f"{b.tz_convert('Asia/Tokyo'):%Y-%m-%d %H:%M}", f"{n:,} slots")
     console.print(table)
-    console.print(f"{len(report.sources)} files read, {len(report.ignored)} other files ignored")
+    console.print(f"{len(report.sources)} files read, {len(report.ignored)} other files ignored", highlight=False)
+    shown = IGNORED_SHOWN
+    for name in report.ignored[:shown]:
+        console.print(f"  ignored: {name}", highlight=False, markup=False)
+    if len(report.ignored) > shown:
+        console.print(f"  ... and {len(report.ignored) - shown} more", highlight=False)
     if report.summary_check is not None:
         worst = report.summary_check["rel_diff"].abs().max()
         console.print(f"curtailment totals vs the source's summaries: largest difference {worst:.3%}")

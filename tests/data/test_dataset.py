@@ -151,11 +151,13 @@ def _later_period_raw(fixtures_raw: Path, root: Path) -> Path:
 
 def test_import_and_summarise_a_later_period_via_cli(fixtures_raw, tmp_path):
     raw = _later_period_raw(fixtures_raw, tmp_path)
+    (raw / "notes.txt").write_text("what I downloaded, and when\n", encoding="utf-8")
     out = tmp_path / "dataset"
     runner = CliRunner()
     res = runner.invoke(app, ["data", "import", str(raw), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "kyushu" in res.output and "2023-04-01 00:00" in res.output
+    assert "1 other files ignored" in res.output and "ignored: notes.txt" in res.output  # named, to find a misplaced file
 
     res = runner.invoke(app, ["data", "summary", "--data", str(out)])
     assert res.exit_code == 0, res.output
@@ -169,6 +171,18 @@ def test_import_and_summarise_a_later_period_via_cli(fixtures_raw, tmp_path):
     assert ky.iloc[0]["demand_mw"] == 7228.0  # the excerpt's first value, moved to 2023
     assert s.loc[("shikoku", 2023), "curtailed_mwh"] > 0
     assert not np.isnan(s.loc[("kyushu", 2023), "mean_price_jpy_per_mwh"])
+
+    # the forecast error over the areas the dataset has; a fleet that needs others is refused
+    # naming the area and the fix
+    res = runner.invoke(app, ["data", "forecast-error", "--data", str(out)])
+    assert res.exit_code == 0, res.output
+    assert {ln.split()[0] for ln in res.output.splitlines() if ln.startswith(("kyushu", "tohoku", "shikoku", "tokyo"))} \
+        == {"kyushu", "tohoku", "shikoku"}
+    res = runner.invoke(app, ["simulate", "--data", str(out), "-p", "baseline", "--start", "2023-04-01",
+                              "--end", "2023-04-02", "--out", str(tmp_path / "run")])
+    assert res.exit_code != 0
+    assert "has no data for area 'hokkaido' (it has tohoku, shikoku, kyushu); import that area's TSO files" \
+        in str(res.exception)
 
 
 def test_cli_import_reports_a_malformed_file(fixtures_raw, tmp_path):

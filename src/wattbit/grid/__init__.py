@@ -3,7 +3,7 @@
 from wattbit.grid.forecast import SeasonalPersistenceForecaster, concat_signals, forecast_error
 from wattbit.grid.signals import SIGNAL_FIELDS, Forecaster, GridSignals, PerfectForesight
 from wattbit.grid.ties import TIE_LINES, TieLine, tie_line
-from wattbit.grid.truth import GapWarning, hourly_signals, load_signals, signal_span
+from wattbit.grid.truth import GapWarning, hourly_signals, load_signals, signal_areas, signal_span
 
 __all__ = [
     "SIGNAL_FIELDS",
@@ -18,6 +18,7 @@ __all__ = [
     "forecast_error",
     "hourly_signals",
     "load_signals",
+    "signal_areas",
     "signal_span",
     "tie_line",
 ]

@@ -284,12 +284,12 @@ def evaluate_forecaster(
     length [s];  horizon_h : forecast horizon [h];  issue_every_slots : spacing of the issue
     instants [slots];  data_dir : dataset folder (default bundled)
     """
-    from wattbit.grid.truth import load_signals, signal_span
+    from wattbit.grid.truth import load_signals, signal_areas, signal_span
 
     first, last = signal_span(data_dir)
     end = last if end is None else pd.Timestamp(end)
     start = max(first, end - pd.Timedelta(days=365)) if start is None else pd.Timestamp(start)
-    truth = load_signals(start, end, step_s, None, data_dir)
+    truth = load_signals(start, end, step_s, signal_areas(data_dir), data_dir)  # the areas it has
     fc = SeasonalPersistenceForecaster.from_dataset(truth, data_dir=data_dir)
     horizon = max(1, round(horizon_h * 3600 / step_s))
     err = forecast_error(truth, fc, horizon, issue_every_slots)

@@ -32,7 +32,7 @@ from wattbit.errors import InvalidInput, unknown_name
 from wattbit.grid import carbon
 from wattbit.grid.signals import GridSignals
 
-__all__ = ["GapWarning", "hourly_signals", "load_signals", "signal_span"]
+__all__ = ["GapWarning", "hourly_signals", "load_signals", "signal_areas", "signal_span"]
 
 _NEIGHBOURS = {a.name: a.neighbours for a in AREAS}
 
@@ -125,6 +125,17 @@ def signal_span(data_dir: Path | None = None) -> tuple[pd.Timestamp, pd.Timestam
     return first, last
 
 
+def signal_areas(data_dir: Path | None = None) -> tuple[str, ...]:
+    """The interconnected areas a dataset has signals for, in the usual order (a dataset imported
+    from some TSOs' files has only theirs).
+
+    >>> len(signal_areas())  # the bundled dataset: all nine
+    9
+    """
+    present = set(_hourly_cached(_resolve(data_dir))["present"].columns)
+    return tuple(a for a in INTERCONNECTED_AREAS if a in present)
+
+
 def _as_utc(t: pd.Timestamp, name: str) -> pd.Timestamp:
     t = pd.Timestamp(t)
     if t.tz is None:
@@ -170,6 +181,11 @@ def load_signals(
                     "load_signals: area 'okinawa' is isolated: it has no JEPX price and no tie-line, "
                     "and the signals cover the nine interconnected areas only"
                 )
+            if a in INTERCONNECTED_AREAS:
+                raise InvalidInput(
+                    f"load_signals: the dataset {path} has no data for area {a!r} (it has "
+                    f"{', '.join(known)}); import that area's TSO files too (docs/data.md, \"Importing "
+                    "newer TSO files\"), or use the bundled dataset")
             raise unknown_name("area", a, known, field="load_signals")
     time = pd.date_range(start, end, freq=step, inclusive="left", name="time")
 
