@@ -210,3 +210,22 @@ def test_an_unreachable_site_gets_no_new_work(jobs):
     report = loop.tick({"trn-1": BookedJob(jobs["trn-1"])}, sites_out=frozenset({"tokyo-dc"}))
     assert report.unreachable == {"kansai-dc"}
     assert report.state.sites_out == {"tokyo-dc", "kansai-dc"}
+
+
+def test_a_plan_made_between_slots_is_laid_on_the_slot_grid():
+    """A live clock is not on the slot grid: at 01:40 the plan's blocks start at 01:30, the slot the
+    forecast starts at, so a request for 02:00-02:30 constrains the one block that is 02:00-02:30."""
+    from wattbit.control.state import FleetState
+    from wattbit.domain import DRDirection
+
+    fleet = tiny_fleet()
+    now = pd.Timestamp("2023-03-19 01:40", tz="UTC")
+    ctrl = Controller(fleet, build_apn(fleet), "wls", forecaster=ReplayForecaster(fleet.areas), horizon_slots=8,
+                      fine_slots=4, inference_forecast_days=0)
+    dr = DemandResponse("dr-1", DRDirection.DOWN, "kyushu", 0.1, pd.Timestamp("2023-03-19 02:00", tz="UTC"),
+                        pd.Timestamp("2023-03-19 02:30", tz="UTC"))
+    ctrl.step(FleetState(now), [dr])
+    problem, _, _ = ctrl.build_problem(FleetState(now))
+    assert problem.meta["time"][0] == pd.Timestamp("2023-03-19 01:30", tz="UTC")
+    assert problem.blocks.offset_h[:2].tolist() == [0.0, 0.5]
+    assert problem.dr[0].blocks.nonzero()[0].tolist() == [1]

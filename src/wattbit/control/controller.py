@@ -244,14 +244,16 @@ class Controller:
         entry = self._dr.get(request_id)
         return None if entry is None else entry[1]
 
-    def _site_caps(self, state: FleetState, blocks: Blocks) -> np.ndarray:
+    def _site_caps(self, state: FleetState, blocks: Blocks, origin: pd.Timestamp | None = None) -> np.ndarray:
+        """GPUs each site has in each block of ``blocks``, laid from ``origin`` (default now)."""
+        origin = state.now if origin is None else origin
         cap = np.repeat(self.fa.cap_gpus[:, None], blocks.n, 1).astype(float)
         for s in state.sites_out:
             if s in self._site_index:
                 cap[self._site_index[s], :] = 0.0
         if self._outages:
-            start = state.now + pd.to_timedelta(blocks.offset_h, unit="h")
-            end = state.now + pd.to_timedelta(blocks.end_h, unit="h")
+            start = origin + pd.to_timedelta(blocks.offset_h, unit="h")
+            end = origin + pd.to_timedelta(blocks.end_h, unit="h")
             for o in self._outages:
                 if o.site in self._site_index:
                     hit = (np.asarray(start) < o.end) & (np.asarray(end) > o.start)
@@ -366,8 +368,13 @@ class Controller:
                             [self._state_site(st, run) for st, run in zip(states, running)], running)
 
     def build_problem(self, state: FleetState) -> tuple[PlanningProblem, list, list]:
-        """The planning problem the controller would solve now."""
-        now = state.now
+        """The planning problem the controller would solve now (and the online inference it sees
+        is recorded for the inference forecast). Its blocks start at the start of the slot that
+        holds ``state.now``: a live clock is not on the slot grid, and the forecast, the sites'
+        GPUs, demand-response windows, inference windows and deadlines must be laid on one grid
+        (the planning deadline's margin, :data:`wattbit.plan.build.DEADLINE_MARGIN_H`, covers the
+        part of the slot already past; dispatch judges urgency at the real instant)."""
+        now = state.now.floor(pd.Timedelta(seconds=self.step_s))
         pol = self.policy
         fc = self.forecaster.forecast(now, self.horizon_slots)
         blocks = Blocks.telescoping(len(fc.time), self.step_h, self.fine_slots, self.coarse_blocks,
@@ -392,7 +399,7 @@ class Controller:
             sc, smem = pb.with_expected_demand(sc, smem, *self.inference_forecast.block_demand(now.value, blocks.slots))
         dr = pb.dr_constraints(self._dr.values(), now, self.fa, blocks)
         problem = PlanningProblem(
-            blocks=blocks, site_area=self.fa.site_area, cap_gpus=self._site_caps(state, blocks),
+            blocks=blocks, site_area=self.fa.site_area, cap_gpus=self._site_caps(state, blocks, now),
             base_mw=self.fa.base_mw, mw_per_gpu=self.fa.mw_per_gpu, price_jpy_per_mwh=price,
             curtailment_mw=curt, carbon_marginal_g_per_kwh=mc, work=wc, service=sc, dr=dr,
             allow_moves=pol.spatial, **weight_kwargs(self.weights),
