@@ -114,7 +114,6 @@ def flow_network(p) -> dict:
         raise InvalidInput(f"flow_network: {S} sites in {A} areas; one site per area only (with more, "
                            "the curtailment an area absorbs makes the core a generalised flow)")
     h = np.asarray(p.blocks.duration_h, dtype=float)
-    mid_h = p.blocks.offset_h + h / 2
     W, K, C = p.work, p.service, p.work.n
     cp = p.carbon_price_jpy_per_t / 1000.0
     grid = p.price_jpy_per_mwh + cp * p.carbon_marginal_g_per_kwh                 # (a, b) JPY/MWh
@@ -159,8 +158,7 @@ def flow_network(p) -> dict:
         arcs(here[grow], nxt[grow], UNBOUNDED_GPU_H, p.deadline_penalty_jpy_per_gpu_h)
         arcs(here, done + c_ * B + b_, W.cap_gpus * h[None, :], 0.0)
         pc, ps = np.argwhere(W.allowed).T
-        per_gpu_h = (p.mw_per_gpu[ps][:, None] * grid[area[ps], :]
-                     + p.earliness_jpy_per_gpu_h2 * mid_h[None, :] - p.progress_value_jpy_per_gpu_h)
+        per_gpu_h = p.mw_per_gpu[ps][:, None] * grid[area[ps], :]
         arcs(done + pc[:, None] * B + b_, cell + ps[:, None] * B + b_,
              np.minimum(W.cap_gpus[pc, :], p.cap_gpus[ps, :]) * h[None, :], per_gpu_h)
     if K.n:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from wattbit.control.dispatch import dispatch_plan
 from wattbit.control.state import JobState, JobStatus
@@ -79,3 +80,11 @@ def test_a_moving_job_keeps_its_gpus_at_its_destination_and_gets_no_command():
         assert not [a for a in actions if a.job_id == "trn-m"]
         assert "trn-w" not in placed  # 400 of kansai-dc's 500 GPUs are the moving job's
         assert not any(isinstance(a, Throttle) for a in actions)
+
+
+def test_slack_is_the_same_at_an_instant_given_as_a_timestamp_or_integer_nanoseconds():
+    from wattbit.control.dispatch import slack_h
+
+    st = JobState(_job("trn-x"), JobStatus.PENDING)
+    expected = slack_h(st, NOW)
+    assert slack_h(st, NOW.value) == slack_h(st, np.int64(NOW.value)) == expected == pytest.approx(38.0)

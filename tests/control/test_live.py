@@ -229,3 +229,10 @@ def test_a_plan_made_between_slots_is_laid_on_the_slot_grid():
     assert problem.meta["time"][0] == pd.Timestamp("2023-03-19 01:30", tz="UTC")
     assert problem.blocks.offset_h[:2].tolist() == [0.0, 0.5]
     assert problem.dr[0].blocks.nonzero()[0].tolist() == [1]
+
+
+def test_a_replay_that_cannot_be_made_is_refused_with_the_fix():
+    with pytest.raises(InvalidInput, match="replay forecaster: slot length 0.0 s does not divide a day"):
+        ReplayForecaster(AREAS, step_s=0)
+    with pytest.raises(InvalidInput, match=r"is shorter than the horizon of 100000 slots; plan over fewer slots"):
+        ReplayForecaster(AREAS).forecast(T0, 100_000)

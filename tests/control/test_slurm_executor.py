@@ -61,17 +61,30 @@ def _slurm(env: dict[str, str], *argv: str) -> str:
     return subprocess.run(list(argv), env=env, capture_output=True, text=True, check=False).stdout.strip()
 
 
-def settle(c, timeout_s: float = 30.0) -> None:
+STUCK_COMPLETING_S = 10.0
+"""A node still completing a cancelled job after this long is reset (down, then resumed): a job
+stopped by hand and then cancelled has been seen to keep a node completing past the tests' waits."""
+
+
+def settle(c, timeout_s: float = 60.0) -> None:
     """Wait until a cluster holds no job and its node is idle, so that the next test finds all of
-    its GPUs free; a node that a cancelled job left drained or down is put back in service."""
-    deadline = time.monotonic() + timeout_s
+    its GPUs free; a node that a cancelled job left drained or down is put back in service, and one
+    stuck completing is reset. A cluster that does not settle fails the test that needs it."""
+    start = time.monotonic()
+    deadline = start + timeout_s
+    state = jobs = ""
     while time.monotonic() < deadline:
         state = _slurm(c.env(), "sinfo", "-h", "-N", "-o", "%t")
+        jobs = _slurm(c.env(), "squeue", "-h", "-o", "%i %T")
         if any(s in state for s in ("drain", "down")):
             _slurm(c.env(), "scontrol", "update", f"nodename={c.node}", "state=resume")
-        elif state == "idle" and not _slurm(c.env(), "squeue", "-h", "-o", "%i"):
+        elif state == "idle" and not jobs:
             return
+        elif state.startswith("comp") and time.monotonic() - start > STUCK_COMPLETING_S:
+            _slurm(c.env(), "scontrol", "update", f"nodename={c.node}", "state=down", "reason=stuck-completing")
+            start = time.monotonic()  # (resumed on the next turn, as a down node is)
         time.sleep(0.2)
+    raise AssertionError(f"cluster {c.node}: not idle after {timeout_s:g} s (node {state!r}, jobs {jobs!r})")
 
 
 def make_job(kind=JobKind.TRAINING, gpus=2, runtime_h=10.0, areas=("tokyo", "kansai", "kyushu")) -> Job:

@@ -144,3 +144,16 @@ def test_slot_counters_add_up_to_the_run_counters(comparison, policy):
     assert (r.slots.lightpaths == r.slots.moves).all()
     if policy in ("spatial", "wls"):
         assert r.slots.moves.max() >= 1
+
+
+def test_absorbed_by_area_by_period_and_a_period_it_does_not_know(comparison):
+    from wattbit.errors import InvalidInput
+    from wattbit.sim.kpi import absorbed_by_area
+
+    r = comparison.results["wls"]
+    whole = absorbed_by_area(r)
+    for freq in ("MS", "M", "W", "D"):
+        by_period = absorbed_by_area(r, freq).groupby(level=1).sum()
+        np.testing.assert_allclose(by_period["absorbed_mwh"], whole["absorbed_mwh"].loc[by_period.index])
+    with pytest.raises(InvalidInput, match="freq = 'fortnight' is not a period; give e.g. 'M'"):
+        absorbed_by_area(r, "fortnight")

@@ -272,7 +272,7 @@ class Controller:
             self.lightpaths.retire(state.now)
         if not self.policy.planner:
             caps = dict(zip(self.fa.sites, self._now_caps(state)))
-            placed, actions = dispatch_fifo(state.jobs, state.now, caps, self.step_h)
+            placed, actions = dispatch_fifo(state.jobs, state.now, caps)
             self.time_s["dispatch"] += _time.perf_counter() - t0
             # the baseline does not respond to demand response: it commits nothing
             return Decision(state.now, tuple(actions), placed, dict.fromkeys(self._dr, 0.0),

@@ -45,11 +45,11 @@ class Placement:
 
 def slack_h(st: JobState, now: pd.Timestamp | int) -> float:
     """Hours the job can still wait and meet its deadline at full speed [h] (inf if none).
-    ``now`` may be integer nanoseconds since the epoch (UTC)."""
+    ``now`` may be integer nanoseconds since the epoch (UTC), a Python or a NumPy integer."""
     job = st.job
     if job.deadline_ns is None:
         return float("inf")
-    now_ns = now if isinstance(now, int) else now.value
+    now_ns = now if isinstance(now, int) else (now.value if isinstance(now, pd.Timestamp) else int(now))
     left_gpu_h = job.work_gpu_h - st.done_gpu_h
     return (job.deadline_ns - now_ns) / NS_PER_H - (left_gpu_h / job.gpus if left_gpu_h > 0.0 else 0.0)
 
@@ -102,7 +102,7 @@ def _actions_for(st: JobState, place: Placement | None, reason: str, transfer_s)
 
 
 def dispatch_fifo(states: Mapping[str, JobState], now: pd.Timestamp, cap_gpus: Mapping[str, float],
-                  step_h: float) -> tuple[dict[str, Placement], list[Action]]:
+                  ) -> tuple[dict[str, Placement], list[Action]]:
     """What data centers do today: every job at its home site, first come first served (with
     backfilling: a later job that fits starts when an earlier one does not), online inference
     first, running jobs never stopped."""

@@ -39,7 +39,7 @@ from wattbit.domain import (
 from wattbit.errors import ExecutorError, InvalidInput, ResidencyViolation, WattbitError
 from wattbit.grid.carbon import MARGINAL_THERMAL_G_PER_KWH
 from wattbit.power import work_rate_pu
-from wattbit.units import jst_text
+from wattbit.units import jst_text, slots_per_day
 
 __all__ = [
     "REPLAY_SHIFT",
@@ -377,6 +377,7 @@ class ReplayForecaster:
         self.areas = tuple(areas)
         self.posted = posted
         self.step_s = float(step_s)
+        slots_per_day(self.step_s, "replay forecaster")  # a replay moves by whole days and weeks
         self.data_dir = data_dir
         self.replay_curtailment = replay_curtailment
         self.offset = pd.Timedelta(0) if offset is None else pd.Timedelta(offset)
@@ -392,8 +393,8 @@ class ReplayForecaster:
         first, last = signal_span(self.data_dir)
         span = pd.Timedelta(seconds=self.step_s * n_slots)
         if last - first < span:
-            raise WattbitError(f"replay forecaster: the data ({first} .. {last}) is shorter than the "
-                               f"horizon of {n_slots} slots")
+            raise InvalidInput(f"replay forecaster: the data ({jst_text(first)} .. {jst_text(last)}) is shorter "
+                               f"than the horizon of {n_slots} slots; plan over fewer slots (horizon_slots)")
         k = 0
         if start + span > last:
             k = int(-(-(start + span - last) // REPLAY_SHIFT))
@@ -401,8 +402,9 @@ class ReplayForecaster:
         while mapped < first:  # an instant before the data: shift forward instead
             mapped += REPLAY_SHIFT
         if mapped + span > last:
-            raise WattbitError(f"replay forecaster: no 52-week shift of {start} fits a {n_slots}-slot "
-                               f"horizon inside the data ({first} .. {last})")
+            raise InvalidInput(f"replay forecaster: no 52-week shift of {jst_text(start)} fits a {n_slots}-slot "
+                               f"horizon inside the data ({jst_text(first)} .. {jst_text(last)}); plan over "
+                               "fewer slots (horizon_slots)")
         return mapped
 
     def _recorded(self, mapped: pd.Timestamp, n_slots: int):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from wattbit.domain import DemandResponse, DRDirection, Fleet, Job, JobKind
+from wattbit.domain import DemandResponse, DRDirection, Fleet, Job
 from wattbit.grid import GridSignals
 from wattbit.grid.carbon import MARGINAL_THERMAL_G_PER_KWH
 from wattbit.plan.problem import Blocks, DRConstraint, ServiceClasses, WorkClasses
@@ -22,7 +22,6 @@ from wattbit.power import restart_h_per_gpu
 from wattbit.units import NS_PER_H
 
 __all__ = [
-    "ClassMembers",
     "FleetArrays",
     "JobView",
     "JobViews",
@@ -121,14 +120,6 @@ class JobView:
     running: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ClassMembers:
-    """Job ids in each work class and each service class (same order as the LP's classes)."""
-
-    work: tuple[tuple[str, ...], ...]
-    service: tuple[tuple[str, ...], ...]
-
-
 @dataclass(frozen=True, eq=False)
 class JobViews:
     """:class:`JobView` of many jobs at once, as columns (one entry per job, in ``jobs`` order):
@@ -170,13 +161,19 @@ def _hours_between(later: pd.Timestamp, earlier: pd.Timestamp) -> float:
 
 
 DEADLINE_MARGIN_H = 1.0
-"""The planner aims to finish every job this long before its deadline [h] (two slots): coarse
-blocks, whole-job rounding and checkpoint restores then cannot push it past the deadline.
-Where a job's slack is shorter, the margin shrinks to what the slack allows."""
+"""The planner aims to finish every job this long before its deadline [h] (two 30-min slots):
+coarse blocks, whole-job rounding, checkpoint restores and a plan laid from the start of the slot
+it is made in then cannot push it past the deadline. Where a job's slack is shorter, the margin
+shrinks to what the slack allows. An assumption (docs/assumptions.md)."""
+
+NOMINAL_SLACK_H = 72.0
+"""A job without a deadline is planned as if due this long after it could finish [h]: longer than
+the planner's 48 h horizon, so that such work waits for cheap hours, yet gets done within days.
+An assumption; the bundled workloads give every job a deadline."""
 
 
 def job_view(job: Job, now: pd.Timestamp | int, remaining_gpu_h: float, site_index: int,
-             running: bool, nominal_slack_h: float = 72.0,
+             running: bool, nominal_slack_h: float = NOMINAL_SLACK_H,
              margin_h: float = DEADLINE_MARGIN_H) -> JobView:
     """One job's :class:`JobView`, by the rules of :func:`job_views` (written there once).
     ``now`` may be given as integer nanoseconds since the epoch (UTC)."""
@@ -187,7 +184,7 @@ def job_view(job: Job, now: pd.Timestamp | int, remaining_gpu_h: float, site_ind
 
 
 def job_views(jobs: Sequence[Job], now_ns: int, remaining_gpu_h: Sequence[float],
-              site_index: Sequence[int], running: Sequence[bool], nominal_slack_h: float = 72.0,
+              site_index: Sequence[int], running: Sequence[bool], nominal_slack_h: float = NOMINAL_SLACK_H,
               margin_h: float = DEADLINE_MARGIN_H) -> JobViews:
     """What the planner needs of each job now, as columns: ``now_ns`` is integer nanoseconds
     since the epoch (UTC); remaining_gpu_h[i], site_index[i] (or -1) and running[i] are job i's
@@ -414,7 +411,3 @@ def dr_constraints(requests: Iterable[tuple[DemandResponse, float]], now: pd.Tim
         target = ref_mw + dr.power_mw if up else max(0.0, ref_mw - dr.power_mw)
         out.append(DRConstraint(dr.request_id, fa.areas.index(dr.area), mask, 1 if up else -1, target))
     return tuple(out)
-
-
-def is_deferrable(job: Job) -> bool:
-    return job.kind is not JobKind.ONLINE_INFERENCE

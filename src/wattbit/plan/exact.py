@@ -424,10 +424,6 @@ def solve_exact_like(problem: PlanningProblem, fa: FleetArrays, views: Sequence[
     """The job-level LP on the blocks, grid, site capacities, demand response and weights of a
     class problem ``problem`` (for instance the one ``Controller.build_problem`` returns), with
     the jobs that problem's classes were built from."""
-    if problem.earliness_jpy_per_gpu_h2 or problem.progress_value_jpy_per_gpu_h:
-        raise InvalidInput(
-            "solve_exact_like: the problem has earliness or progress terms, which the job-level LP "
-            "does not model; build it with both at 0")
     return solve_exact(
         fa, views, services, problem.blocks, problem.price_jpy_per_mwh, problem.curtailment_mw,
         problem.carbon_marginal_g_per_kwh, weights_of(problem), now=now, cap_gpus=problem.cap_gpus,

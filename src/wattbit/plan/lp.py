@@ -27,9 +27,9 @@ Rows::
 
 Objective [JPY]: energy at area prices + carbon price × marginal emissions of grid-served energy
 − value of curtailment absorbed + penalties (deadline, unserved inference, DR shortfall, moves)
-+ the GPU time lost to starts (checkpoint restores and start leads, valued per GPU-hour)
-(+ an earliness term for the no-deferral ``spatial`` policy). Columns are grouped class-major,
-the order that lets HiGHS's simplex run fastest on this structure.
++ the GPU time lost to starts (checkpoint restores and start leads, valued per GPU-hour).
+Columns are grouped class-major, the order that lets HiGHS's simplex run fastest on this
+structure.
 """
 
 from __future__ import annotations
@@ -164,7 +164,6 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
 
     B = p.blocks.n
     h = np.asarray(p.blocks.duration_h, dtype=float)
-    mid_h = p.blocks.offset_h + h / 2
     S, A = p.n_sites, p.n_areas
     W, K = p.work, p.service
     C = W.n
@@ -219,9 +218,7 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
     cp = p.carbon_price_jpy_per_t / 1000.0  # JPY per (g/kWh × MWh) = JPY per kg
     grid_cost = p.price_jpy_per_mwh + cp * p.carbon_marginal_g_per_kwh  # (a, b) JPY/MWh
     if P:
-        cx = (h[None, :] * p.mw_per_gpu[site_of_pair][:, None] * grid_cost[area_of_pair, :]
-              + p.earliness_jpy_per_gpu_h2 * mid_h[None, :] * h[None, :]
-              - p.progress_value_jpy_per_gpu_h * h[None, :])
+        cx = h[None, :] * p.mw_per_gpu[site_of_pair][:, None] * grid_cost[area_of_pair, :]
         cost[x0:x0 + nx] = cx.ravel()
         ub[x0:x0 + nx] = np.minimum(W.cap_gpus[pairs[:, 0], :], p.cap_gpus[site_of_pair, :]).ravel()
     if nm:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from wattbit.domain import Weights
 from wattbit.errors import InvalidInput
 
 __all__ = [
@@ -177,6 +178,17 @@ class DRConstraint:
     ref_block: int = -1
 
 
+_DEFAULT_WEIGHTS = Weights()
+
+DR_PENALTY_JPY_PER_MWH = 1_000_000.0
+"""Cost of a MWh of demand-response shortfall in the plan [JPY/MWh]. An assumption, not a market
+figure: dearer than any energy, carbon or curtailment term per MWh (prices reach 100,000 JPY/MWh)
+and than the deadline penalty's 50,000 JPY per GPU-hour (about 0.0011 MWh), so that the plan meets
+a request whenever it can without missing a deadline or leaving inference unserved
+(docs/assumptions.md, "Objective weights"). What the controller commits is what the plan then
+delivers, not the request."""
+
+
 @dataclass(frozen=True, eq=False)
 class PlanningProblem:
     """Everything the LP needs, in arrays.
@@ -199,15 +211,14 @@ class PlanningProblem:
     work: WorkClasses
     service: ServiceClasses
     dr: tuple[DRConstraint, ...] = ()
-    carbon_price_jpy_per_t: float = 10_000.0
-    curtailment_value_jpy_per_mwh: float = 5_000.0
-    deadline_penalty_jpy_per_gpu_h: float = 50_000.0
-    unserved_penalty_jpy_per_gpu_h: float = 200_000.0
-    move_penalty_jpy_per_gb: float = 1.0
-    gpu_hour_value_jpy: float = 500.0
-    dr_penalty_jpy_per_mwh: float = 1_000_000.0
-    earliness_jpy_per_gpu_h2: float = 0.0
-    progress_value_jpy_per_gpu_h: float = 0.0
+    # the objective's weights: the defaults of wattbit.domain.Weights (WEIGHT_FIELDS below)
+    carbon_price_jpy_per_t: float = _DEFAULT_WEIGHTS.carbon_price_jpy_per_t
+    curtailment_value_jpy_per_mwh: float = _DEFAULT_WEIGHTS.curtailment_value_jpy_per_mwh
+    deadline_penalty_jpy_per_gpu_h: float = _DEFAULT_WEIGHTS.deadline_penalty_jpy_per_gpu_h
+    unserved_penalty_jpy_per_gpu_h: float = _DEFAULT_WEIGHTS.unserved_inference_penalty_jpy_per_gpu_h
+    move_penalty_jpy_per_gb: float = _DEFAULT_WEIGHTS.move_penalty_jpy_per_gb
+    gpu_hour_value_jpy: float = _DEFAULT_WEIGHTS.gpu_hour_value_jpy
+    dr_penalty_jpy_per_mwh: float = DR_PENALTY_JPY_PER_MWH
     allow_moves: bool = True
     meta: dict = field(default_factory=dict)
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from wattbit.errors import InvalidInput
 from wattbit.sim.twin import TwinResult
 
 __all__ = ["KPI_LABELS", "MEASURED_KPIS", "absorbed_by_area", "kpi_table", "kpis"]
@@ -98,15 +99,26 @@ def kpi_table(results: Mapping[str, TwinResult]) -> pd.DataFrame:
     return table
 
 
+_PERIOD_OF_START = {"MS": "M", "QS": "Q", "YS": "Y"}
+"""Offset aliases of a period's start, and the period they name."""
+
+
 def absorbed_by_area(r: TwinResult, freq: str | None = None) -> pd.DataFrame:
-    """Curtailed and absorbed MWh per area (and per period, e.g. ``freq="MS"`` for months, in JST)."""
+    """Curtailed and absorbed MWh per area (and per period, in JST: ``freq`` a pandas period such
+    as ``"M"`` for months, ``"W"`` for weeks or ``"D"`` for days; ``"MS"`` is taken as months)."""
     a = r.areas[["curtailment_mw", "absorbed_mw"]] * r.step_h
     a.columns = ["curtailed_mwh", "absorbed_mwh"]
     if freq is None:
         out = a.groupby(level="area").sum()
     else:
         t = a.index.get_level_values("time").tz_convert("Asia/Tokyo")
-        out = a.groupby([t.tz_localize(None).to_period(freq[0]), a.index.get_level_values("area")]).sum()
+        period = _PERIOD_OF_START.get(freq, freq)
+        try:
+            periods = t.tz_localize(None).to_period(period)
+        except (ValueError, TypeError):
+            raise InvalidInput(f"absorbed_by_area: freq = {freq!r} is not a period; give e.g. 'M' (months), "
+                               "'W' (weeks) or 'D' (days)") from None
+        out = a.groupby([periods, a.index.get_level_values("area")]).sum()
     out["absorbed_pct"] = 100.0 * out["absorbed_mwh"] / out["curtailed_mwh"].where(out["curtailed_mwh"] > 0)
     return out
 

@@ -42,8 +42,9 @@ def job_end(job: Job) -> pd.Timestamp:
 
 def run_window(jobs: Sequence[Job], start: pd.Timestamp, end: pd.Timestamp, step_s: float,
                drain_h: float = 0.0) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The slots a run must cover: from ``start`` until the last deadline (or release plus run
-    time) of the jobs released before ``end``, plus ``drain_h``, on the slot grid."""
+    """The slots a run must cover: from ``start`` until ``end`` or the last deadline (or release
+    plus three times the run time, :func:`job_end`) of ``jobs``, whichever is later, plus
+    ``drain_h``, on the slot grid (give the jobs released before ``end``)."""
     last = max((end, *map(job_end, jobs))) + pd.Timedelta(hours=drain_h)
     step = pd.Timedelta(seconds=step_s)
     n = int(np.ceil((last - start) / step))
@@ -221,15 +222,14 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         if on_slot is not None:
             on_slot(t, T)
 
-    n_used = T
     site_mw = fa.base_mw[None, :] + site_mwh / step_h
     sites = pd.DataFrame(
         {"busy_gpus": busy.ravel(), "power_mw": site_mw.ravel()},
         index=pd.MultiIndex.from_product([times, list(fa.sites)], names=["time", "site"]))
     # --- areas --------------------------------------------------------------------------------
-    sig = truth.window(0, n_used).select_areas(fa.areas)
-    _, _, mc_eff = pb.grid_blocks(sig, fa.areas, Blocks.uniform(n_used, step_h))
-    load = np.zeros((n_used, len(fa.areas)))
+    sig = truth.window(0, T).select_areas(fa.areas)
+    _, _, mc_eff = pb.grid_blocks(sig, fa.areas, Blocks.uniform(T, step_h))
+    load = np.zeros((T, len(fa.areas)))
     for s in range(S):
         load[:, fa.site_area[s]] += site_mw[:, s]
     absorbed = np.minimum(load, sig.curtailment_mw)
@@ -299,11 +299,11 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         if kind is int:
             slots[name] = slots[name].round().astype(np.int64)
     counters = dict(
-        **counts(), slots=n_used, highs_s=controller.highs_s,
+        **counts(), slots=T, highs_s=controller.highs_s,
         lightpaths=(len(lp.reservations) if lp is not None else 0),
         peak_link_utilisation_pu=(float(lp.peak_utilisation()) if lp is not None else 0.0),
         **{f"decide_{part}_s": s for part, s in controller.time_s.items()},
         run_s=time.perf_counter() - started,
     )
     return TwinResult(controller.policy.name, step_h, sites, areas, jobs_df, dr_df, counters,
-                      decide[:n_used], slots)
+                      decide, slots)
