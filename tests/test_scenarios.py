@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -182,7 +183,12 @@ def test_fleet_site_errors_name_the_entry(tmp_path):
     with pytest.raises(UnknownName, match=r"accelerator 'h2000' not found; did you mean 'h200'"):
         load_fleet(p)
     p.write_text('[[sites]]\nname = "a"\narea = "tokyo"\nlat = 35.7\nlon = 139.8\ngpus = 8\n', encoding="utf-8")
-    with pytest.raises(InvalidInput, match=r"sites\[0\]: .*unexpected keyword argument 'gpus'.*docs/scenarios.md"):
+    with pytest.raises(InvalidInput, match=r"sites\[0\]: unknown field 'gpus'; known fields: name, .*gpu_count.*; "
+                                           r"see docs/fleet.md"):
+        load_fleet(p)
+    p.write_text('[[sites]]\nname = "a"\narea = "tokyo"\nlat = 35.7\nlon = 139.8\n', encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"sites\[0\]: gpu_count, it_power_max_mw are missing; add them "
+                                           r"\(see docs/fleet.md\)"):
         load_fleet(p)
 
 
@@ -226,3 +232,168 @@ def test_docs_examples_run(doc):
     result = doctest.testfile(str(REPO / "docs" / doc), module_relative=False,
                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --- review of the loaders: wrong types, misspelt site fields, tables for arrays, JST ----------
+
+DR = """
+[[demand_response]]
+request_id = "x"
+direction = "up"
+area = "kyushu"
+power_mw = 1
+start = "2023-03-06 10:00"
+end = "2023-03-06 11:00"
+"""
+OUTAGE = """
+[[outages]]
+site = "tokyo-dc"
+start = "2023-03-06 10:00"
+end = "2023-03-06 11:00"
+"""
+SITE = 'name = "a"\narea = "tokyo"\nlat = 35.7\nlon = 139.8\ngpu_count = 8\nit_power_max_mw = 1\n'
+
+
+@pytest.mark.parametrize("text, where, shown", [
+    (MINIMAL + '[workload]\nutilisation_pu = "high"\n', r"\[workload\]", r"utilisation_pu = 'high' is a string"),
+    (MINIMAL + DR.replace("power_mw = 1", 'power_mw = "4 MW"'), r"\[\[demand_response\]\] #1",
+     r"power_mw = '4 MW' is a string"),
+    (MINIMAL + '[weights]\ncarbon_price_jpy_per_t = "cheap"\n', r"\[weights\]",
+     r"carbon_price_jpy_per_t = 'cheap' is a string"),
+    (MINIMAL + DR + 'response_deadline_s = "fast"\n', r"\[\[demand_response\]\] #1",
+     r"response_deadline_s = 'fast' is a string"),
+    (MINIMAL + DR + "response_deadline_s = true\n", r"\[\[demand_response\]\] #1",
+     r"response_deadline_s = True is a boolean"),
+    ('horizon_slots = "96"\n' + MINIMAL, "scenario", r"horizon_slots = '96' is a string"),
+], ids=["utilisation", "power", "carbon-price", "deadline", "deadline-bool", "horizon"])
+def test_wrong_type_names_field_and_value(tmp_path, text, where, shown):
+    """The type is checked before the value is compared: the message names the file, the section,
+    the field, the value and what was expected, not Python's comparison error."""
+    with pytest.raises(InvalidInput) as err:
+        load_scenario(write(tmp_path, text))
+    msg = str(err.value)
+    assert re.search(rf"s\.toml: {where}: .*{shown}; expected an? (finite number|fraction|integer)", msg), msg
+    assert "not supported" not in msg
+
+
+@pytest.mark.parametrize("text, pattern", [
+    ("horizon_slots = 96.5\n" + MINIMAL, r"horizon_slots = 96.5; expected an integer >= 1"),
+    (MINIMAL.replace('name = "mini"', "name = 5"), r"s\.toml: name = 5; expected a non-empty string"),
+    (MINIMAL + DR.replace('request_id = "x"', "request_id = 1"),
+     r"\[\[demand_response\]\] #1: demand response: request_id = 1; expected a non-empty string"),
+    (MINIMAL + OUTAGE.replace('site = "tokyo-dc"', "site = 3"),
+     r"\[\[outages\]\] #1: outage: site = 3; expected a non-empty string"),
+    ("fine_block_slots = 2.0\n" + MINIMAL, r"fine_block_slots = 2.0; expected 1, 2 or 4"),
+    (MINIMAL.replace('end = "2023-03-07 00:00"', "end = 20230307"), r"end = 20230307 is not a date-time"),
+], ids=["horizon-float", "name-int", "request-id-int", "outage-site-int", "fine-blocks-float", "time-int"])
+def test_wrong_types_are_refused_not_accepted(tmp_path, text, pattern):
+    with pytest.raises(InvalidInput, match=pattern):
+        load_scenario(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("text, pattern", [
+    (MINIMAL.replace("[period]", '[period]\nfiscal_year = "2022"'),
+     r"s\.toml: \[period\]: fiscal_year = '2022' is a string; expected an integer such as 2022"),
+    (MINIMAL + "[workload]\nseed = 1.5\n", r"s\.toml: \[workload\]: workload: seed = 1.5; expected an integer >= 0"),
+    (MINIMAL + '[workload]\nseed = "one"\n', r"seed = 'one' is a string; expected an integer >= 0"),
+    ('step_s = "half-hour"\n' + MINIMAL,
+     r"s\.toml: scenario: scenario 'mini': step_s = 'half-hour' is a string; expected 900, 1800 or 3600"),
+], ids=["fiscal-year-str", "seed-float", "seed-str", "step-str"])
+def test_wrong_types_raise_invalid_input_not_python_errors(tmp_path, text, pattern):
+    """Before the fix these were a TypeError, a numpy TypeError when the jobs were built, and a
+    ValueError from float()."""
+    with pytest.raises(InvalidInput, match=pattern):
+        load_scenario(write(tmp_path, text))
+
+
+def test_seed_refused_before_any_job_is_built(tmp_path):
+    """A float seed used to load and then fail inside numpy when the workload was built."""
+    with pytest.raises(InvalidInput, match="seed = 1.5"):
+        load_scenario(write(tmp_path, MINIMAL + "[workload]\nseed = 1.5\n"))
+    assert load_scenario(write(tmp_path, MINIMAL + "[workload]\nseed = 7\n")).workload.seed == 7
+
+
+def test_misspelt_site_field_suggests_and_points_to_fleet_docs(tmp_path):
+    hint = (r"sites\[0\]: unknown field 'pues'; did you mean 'pue'\? \(known fields: name, area, lat, lon, "
+            r"gpu_count, .*base_load_pu; see docs/fleet\.md\)")
+    f = tmp_path / "f.toml"
+    f.write_text("[[sites]]\n" + SITE + "pues = 1.25\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"f\.toml: " + hint):
+        load_fleet(f)
+    inline = MINIMAL.replace('fleet = "japan-9"\n', "") + '[fleet]\nname = "x"\n[[fleet.sites]]\n' + SITE + "pues = 1.25\n"
+    with pytest.raises(InvalidInput, match=r"s\.toml: \[fleet\]: " + hint):
+        load_scenario(write(tmp_path, inline))
+
+
+@pytest.mark.parametrize("section, body, each", [
+    ("demand_response", DR, "request"),
+    ("outages", OUTAGE, "outage"),
+])
+def test_single_table_where_an_array_of_tables_is_expected(tmp_path, section, body, each):
+    text = MINIMAL + body.replace(f"[[{section}]]", f"[{section}]")
+    with pytest.raises(InvalidInput, match=rf"s\.toml: \[{section}\] is a single table; write \[\[{section}\]\] "
+                                           rf"\(an array of tables.*\), one per {each}"):
+        load_scenario(write(tmp_path, text))
+    assert len(getattr(load_scenario(write(tmp_path, MINIMAL + body)), section)) == 1
+
+
+def test_single_sites_table_in_a_fleet(tmp_path):
+    f = tmp_path / "f.toml"
+    f.write_text("[sites]\n" + SITE, encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"\[sites\] is a single table; write \[\[sites\]\] .*one per site"):
+        load_fleet(f)
+    inline = MINIMAL.replace('fleet = "japan-9"\n', "") + '[fleet]\nname = "x"\n[fleet.sites]\n' + SITE
+    with pytest.raises(InvalidInput, match=r"\[fleet\.sites\] is a single table; write \[\[fleet\.sites\]\]"):
+        load_scenario(write(tmp_path, inline))
+
+
+def test_unknown_name_without_a_close_match_has_no_stray_semicolon():
+    with pytest.raises(UnknownName) as err:
+        load_scenario("myscen")
+    assert str(err.value) == "scenario 'myscen' not found (known: default, full-year)"
+
+
+@pytest.mark.parametrize("loader, kind", [(load_scenario, "scenario"), (load_fleet, "fleet")])
+def test_existing_file_without_a_scenario_suffix(tmp_path, monkeypatch, loader, kind):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").write_text(MINIMAL, encoding="utf-8")
+    with pytest.raises(InvalidInput, match=rf"{kind} 'mine' is not a bundled {kind} .*give a path ending in "
+                                           r"\.toml or \.yaml"):
+        loader("mine")
+
+
+def test_upper_case_suffix_is_read(tmp_path):
+    s = load_scenario(write(tmp_path, MINIMAL, "my.TOML"))
+    assert s.name == "mini" and len(s.time) == 48
+    f = tmp_path / "F.TOML"
+    f.write_text('name = "one"\n[[sites]]\n' + SITE, encoding="utf-8")
+    assert load_fleet(f).name == "one"
+    assert load_scenario(write(tmp_path, MINIMAL.replace('"japan-9"', '"F.TOML"'))).fleet.name == "one"
+
+
+@pytest.mark.parametrize("text, pattern", [
+    (MINIMAL.replace('end = "2023-03-07 00:00"', 'end = "2023-03-05 00:00"'),
+     r"\[period\]: end 2023-03-05 00:00 JST is not after start 2023-03-06 00:00 JST"),
+    (MINIMAL + DR.replace('end = "2023-03-06 11:00"', 'end = "2023-03-06 09:00"'),
+     r"demand response 'x': end 2023-03-06 09:00 JST is not after start 2023-03-06 10:00 JST"),
+    (MINIMAL + DR + 'issued_at = "2023-03-06 12:00"\n',
+     r"issued_at 2023-03-06 12:00 JST is after start 2023-03-06 10:00 JST"),
+    (MINIMAL + OUTAGE.replace('end = "2023-03-06 11:00"', 'end = "2023-03-06 09:00"'),
+     r"outage of 'tokyo-dc': end 2023-03-06 09:00 JST is not after start 2023-03-06 10:00 JST"),
+    (MINIMAL.replace("[period]", "[period]\nfiscal_year = 2021"),
+     r"the period 2023-03-06 00:00 JST \.\. 2023-03-07 00:00 JST is not inside FY2021"),
+], ids=["period", "dr", "issued-at", "outage", "fiscal-year"])
+def test_window_errors_show_jst_as_written(tmp_path, text, pattern):
+    with pytest.raises(InvalidInput, match=pattern) as err:
+        load_scenario(write(tmp_path, text))
+    assert "+00:00" not in str(err.value)
+
+
+def test_with_period_error_in_jst():
+    from wattbit.scenarios import with_period
+
+    with pytest.raises(InvalidInput, match=r"period: end 2023-03-05 00:00 JST is not after start "
+                                           r"2023-03-06 00:00 JST; give --end after --start"):
+        with_period(load_scenario(), "2023-03-06", "2023-03-05")
+    with pytest.raises(InvalidInput, match=r"period: --start 'next monday' is not a date-time"):
+        with_period(load_scenario(), "next monday")

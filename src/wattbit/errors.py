@@ -107,15 +107,17 @@ class MissingExtra(WattbitError, ImportError):
 
 
 def unknown_name(kind: str, name: str, known: Iterable[str], field: str | None = None) -> UnknownName:
-    """Build an UnknownName error with a "did you mean" hint.
+    """Build an UnknownName error with a "did you mean" hint (when a known name is close).
 
     >>> str(unknown_name("area", "tokio", ["tokyo", "kyushu"]))
     "area 'tokio' not found; did you mean 'tokyo'? (known: kyushu, tokyo)"
+    >>> str(unknown_name("scenario", "myscen", ["full-year", "default"]))
+    "scenario 'myscen' not found (known: default, full-year)"
     """
     known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=1)
+    close = difflib.get_close_matches(name, known, n=1) if isinstance(name, str) else []
     prefix = f"{field}: " if field else ""
-    hint = f"; did you mean {close[0]!r}?" if close else ";"
+    hint = f"; did you mean {close[0]!r}?" if close else ""
     return UnknownName(f"{prefix}{kind} {name!r} not found{hint} (known: {', '.join(known)})")
 
 

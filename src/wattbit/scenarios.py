@@ -8,6 +8,7 @@ the file, the field, the value and the fix.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import difflib
 import tomllib
@@ -25,9 +26,9 @@ from wattbit.domain import (
     Weights,
     WorkloadSpec,
 )
-from wattbit.domain._validate import to_timestamp
+from wattbit.domain._validate import integer, to_timestamp, wrong_type
 from wattbit.errors import InvalidInput, UnknownName, unknown_name
-from wattbit.units import fiscal_year
+from wattbit.units import fiscal_year, jst_text
 
 __all__ = [
     "SCENARIO_FIELDS",
@@ -64,19 +65,39 @@ def bundled_scenarios() -> tuple[str, ...]:
     return _bundled("scenario")
 
 
+SUFFIXES = (".toml", ".yaml", ".yml")
+"""The suffixes of scenario and fleet files (in any case: ``my.TOML`` is TOML)."""
+
+
+def _is_file_name(path: Path) -> bool:
+    """Whether ``path`` names a scenario/fleet file by its suffix (else it is a bundled name)."""
+    return path.suffix.lower() in SUFFIXES
+
+
 def _read(path_or_name: str | Path, kind: str) -> tuple[dict, str]:
     path = Path(path_or_name)
-    if path.suffix in (".toml", ".yaml", ".yml"):
+    if _is_file_name(path):
         if not path.exists():
             raise InvalidInput(f"{kind} file {str(path)!r} does not exist; check the path")
-        text, origin = path.read_text(encoding="utf-8"), str(path)
+        if not path.is_file():
+            raise InvalidInput(f"{kind} file {str(path)!r} is not a file; give the path of a {kind} file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"{kind} file {str(path)!r} cannot be read as UTF-8 text: {exc}") from None
+        origin = str(path)
     else:
         name = str(path_or_name)
         res = resources.files("wattbit") / "resources" / f"{kind}s" / f"{name}.toml"
         if not res.is_file():
+            if path.is_file():
+                raise InvalidInput(
+                    f"{kind} {name!r} is not a bundled {kind} (known: {', '.join(_bundled(kind))}), "
+                    f"and a {kind} file is read only if its name ends in .toml, .yaml or .yml; give a "
+                    "path ending in .toml or .yaml (rename the file)")
             raise unknown_name(kind, name, _bundled(kind))
         text, origin, path = res.read_text(encoding="utf-8"), f"bundled {kind} {name!r}", Path(f"{name}.toml")
-    if path.suffix == ".toml":
+    if path.suffix.lower() == ".toml":
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -115,7 +136,7 @@ SCENARIO_FIELDS: dict[str, dict[str, tuple[str, str, object, str]]] = {
     },
     "workload": {
         "source": ("str", "-", "'traces'", "'traces' (scaled real traces) or 'synthetic'"),
-        "seed": ("int", "-", 0, "random seed; the same seed gives the same jobs"),
+        "seed": ("int", "-", 0, "random seed, an integer >= 0; the same seed gives the same jobs"),
         "utilisation_pu": ("float", "pu", 0.6, "mean share of fleet GPUs the workload asks for"),
         "inference_share_pu": ("float", "pu", 0.2, "share of GPU-hours that is online inference"),
         "residency_share_pu": ("float", "pu", 0.2, "share of jobs bound to their home area"),
@@ -170,14 +191,46 @@ def _where(section: str, index: int | None = None) -> str:
     return f"[[{section}]] #{index + 1}" if index is not None else f"[{section}]"
 
 
-def _check_keys(origin: str, section: str, table: dict, index: int | None = None) -> None:
-    known = SCENARIO_FIELDS[section]
+def _check_fields(origin: str, where: str, table: dict, known, doc: str) -> None:
+    """Refuse a key of ``table`` that is not in ``known``: the closest known one, if any, all of
+    them and the doc that describes them."""
+    known = list(known)
     for key in table:
-        if key in known or (not section and key in SCENARIO_FIELDS):
+        if key in known:
             continue
-        close = difflib.get_close_matches(key, list(known) + ([*SCENARIO_FIELDS][1:] if not section else []), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known fields: {', '.join(known)}"
-        raise InvalidInput(f"{origin}: {_where(section, index)}: unknown field {key!r}; {hint}")
+        close = difflib.get_close_matches(key, known, n=1) if isinstance(key, str) else []
+        listed = f"known fields: {', '.join(known)}; see {doc}"
+        hint = f"did you mean {close[0]!r}? ({listed})" if close else listed
+        raise InvalidInput(f"{origin}: {where}: unknown field {key!r}; {hint}")
+
+
+def _check_keys(origin: str, section: str, table: dict, index: int | None = None) -> None:
+    known = [*SCENARIO_FIELDS[section], *([*SCENARIO_FIELDS][1:] if not section else [])]
+    _check_fields(origin, _where(section, index), table, known, "docs/scenarios.md")
+
+
+def _array(origin: str, raw: dict, key: str, each: str, doc: str = "docs/scenarios.md",
+           label: str | None = None) -> list[dict]:
+    """The tables of the array of tables ``[[label]]`` (``raw[key]``; none if absent): a single
+    ``[label]`` table, a value or an entry that is not a table is refused with the fix."""
+    label = label or key
+    entries = raw.get(key)
+    if entries is None:
+        return []
+    if isinstance(entries, dict):
+        raise InvalidInput(
+            f"{origin}: [{label}] is a single table; write [[{label}]] (an array of tables; in YAML "
+            f"a list), one per {each} (see {doc})")
+    if not isinstance(entries, list):
+        raise InvalidInput(
+            f"{origin}: {key} = {entries!r}; expected [[{label}]] tables (an array of tables; in "
+            f"YAML a list), one per {each} (see {doc})")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise InvalidInput(
+                f"{origin}: [[{label}]] #{i + 1} = {entry!r}; expected a table of fields, one per "
+                f"{each} (see {doc})")
+    return entries
 
 
 def _time(origin: str, where: str, field: str, value: object) -> pd.Timestamp:
@@ -185,15 +238,26 @@ def _time(origin: str, where: str, field: str, value: object) -> pd.Timestamp:
         raise InvalidInput(f"{origin}: {where}: {field} is missing; give a date-time like '2023-03-06 00:00' (JST)")
     if isinstance(value, (_dt.datetime, _dt.date)) and not isinstance(value, _dt.datetime):
         value = _dt.datetime.combine(value, _dt.time())
+    bad = InvalidInput(
+        f"{origin}: {where}: {field} = {value!r} is not a date-time; write e.g. '2023-03-06 00:00' (JST)")
+    if not isinstance(value, (str, _dt.datetime)):  # a number would count nanoseconds from 1970
+        raise bad
     try:
-        return to_timestamp(value)
-    except (ValueError, TypeError):
-        raise InvalidInput(
-            f"{origin}: {where}: {field} = {value!r} is not a date-time; write e.g. '2023-03-06 00:00' (JST)"
-        ) from None
+        ts = to_timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        raise bad from None
+    if pd.isna(ts):  # '' parses as NaT
+        raise bad
+    return ts
 
 
-def _build(origin: str, where: str, cls, kwargs: dict):
+def _build(origin: str, where: str, cls, kwargs: dict, doc: str = "docs/scenarios.md"):
+    missing = [f.name for f in dataclasses.fields(cls) if f.init and f.name not in kwargs
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        one = len(missing) == 1
+        raise InvalidInput(f"{origin}: {where}: {', '.join(missing)} {'is' if one else 'are'} missing; "
+                           f"add {'it' if one else 'them'} (see {doc})")
     try:
         return cls(**kwargs)
     except UnknownName as exc:
@@ -201,7 +265,11 @@ def _build(origin: str, where: str, cls, kwargs: dict):
     except InvalidInput as exc:
         raise InvalidInput(f"{origin}: {where}: {exc}") from None
     except TypeError as exc:
-        raise InvalidInput(f"{origin}: {where}: {exc}; see docs/scenarios.md for the fields") from None
+        raise InvalidInput(f"{origin}: {where}: {exc}; see {doc} for the fields") from None
+
+
+SITE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Site) if f.init)
+"""The fields of a fleet's ``[[sites]]`` entry (docs/fleet.md)."""
 
 
 def fleet_from_dict(raw: dict, origin: str = "fleet") -> Fleet:
@@ -209,20 +277,30 @@ def fleet_from_dict(raw: dict, origin: str = "fleet") -> Fleet:
 
     Unknown accelerators are rejected here (the power model must know them).
     """
+    return _fleet(raw, origin, "sites")
+
+
+def _fleet(raw: dict, origin: str, label: str) -> Fleet:
+    """:func:`fleet_from_dict`, its array of sites written ``[[label]]`` in the file."""
     from wattbit.power import accelerator_power
 
-    sites = raw.get("sites")
+    doc = "docs/fleet.md"
+    sites = _array(origin, raw, "sites", "site", doc, label)
     if not sites:
-        raise InvalidInput(f"{origin}: no [[sites]] entries; a fleet needs at least one site")
+        raise InvalidInput(f"{origin}: no [[{label}]] entries; a fleet needs at least one site (see {doc})")
+    name = raw.get("name", origin)
+    if not isinstance(name, str) or not name:
+        raise wrong_type(origin, "name", name, "a non-empty string, in quotes")
     built = []
     for i, s in enumerate(sites):
-        site = _build(origin, f"sites[{i}]", Site, dict(s))
+        _check_fields(origin, f"sites[{i}]", s, SITE_FIELDS, doc)
+        site = _build(origin, f"sites[{i}]", Site, dict(s), doc)
         try:
             accelerator_power(site.accelerator)
         except UnknownName as exc:
             raise UnknownName(f"{origin}: sites[{i}] ({site.name}): {exc}") from None
         built.append(site)
-    return _build(origin, "fleet", Fleet, {"name": raw.get("name", origin), "sites": tuple(built)})
+    return _build(origin, "fleet", Fleet, {"name": name, "sites": tuple(built)}, doc)
 
 
 def load_fleet(path_or_name: str | Path = "japan-9") -> Fleet:
@@ -238,14 +316,14 @@ def load_fleet(path_or_name: str | Path = "japan-9") -> Fleet:
 def _fleet_of(raw: dict, origin: str, base: Path | None) -> Fleet:
     spec = raw.get("fleet", "japan-9")
     if isinstance(spec, dict):
-        return fleet_from_dict(spec, f"{origin}: [fleet]")
+        return _fleet(spec, f"{origin}: [fleet]", "fleet.sites")
     if not isinstance(spec, str):
         raise InvalidInput(f"{origin}: fleet = {spec!r}; expected a bundled fleet name, a file path or a [fleet] table")
     path = Path(spec)
-    if path.suffix in (".toml", ".yaml", ".yml") and base is not None and not path.is_absolute():
+    if _is_file_name(path) and base is not None and not path.is_absolute():
         path = base / path
     try:
-        return load_fleet(path if path.suffix else spec)
+        return load_fleet(path if _is_file_name(path) else spec)
     except UnknownName as exc:
         raise UnknownName(f"{origin}: fleet: {exc}") from None
     except InvalidInput as exc:
@@ -256,21 +334,33 @@ def scenario_from_dict(raw: dict, origin: str = "scenario", name: str = "scenari
                        base: Path | None = None) -> Scenario:
     """A scenario from a parsed table (see :data:`SCENARIO_FIELDS`)."""
     _check_keys(origin, "", raw)
+    name = raw.get("name", name)
+    if not isinstance(name, str) or not name:
+        raise wrong_type(origin, "name", name, "a non-empty string, in quotes")
+    if not isinstance(raw.get("description", ""), str):
+        raise wrong_type(origin, "description", raw["description"], "a string, in quotes")
     fleet = _fleet_of(raw, origin, base)
 
     period = raw.get("period")
-    if not isinstance(period, dict):
+    if period is None:
         raise InvalidInput(f"{origin}: [period] is missing; add start and end, e.g. start = '2023-03-06 00:00'")
+    if not isinstance(period, dict):
+        raise InvalidInput(f"{origin}: period = {period!r}; expected a [period] table with start and end")
     _check_keys(origin, "period", period)
     start = _time(origin, "[period]", "start", period.get("start"))
     end = _time(origin, "[period]", "end", period.get("end"))
+    if end <= start:
+        raise InvalidInput(f"{origin}: [period]: end {jst_text(end)} is not after start {jst_text(start)}; "
+                           "give an end later than the start")
     fy = period.get("fiscal_year")
     if fy is not None:
+        integer(f"{origin}: [period]", "fiscal_year", fy,
+                note=" such as 2022 (FY2022: 2022-04-01 .. 2023-04-01 JST)")
         last = end - pd.Timedelta(seconds=1)
         if fiscal_year(start) != fy or fiscal_year(last) != fy:
             raise InvalidInput(
-                f"{origin}: [period]: fiscal_year = {fy!r} but the period {start.tz_convert('Asia/Tokyo')} .. "
-                f"{end.tz_convert('Asia/Tokyo')} (JST) is not inside FY{fy} ({fy}-04-01 .. {fy + 1}-04-01 JST); "
+                f"{origin}: [period]: fiscal_year = {fy!r} but the period {jst_text(start)} .. {jst_text(end)} "
+                f"is not inside FY{fy} ({fy}-04-01 .. {fy + 1}-04-01 JST); "
                 "move the period or change fiscal_year"
             )
 
@@ -283,7 +373,7 @@ def scenario_from_dict(raw: dict, origin: str = "scenario", name: str = "scenari
         sections[section] = _build(origin, f"[{section}]", cls, table)
 
     events = []
-    for i, dr in enumerate(raw.get("demand_response", [])):
+    for i, dr in enumerate(_array(origin, raw, "demand_response", "request")):
         _check_keys(origin, "demand_response", dr, i)
         where = _where("demand_response", i)
         kw = dict(dr)
@@ -293,7 +383,7 @@ def scenario_from_dict(raw: dict, origin: str = "scenario", name: str = "scenari
             kw["issued_at"] = _time(origin, where, "issued_at", dr.get("issued_at"))
         events.append(_build(origin, where, DemandResponse, kw))
     outages = []
-    for i, o in enumerate(raw.get("outages", [])):
+    for i, o in enumerate(_array(origin, raw, "outages", "outage")):
         _check_keys(origin, "outages", o, i)
         where = _where("outages", i)
         kw = dict(o)
@@ -302,13 +392,11 @@ def scenario_from_dict(raw: dict, origin: str = "scenario", name: str = "scenari
         outages.append(_build(origin, where, SiteOutage, kw))
 
     kwargs = {
-        "name": raw.get("name", name), "fleet": fleet, "start": start, "end": end,
+        "name": name, "fleet": fleet, "start": start, "end": end,
         "workload": sections["workload"], "weights": sections["weights"],
         "demand_response": tuple(events), "outages": tuple(outages),
     }
-    if "step_s" in raw:
-        kwargs["step_s"] = float(raw["step_s"])
-    for key in ("horizon_slots", "replan_slots", "coarse_blocks", "fine_block_slots", "inference_forecast_days"):
+    for key in ("step_s", "horizon_slots", "replan_slots", "coarse_blocks", "fine_block_slots", "inference_forecast_days"):
         if key in raw:
             kwargs[key] = raw[key]
     return _build(origin, "scenario", Scenario, kwargs)
@@ -323,8 +411,8 @@ def load_scenario(path_or_name: str | Path = "default") -> Scenario:
     """
     raw, origin = _read(path_or_name, "scenario")
     path = Path(path_or_name)
-    base = path.parent if path.suffix else None
-    name = path.stem if path.suffix else str(path_or_name)
+    base = path.parent if _is_file_name(path) else None
+    name = path.stem if _is_file_name(path) else str(path_or_name)
     return scenario_from_dict(raw, origin, name, base)
 
 
@@ -337,14 +425,17 @@ def with_period(scenario: Scenario, start: str | pd.Timestamp | None = None,
     >>> len(s.time), [d.request_id for d in s.demand_response]
     (96, [])
     """
-    import dataclasses
+    def instant(value, option: str) -> pd.Timestamp:
+        try:
+            return to_timestamp(value)
+        except (ValueError, TypeError, OverflowError):
+            raise InvalidInput(f"period: {option} {value!r} is not a date-time; "
+                               "write e.g. '2023-03-06 00:00' (JST)") from None
 
-    from wattbit.domain._validate import to_timestamp
-
-    t0 = to_timestamp(start) if start is not None else scenario.start
-    t1 = to_timestamp(end) if end is not None else scenario.end
+    t0 = instant(start, "--start") if start is not None else scenario.start
+    t1 = instant(end, "--end") if end is not None else scenario.end
     if t1 <= t0:
-        raise InvalidInput(f"period: end {t1} is not after start {t0}; give --end after --start")
+        raise InvalidInput(f"period: end {jst_text(t1)} is not after start {jst_text(t0)}; give --end after --start")
     return dataclasses.replace(
         scenario, start=t0, end=t1,
         demand_response=tuple(d for d in scenario.demand_response if d.start < t1 and d.end > t0),

@@ -155,13 +155,18 @@ def to_jst(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
 
 
 def jst_text(ts: pd.Timestamp) -> str:
-    """An instant as messages show it: in JST, to the minute (a naive one is taken as JST).
+    """An instant as users write it and messages show it: in JST, to the minute, with seconds only
+    where there are any (a naive instant is taken as JST).
 
     >>> jst_text(pd.Timestamp("2023-03-05 15:00", tz="UTC"))
     '2023-03-06 00:00 JST'
+    >>> jst_text(pd.Timestamp("2023-03-06 10:00:30", tz="Asia/Tokyo"))
+    '2023-03-06 10:00:30 JST'
     """
-    ts = pd.Timestamp(ts)
-    return f"{(ts.tz_convert(JST) if ts.tzinfo else ts):%Y-%m-%d %H:%M} JST"
+    t = pd.Timestamp(ts)
+    t = t.tz_convert(JST) if t.tzinfo else t
+    fmt = "%Y-%m-%d %H:%M:%S.%f" if t.microsecond else "%Y-%m-%d %H:%M:%S" if t.second else "%Y-%m-%d %H:%M"
+    return t.strftime(fmt) + " JST"
 
 
 def fiscal_year(ts: pd.Timestamp) -> int:

@@ -1,24 +1,117 @@
-"""Small validation helpers shared by the domain objects (raise InvalidInput with the fix)."""
+"""Small validation helpers shared by the domain objects (raise InvalidInput with the fix).
+
+Each checks the type first (a bool is not a number), then the value, and names the owner, the
+field and the value seen.
+"""
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import pandas as pd
 
 from wattbit.errors import InvalidInput, UnknownName
 
+JST = "Asia/Tokyo"
+
+
+def is_number(value: object) -> bool:
+    """A real number (numpy's too), not a bool."""
+    return type(value) in (float, int) or (isinstance(value, numbers.Real) and not isinstance(value, bool))
+
+
+def is_integer(value: object) -> bool:
+    """An integer (numpy's too), not a bool and not a float such as 96.0."""
+    return type(value) is int or (isinstance(value, numbers.Integral) and not isinstance(value, bool))
+
+
+def _type_note(value: object) -> str:
+    """What a value of the wrong type is, for a message ("" when its repr says it already)."""
+    if isinstance(value, bool):
+        return " is a boolean"
+    if isinstance(value, str):
+        return " is a string"
+    if isinstance(value, dict):
+        return " is a table"
+    if isinstance(value, (list, tuple)):
+        return " is a list"
+    return ""
+
+
+def wrong_type(owner: str, field: str, value: object, expected: str) -> InvalidInput:
+    """The error for ``field`` of ``owner`` holding ``value`` where ``expected`` was wanted.
+
+    >>> str(wrong_type("weights", "carbon_price_jpy_per_t", "cheap", "a finite number >= 0"))
+    "weights: carbon_price_jpy_per_t = 'cheap' is a string; expected a finite number >= 0"
+    """
+    return InvalidInput(f"{owner}: {field} = {value!r}{_type_note(value)}; expected {expected}")
+
+
+def number_fix(value: object) -> str:
+    return ", written without quotes or unit" if isinstance(value, str) else ""
+
 
 def positive(owner: str, field: str, value: float, *, allow_zero: bool = False) -> None:
-    ok = value >= 0 if allow_zero else value > 0
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise InvalidInput(f"{owner}: {field} = {value!r}; expected a finite number {bound}")
+    """``value`` is a finite number > 0 (>= 0 with ``allow_zero``).
+
+    >>> positive("demand response 'x'", "power_mw", "4 MW")
+    Traceback (most recent call last):
+    ...
+    wattbit.errors.InvalidInput: demand response 'x': power_mw = '4 MW' is a string; expected a finite number > 0, written without quotes or unit
+    """
+    bound = ">= 0" if allow_zero else "> 0"
+    expected = f"a finite number {bound}"
+    if not is_number(value):
+        raise wrong_type(owner, field, value, expected + number_fix(value))
+    if not math.isfinite(value) or not (value >= 0 if allow_zero else value > 0):
+        raise InvalidInput(f"{owner}: {field} = {value!r}; expected {expected}")
 
 
-def fraction(owner: str, field: str, value: float, *, low: float = 0.0, high: float = 1.0) -> None:
-    if not isinstance(value, (int, float)) or not (low <= value <= high):
-        raise InvalidInput(f"{owner}: {field} = {value!r}; expected a fraction in [{low}, {high}]")
+def fraction(owner: str, field: str, value: float, *, low: float = 0, high: float = 1) -> None:
+    """``value`` is a number in [low, high].
+
+    >>> fraction("workload", "utilisation_pu", "high")
+    Traceback (most recent call last):
+    ...
+    wattbit.errors.InvalidInput: workload: utilisation_pu = 'high' is a string; expected a fraction in [0, 1], written without quotes or unit
+    """
+    expected = f"a fraction in [{low}, {high}]"
+    if not is_number(value):
+        raise wrong_type(owner, field, value, expected + number_fix(value))
+    if not (low <= value <= high):
+        raise InvalidInput(f"{owner}: {field} = {value!r}; expected {expected}")
+
+
+def integer(owner: str, field: str, value: object, *, low: int | None = None,
+            note: str = "") -> int:
+    """``value`` is an integer (not a bool, not a float such as 96.5), at least ``low`` if given;
+    ``note`` ends the message (what the field means). Returned as given.
+
+    >>> integer("scenario 'x'", "horizon_slots", 96.5, low=1)
+    Traceback (most recent call last):
+    ...
+    wattbit.errors.InvalidInput: scenario 'x': horizon_slots = 96.5; expected an integer >= 1
+    """
+    expected = "an integer" + (f" >= {low}" if low is not None else "") + note
+    if not is_integer(value):
+        raise wrong_type(owner, field, value, expected + number_fix(value))
+    if low is not None and value < low:
+        raise InvalidInput(f"{owner}: {field} = {value!r}; expected {expected}")
+    return value
+
+
+def text(owner: str, field: str, value: object) -> str:
+    """``value`` is a non-empty string. Returned as given.
+
+    >>> text("scenario", "name", 5)
+    Traceback (most recent call last):
+    ...
+    wattbit.errors.InvalidInput: scenario: name = 5; expected a non-empty string, in quotes
+    """
+    if not isinstance(value, str) or not value:
+        raise wrong_type(owner, field, value, "a non-empty string, in quotes")
+    return value
 
 
 def aware(owner: str, field: str, value: pd.Timestamp | None) -> None:
@@ -37,7 +130,7 @@ def to_timestamp(value) -> pd.Timestamp:
     """Parse a timestamp; naive values are taken as JST (the zone of every Japanese source)."""
     ts = pd.Timestamp(value)
     if ts.tzinfo is None:
-        ts = ts.tz_localize("Asia/Tokyo")
+        ts = ts.tz_localize(JST)
     return ts.tz_convert("UTC")
 
 

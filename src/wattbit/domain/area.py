@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wattbit.errors import unknown_name
+from wattbit.errors import InvalidInput, unknown_name
 
 __all__ = ["AREAS", "AREA_NAMES", "INTERCONNECTED_AREAS", "Area", "area"]
 
@@ -70,6 +70,8 @@ def area(name: str) -> Area:
     ...
     wattbit.errors.UnknownName: area 'tokio' not found; did you mean 'tokyo'? (known: ...)
     """
+    if not isinstance(name, str):
+        raise InvalidInput(f"area = {name!r}; expected an area name such as 'tokyo'")
     key = name.strip().lower()
     found = _BY_NAME.get(key) or _BY_CODE.get(key)
     if found is None:

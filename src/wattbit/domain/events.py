@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from wattbit.domain._validate import area_name, aware, positive
+from wattbit.domain._validate import area_name, aware, positive, text
 from wattbit.errors import InvalidInput
+from wattbit.units import jst_text
 
 __all__ = ["DRDirection", "DemandResponse", "SiteOutage"]
 
@@ -43,6 +44,7 @@ class DemandResponse:
     issued_at: pd.Timestamp | None = None
 
     def __post_init__(self) -> None:
+        text("demand response", "request_id", self.request_id)
         owner = f"demand response {self.request_id!r}"
         try:
             object.__setattr__(self, "direction", DRDirection(self.direction))
@@ -53,13 +55,16 @@ class DemandResponse:
         aware(owner, "start", self.start)
         aware(owner, "end", self.end)
         if self.end <= self.start:
-            raise InvalidInput(f"{owner}: end {self.end} is not after start {self.start}")
+            raise InvalidInput(
+                f"{owner}: end {jst_text(self.end)} is not after start {jst_text(self.start)}; give an end "
+                "later than the start")
         positive(owner, "response_deadline_s", self.response_deadline_s)
+        text(owner, "issued_by", self.issued_by)
         aware(owner, "issued_at", self.issued_at)
         if self.issued_at is not None and self.issued_at > self.start:
             raise InvalidInput(
-                f"{owner}: issued_at {self.issued_at} is after start {self.start}; a request is "
-                "issued before (or at) the start of its window"
+                f"{owner}: issued_at {jst_text(self.issued_at)} is after start {jst_text(self.start)}; a "
+                "request is issued before (or at) the start of its window"
             )
 
     @property
@@ -77,7 +82,11 @@ class SiteOutage:
     end: pd.Timestamp
 
     def __post_init__(self) -> None:
-        aware(f"outage of {self.site!r}", "start", self.start)
-        aware(f"outage of {self.site!r}", "end", self.end)
+        text("outage", "site", self.site)
+        owner = f"outage of {self.site!r}"
+        aware(owner, "start", self.start)
+        aware(owner, "end", self.end)
         if self.end <= self.start:
-            raise InvalidInput(f"outage of {self.site!r}: end {self.end} is not after start {self.start}")
+            raise InvalidInput(
+                f"{owner}: end {jst_text(self.end)} is not after start {jst_text(self.start)}; give an end "
+                "later than the start")

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
-from wattbit.domain._validate import area_name, aware, positive
+from wattbit.domain._validate import area_name, aware, is_integer, positive, wrong_type
 from wattbit.domain.area import AREA_NAMES
 from wattbit.errors import InvalidInput
+from wattbit.units import jst_text
 
 __all__ = ["Job", "JobKind", "pack_jobs", "unpack_jobs"]
 
@@ -111,7 +112,7 @@ class Job:
         aware(owner, "deadline", self.deadline)
         if self.deadline is not None and self.deadline <= self.release:
             raise InvalidInput(
-                f"{owner}: deadline {self.deadline} is not after release {self.release}; "
+                f"{owner}: deadline {jst_text(self.deadline)} is not after release {jst_text(self.release)}; "
                 "move the deadline later or drop it"
             )
         if self.deadline is not None and self.kind is not JobKind.ONLINE_INFERENCE:
@@ -136,8 +137,8 @@ class Job:
                 self, "allowed_areas",
                 frozenset(area_name(owner, "allowed_areas", a) for a in self.allowed_areas),
             )
-        if not (0 <= self.priority <= 9):
-            raise InvalidInput(f"{owner}: priority = {self.priority!r}; expected 0..9")
+        if not (is_integer(self.priority) and 0 <= self.priority <= 9):
+            raise wrong_type(owner, "priority", self.priority, "an integer 0..9")
         positive(owner, "checkpoint_gb", self.checkpoint_gb, allow_zero=True)
         if self.kind is JobKind.ONLINE_INFERENCE:
             if self.user_area is None or self.rtt_budget_s is None or self.deadline is None:

@@ -6,10 +6,20 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from wattbit.domain._validate import aware, positive
+from wattbit.domain._validate import (
+    aware,
+    fraction,
+    integer,
+    is_number,
+    number_fix,
+    positive,
+    text,
+    wrong_type,
+)
 from wattbit.domain.events import DemandResponse, SiteOutage
 from wattbit.domain.site import Fleet
-from wattbit.errors import InvalidInput
+from wattbit.errors import InvalidInput, UnknownName
+from wattbit.units import jst_text
 
 __all__ = ["Scenario", "Weights", "WorkloadSpec", "check_forecast_days"]
 
@@ -57,14 +67,14 @@ class WorkloadSpec:
     residency_share_pu: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.source not in ("traces", "synthetic"):
+        if not isinstance(self.source, str) or self.source not in ("traces", "synthetic"):
             raise InvalidInput(
                 f"workload: source = {self.source!r}; expected 'traces' or 'synthetic'"
             )
+        integer("workload", "seed", self.seed, low=0,
+                note=" (the random seed; the same seed gives the same jobs)")
         for name in ("utilisation_pu", "inference_share_pu", "residency_share_pu"):
-            v = getattr(self, name)
-            if not (0.0 <= v <= 1.0):
-                raise InvalidInput(f"workload: {name} = {v!r}; expected a fraction in [0, 1]")
+            fraction("workload", name, getattr(self, name))
 
 
 MAX_REPLAN_SLOTS = 4
@@ -116,16 +126,21 @@ class Scenario:
     inference_forecast_days: int = 14
 
     def __post_init__(self) -> None:
+        text("scenario", "name", self.name)
         owner = f"scenario {self.name!r}"
         aware(owner, "start", self.start)
         aware(owner, "end", self.end)
         if self.end <= self.start:
-            raise InvalidInput(f"{owner}: end {self.end} is not after start {self.start}")
-        if self.step_s not in (900.0, 1800.0, 3600.0):
-            raise InvalidInput(f"{owner}: step_s = {self.step_s!r}; expected 900, 1800 or 3600")
-        if self.horizon_slots < 1:
-            raise InvalidInput(f"{owner}: horizon_slots = {self.horizon_slots!r}; expected >= 1")
-        if not (isinstance(self.replan_slots, int) and 1 <= self.replan_slots <= MAX_REPLAN_SLOTS):
+            raise InvalidInput(
+                f"{owner}: end {jst_text(self.end)} is not after start {jst_text(self.start)}; give an end "
+                "later than the start")
+        if not is_number(self.step_s) or self.step_s not in (900.0, 1800.0, 3600.0):
+            raise wrong_type(owner, "step_s", self.step_s,
+                             "900, 1800 or 3600 (seconds)" + number_fix(self.step_s))
+        object.__setattr__(self, "step_s", float(self.step_s))
+        integer(owner, "horizon_slots", self.horizon_slots, low=1, note=" (planner look-ahead in slots)")
+        if not (isinstance(self.replan_slots, int) and not isinstance(self.replan_slots, bool)
+                and 1 <= self.replan_slots <= MAX_REPLAN_SLOTS):
             raise InvalidInput(
                 f"{owner}: replan_slots = {self.replan_slots!r}; expected an integer 1 .. "
                 f"{MAX_REPLAN_SLOTS} (the slots the controller plans one by one)")
@@ -135,7 +150,8 @@ class Scenario:
                 f"{owner}: coarse_blocks = {self.coarse_blocks!r}; expected an integer >= 1 (blocks of "
                 "each coarser size in the planner's horizon; 2 is the default, 1 a smaller LP)")
         divisors = [n for n in range(1, MAX_REPLAN_SLOTS + 1) if MAX_REPLAN_SLOTS % n == 0]
-        if self.fine_block_slots not in divisors or isinstance(self.fine_block_slots, bool):
+        if (not isinstance(self.fine_block_slots, int) or isinstance(self.fine_block_slots, bool)
+                or self.fine_block_slots not in divisors):
             raise InvalidInput(
                 f"{owner}: fine_block_slots = {self.fine_block_slots!r}; expected "
                 f"{', '.join(map(str, divisors[:-1]))} or {divisors[-1]} (slots per block among the "
@@ -148,7 +164,10 @@ class Scenario:
                     f"fleet has no site (fleet areas: {', '.join(self.fleet.areas)})"
                 )
         for o in self.outages:
-            self.fleet.site(o.site)
+            try:
+                self.fleet.site(o.site)
+            except UnknownName as exc:
+                raise UnknownName(f"{owner}: outage of {o.site!r}: {exc}") from None
 
     @property
     def step_h(self) -> float:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wattbit.domain._validate import area_name, fraction, positive
+from wattbit.domain._validate import (
+    area_name,
+    fraction,
+    is_number,
+    number_fix,
+    positive,
+    text,
+    wrong_type,
+)
 from wattbit.errors import InvalidInput, unknown_name
 
 __all__ = ["Fleet", "Site"]
@@ -34,20 +42,27 @@ class Site:
     base_load_pu: float = 0.0
 
     def __post_init__(self) -> None:
+        text("site", "name", self.name)
         owner = f"site {self.name!r}"
-        if not self.name or not isinstance(self.name, str):
-            raise InvalidInput(f"site: name = {self.name!r}; expected a non-empty string")
         object.__setattr__(self, "area", area_name(owner, "area", self.area))
+        for name in ("lat", "lon"):
+            value = getattr(self, name)
+            if not is_number(value):
+                raise wrong_type(owner, name, value, "a number of degrees" + number_fix(value))
         if not (20.0 <= self.lat <= 46.0 and 122.0 <= self.lon <= 154.0):
             raise InvalidInput(
                 f"{owner}: location ({self.lat}, {self.lon}) is outside Japan; "
                 "expected lat 20..46, lon 122..154 [deg]"
             )
-        if not isinstance(self.gpu_count, int) or isinstance(self.gpu_count, bool) or self.gpu_count <= 0:
-            raise InvalidInput(f"{owner}: gpu_count = {self.gpu_count!r}; expected a positive integer")
+        if not (isinstance(self.gpu_count, int) and not isinstance(self.gpu_count, bool)
+                and self.gpu_count > 0):
+            raise wrong_type(owner, "gpu_count", self.gpu_count,
+                             "a positive integer" + number_fix(self.gpu_count))
         positive(owner, "it_power_max_mw", self.it_power_max_mw)
-        if not (1.0 <= self.pue <= 3.0):
-            raise InvalidInput(f"{owner}: pue = {self.pue!r}; expected 1.0..3.0 (typical 1.1..1.6)")
+        if not is_number(self.pue) or not (1.0 <= self.pue <= 3.0):
+            raise wrong_type(owner, "pue", self.pue, "1.0..3.0 (typical 1.1..1.6)" + number_fix(self.pue))
+        text(owner, "accelerator", self.accelerator)
+        text(owner, "residency_zone", self.residency_zone)
         fraction(owner, "base_load_pu", self.base_load_pu)
 
 
@@ -61,6 +76,7 @@ class Fleet:
     _index: dict = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
+        text("fleet", "name", self.name)
         if not self.sites:
             raise InvalidInput(f"fleet {self.name!r}: no sites; add at least one [[sites]] entry")
         object.__setattr__(self, "sites", tuple(self.sites))
