@@ -132,7 +132,7 @@ SCENARIO_FIELDS: dict[str, dict[str, tuple[str, str, object, str]]] = {
     "period": {
         "start": ("datetime", "JST if naive", "required", "first instant of the run"),
         "end": ("datetime", "JST if naive", "required", "end of the run (exclusive)"),
-        "fiscal_year": ("int", "-", "none", "if given, the period must lie in this Japanese fiscal year (April–March): the grid year"),
+        "fiscal_year": ("int", "-", "none", "if given, the period must lie in this Japanese fiscal year (April–March): the grid year; checked when the file is read (--start/--end on the command line replace the period)"),
     },
     "workload": {
         "source": ("str", "-", "'traces'", "'traces' (scaled real traces) or 'synthetic'"),
