@@ -213,8 +213,9 @@ def test_an_unreachable_site_gets_no_new_work(jobs):
 
 
 def test_a_plan_made_between_slots_is_laid_on_the_slot_grid():
-    """A live clock is not on the slot grid: at 01:40 the plan's blocks start at 01:30, the slot the
-    forecast starts at, so a request for 02:00-02:30 constrains the one block that is 02:00-02:30."""
+    """A live clock is not on the slot grid: at 01:40 the plan's first block runs to 02:00, the end
+    of the forecast's first slot, and the next blocks follow the slots, so a request for
+    02:00-02:30 constrains the one block that is 02:00-02:30."""
     from wattbit.control.state import FleetState
     from wattbit.domain import DRDirection
 
@@ -227,7 +228,7 @@ def test_a_plan_made_between_slots_is_laid_on_the_slot_grid():
     ctrl.step(FleetState(now), [dr])
     problem, _, _ = ctrl.build_problem(FleetState(now))
     assert problem.meta["time"][0] == pd.Timestamp("2023-03-19 01:30", tz="UTC")
-    assert problem.blocks.offset_h[:2].tolist() == [0.0, 0.5]
+    assert problem.blocks.offset_h[:3] == pytest.approx([0.0, 1 / 3, 1 / 3 + 0.5])
     assert problem.dr[0].blocks.nonzero()[0].tolist() == [1]
 
 

@@ -244,9 +244,9 @@ class Controller:
         entry = self._dr.get(request_id)
         return None if entry is None else entry[1]
 
-    def _site_caps(self, state: FleetState, blocks: Blocks, origin: pd.Timestamp | None = None) -> np.ndarray:
-        """GPUs each site has in each block of ``blocks``, laid from ``origin`` (default now)."""
-        origin = state.now if origin is None else origin
+    def _site_caps(self, state: FleetState, blocks: Blocks) -> np.ndarray:
+        """GPUs each site has in each block of ``blocks``, laid from now."""
+        origin = state.now
         cap = np.repeat(self.fa.cap_gpus[:, None], blocks.n, 1).astype(float)
         for s in state.sites_out:
             if s in self._site_index:
@@ -369,16 +369,16 @@ class Controller:
 
     def build_problem(self, state: FleetState) -> tuple[PlanningProblem, list, list]:
         """The planning problem the controller would solve now (and the online inference it sees
-        is recorded for the inference forecast). Its blocks start at the start of the slot that
-        holds ``state.now``: a live clock is not on the slot grid, and the forecast, the sites'
-        GPUs, demand-response windows, inference windows and deadlines must be laid on one grid
-        (the planning deadline's margin, :data:`wattbit.plan.build.DEADLINE_MARGIN_H`, covers the
-        part of the slot already past; dispatch judges urgency at the real instant)."""
-        now = state.now.floor(pd.Timedelta(seconds=self.step_s))
+        is recorded for the inference forecast). A live clock is not on the slot grid: made
+        between two slots, the plan's first block starts now and ends where it would have from the
+        slot's start, so that the later blocks lie on the grid of the forecast's slots, as
+        demand-response and inference windows do."""
+        now = state.now
         pol = self.policy
         fc = self.forecaster.forecast(now, self.horizon_slots)
+        elapsed_h = (now - now.floor(pd.Timedelta(seconds=self.step_s))) / pd.Timedelta(hours=1)
         blocks = Blocks.telescoping(len(fc.time), self.step_h, self.fine_slots, self.coarse_blocks,
-                                    self.fine_block_slots)
+                                    self.fine_block_slots).started(elapsed_h)
         price, curt, mc = pb.grid_blocks(fc, self.fa.areas, blocks)
         services, work = [], []
         for st in state.jobs.values():
@@ -399,7 +399,7 @@ class Controller:
             sc, smem = pb.with_expected_demand(sc, smem, *self.inference_forecast.block_demand(now.value, blocks.slots))
         dr = pb.dr_constraints(self._dr.values(), now, self.fa, blocks)
         problem = PlanningProblem(
-            blocks=blocks, site_area=self.fa.site_area, cap_gpus=self._site_caps(state, blocks, now),
+            blocks=blocks, site_area=self.fa.site_area, cap_gpus=self._site_caps(state, blocks),
             base_mw=self.fa.base_mw, mw_per_gpu=self.fa.mw_per_gpu, price_jpy_per_mwh=price,
             curtailment_mw=curt, carbon_marginal_g_per_kwh=mc, work=wc, service=sc, dr=dr,
             allow_moves=pol.spatial, **weight_kwargs(self.weights),

@@ -101,6 +101,24 @@ class Blocks:
         slots = np.asarray(sizes, dtype=int)
         return cls(slots * step_h, slots)
 
+    def started(self, elapsed_h: float) -> Blocks:
+        """The blocks seen from ``elapsed_h`` into their first slot: the first block shorter by that
+        much, the others unchanged, so that they still end on the slot grid (a plan made between
+        two slots, as a live clock makes them).
+
+        >>> Blocks.uniform(3, 0.5).started(0.2).duration_h.tolist()
+        [0.3, 0.5, 0.5]
+        """
+        if elapsed_h == 0:
+            return self
+        first_slot_h = self.duration_h[0] / self.slots[0]
+        if not 0 < elapsed_h < first_slot_h:
+            raise InvalidInput(f"blocks: elapsed_h = {elapsed_h!r}; expected a part of the first slot, "
+                               f"0 .. {first_slot_h:g} h")
+        duration = np.asarray(self.duration_h, dtype=float).copy()
+        duration[0] -= elapsed_h
+        return Blocks(duration, self.slots)
+
     def aggregate_mean(self, per_slot: np.ndarray) -> np.ndarray:
         """Mean over each block of an array shaped ``(slot, ...)``."""
         edges = np.concatenate([[0], np.cumsum(self.slots)])
