@@ -117,3 +117,20 @@ def test_flexibility_envelope(client, tokens):
     assert add["tokyo"] > 0 and add["hokkaido"] == 0  # the waiting job may go to tokyo, not hokkaido
     assert all(x["shed_mw"] >= 0 for x in rows)
     assert client.get("/v1/grid/flexibility?n_slots=0", headers=bearer(tokens["grid"])).status_code == 422
+
+
+def test_a_request_for_a_window_already_over_is_refused(client, tokens):
+    now = pd.Timestamp.now(tz="UTC")
+    body = dr_body(start=(now - pd.Timedelta(hours=2)).isoformat(), end=(now - pd.Timedelta(hours=1)).isoformat())
+    r = client.post("/v1/grid/demand-response", json=body, headers=bearer(tokens["grid"]))
+    assert r.status_code == 422 and "the window ended at" in str(r.json()["detail"]), r.text
+
+
+def test_the_same_request_id_sent_twice_at_once_is_one_request_and_one_conflict(client, tokens):
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = dr_body(request_id="kyuden-2026-race")
+    with ThreadPoolExecutor(2) as pool:
+        codes = sorted(pool.map(lambda _: client.post("/v1/grid/demand-response", json=body,
+                                                      headers=bearer(tokens["grid"])).status_code, range(2)))
+    assert codes == [201, 409]

@@ -100,3 +100,50 @@ def test_cancel_a_running_job(client, tokens):
     client.post("/v1/plan", headers=bearer(tokens["operator"]))
     seen = client.get(f"/v1/jobs/{job['job_id']}", headers=bearer(tokens["acme"])).json()
     assert (seen["desired"], seen["status"]) == ("cancel", "cancelled")
+
+
+def test_a_job_cancelled_right_after_the_turn_that_started_it_is_stopped(client, tokens, plane):
+    """The rows show the last turn's observation, from before its commands: a job started in that
+    turn still reads 'pending' there. The cancel must reach the executor, not end in the rows only."""
+    urgent = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(hours=4.5)).isoformat()
+    job = client.post("/v1/jobs", json=job_body(deadline=urgent), headers=bearer(tokens["acme"])).json()
+    client.post("/v1/plan", headers=bearer(tokens["operator"]))  # it starts in this turn
+    assert plane.executor.observe()[job["job_id"]].status.value == "running"
+    r = client.delete(f"/v1/jobs/{job['job_id']}", headers=bearer(tokens["acme"]))
+    assert r.status_code == 202
+    assert r.json()["reason"] != "cancelled by its tenant before it started"
+    assert r.json()["desired"] == "cancel"
+    assert plane.executor.observe()[job["job_id"]].status.value == "cancelled"  # the cluster stopped it
+    client.post("/v1/plan", headers=bearer(tokens["operator"]))  # the next turn observes it
+    assert client.get(f"/v1/jobs/{job['job_id']}", headers=bearer(tokens["acme"])).json()["status"] == "cancelled"
+
+
+def test_cancelling_a_job_that_is_over_is_a_conflict(client, tokens):
+    job = client.post("/v1/jobs", json=job_body(), headers=bearer(tokens["acme"])).json()
+    assert client.delete(f"/v1/jobs/{job['job_id']}", headers=bearer(tokens["acme"])).status_code == 202
+    r = client.delete(f"/v1/jobs/{job['job_id']}", headers=bearer(tokens["acme"]))
+    assert r.status_code == 409 and "already cancelled" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("changes, field, words", [
+    ({"gpus": 100_000, "allowed_areas": ["tokyo"]}, "gpus", "the largest site in allowed_areas ['tokyo'] has"),
+    ({"kind": "online_inference", "runtime_h": 6.0, "user_area": "okinawa", "rtt_budget_s": 0.05},
+     "user_area", "okinawa"),
+])
+def test_a_job_no_site_could_ever_run_is_refused(client, tokens, changes, field, words):
+    r = client.post("/v1/jobs", json=job_body(**changes), headers=bearer(tokens["acme"]))
+    assert r.status_code == 422, r.text
+    assert words in str(r.json()["detail"]) and field in str(r.json()["detail"])
+
+
+def test_one_unreachable_users_service_does_not_stop_the_turns(client, tokens, plane):
+    """A service whose users the APN cannot reach (stored before submit refused such jobs) is
+    served from its home site; every other job's turn goes on."""
+    from wattbit.domain import Job, JobKind
+
+    now = pd.Timestamp.now(tz="UTC")
+    far = Job("j-far", "acme", JobKind.ONLINE_INFERENCE, 8, 6.0, now, now + pd.Timedelta(hours=6), "kyushu-dc",
+              frozenset({"kyushu"}), user_area="okinawa", rtt_budget_s=0.05)
+    plane.store.add_job(far, "far", "token-of-an-earlier-release")
+    assert client.post("/v1/plan", headers=bearer(tokens["operator"])).status_code == 201
+    assert plane.controller.rtt_s("okinawa", "kyushu-dc") == float("inf")

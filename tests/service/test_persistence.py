@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -61,6 +62,33 @@ def test_migrations_go_down_and_up_again(database_url):
     migrate(engine)
     assert {"jobs", "decisions", "actions", "signals", "audit", "tokens"} <= set(sa.inspect(engine).get_table_names())
     engine.dispose()
+
+
+def test_work_done_while_the_process_was_down_is_credited(tmp_path):
+    """A restarted control plane resumes from the last observation it stored: the hours between
+    it and the first turn after the restart count for a job the cluster kept running."""
+    from wattbit.service.store import SYSTEM, Store
+
+    t = [pd.Timestamp.now(tz="UTC").floor("30min")]
+    settings = Settings(state_dir=tmp_path / "state", executor="simulated", tick_s=0, admin_token=ADMIN_TOKEN,
+                        horizon_slots=16)
+    first = ControlPlane.build(settings, clock=lambda: t[0])
+    with TestClient(create_app(plane=first)) as c:
+        tenant = c.post("/v1/tokens", json={"role": "tenant", "subject": "acme"}, headers=bearer(ADMIN_TOKEN)).json()
+        due = (t[0] + pd.Timedelta(hours=10.5)).isoformat()
+        job = c.post("/v1/jobs", json=job_body(runtime_h=10.0, release=t[0].isoformat(), deadline=due),
+                     headers=bearer(tenant["token"])).json()
+    first.tick("periodic", SYSTEM)  # starts it (out of slack)
+    t[0] += pd.Timedelta(hours=1)
+    first.tick("periodic", SYSTEM)  # sees it running
+    t[0] += pd.Timedelta(hours=1)
+    first.tick("periodic", SYSTEM)
+    assert first.store.get_job(job["job_id"]).done_gpu_h == pytest.approx(64.0)
+    # a new process on the same database; the cluster (here the simulated executor) ran on
+    again = ControlPlane(settings, Store(settings.url), first.fleet, first.executor, first.controller, lambda: t[0])
+    t[0] += pd.Timedelta(hours=1)
+    again.tick("periodic", SYSTEM)
+    assert again.store.get_job(job["job_id"]).done_gpu_h == pytest.approx(128.0)  # the hour across the restart
 
 
 def test_everything_survives_a_restart(database_url, tmp_path):

@@ -28,6 +28,12 @@ def test_from_env():
     ({"tick_s": -1}, "tick_s"),
     ({"admin_token": "short"}, "shorter than 16"),
     ({"lightpath_setup_s": -5.0}, "lightpath_setup_s"),
+    ({"tick_s": float("nan")}, "tick_s = nan; expected a finite number of seconds >= 0"),
+    ({"tick_s": float("inf")}, "tick_s = inf"),
+    ({"step_s": 0.0}, "step_s = 0.0; expected a finite number of seconds > 0"),
+    ({"step_s": 7 * 3600.0}, "does not divide a day"),
+    ({"solver_time_limit_s": -1.0}, "solver_time_limit_s"),
+    ({"horizon_slots": 4.5}, "horizon_slots = 4.5; expected an integer >= 1"),
 ])
 def test_bad_settings_say_what_to_fix(changes, words):
     with pytest.raises(InvalidInput, match=words):

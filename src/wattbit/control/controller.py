@@ -175,9 +175,15 @@ class Controller:
         return self._site_index[job.home_site]
 
     def rtt_s(self, user_area: str, site: str) -> float:
+        """Round-trip time from an area's users to a site [s]; infinite where the APN has no route
+        from them (no site then meets a latency budget, and the job is served from its home site:
+        one such job must not stop the decisions for every other)."""
         key = (user_area, site)
         if key not in self._rtt_cache:
-            self._rtt_cache[key] = self.apn.rtt_s(user_area, site)
+            try:
+                self._rtt_cache[key] = self.apn.rtt_s(user_area, site)
+            except InvalidInput:
+                self._rtt_cache[key] = float("inf")
         return self._rtt_cache[key]
 
     def move_time_s(self, size_gb: float, src: str, dst: str) -> float:

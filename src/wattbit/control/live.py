@@ -235,6 +235,11 @@ class LiveLoop:
     _prev_at: pd.Timestamp | None = field(default=None, init=False)
     _prev: dict[str, Observed] = field(default_factory=dict, init=False)
 
+    def resume(self, observed: Mapping[str, Observed], at: pd.Timestamp | None) -> None:
+        """Start from an earlier observation (``at``, UTC), as a restarted process does from the
+        one it stored: the next turn credits the work of the jobs running then."""
+        self._prev_at, self._prev = (None, {}) if at is None else (pd.Timestamp(at).tz_convert("UTC"), dict(observed))
+
     def settle(self, observed: Mapping[str, Observed]) -> None:
         """Forget the pending actions whose effect the executor now shows."""
         self.pending = {j: a for j, a in self.pending.items() if not converged(a, observed.get(j))}

@@ -35,8 +35,10 @@ One API for Japan's distributed AI data centers run as one virtual data center.
   and reads the fleet's flexibility envelope.
 * **Operators** see the fleet, the plan and the decision log, and take sites in and out of service.
 
-Every call needs a bearer token; a token's role decides what it may do. Times are UTC (ISO 8601
-with an offset); power is in MW, energy in MWh, data in GB.
+Every call but `/healthz` and `/metrics` (Prometheus's scrape, which shows fleet-wide power and
+GPUs and no job or tenant: keep it on the operators' network) needs a bearer token; a token's role
+decides what it may do. Times are UTC (ISO 8601 with an offset); power is in MW, energy in MWh,
+data in GB.
 """
 
 # the HTTP status of each error kind; the first match wins (subclasses come first)

@@ -29,7 +29,8 @@ from wattbit.service.auth import Permission, Principal, Role
 from wattbit.service.db import DemandResponseRow, JobRow
 from wattbit.service.metrics import Metrics
 from wattbit.service.settings import Settings
-from wattbit.service.store import SYSTEM, Store
+from wattbit.service.store import SYSTEM, TERMINAL_STATUSES, Store
+from wattbit.units import jst_text
 
 __all__ = ["Conflict", "ControlPlane", "Forbidden", "NotFound", "build_executor"]
 
@@ -133,6 +134,7 @@ class ControlPlane:
         self.controller = controller
         self.clock = clock
         self.loop = LiveLoop(controller, executor, clock=clock)
+        self.loop.resume(*store.last_observed())  # work done while the process was down is credited
         self.metrics = Metrics()
         self.lock = threading.RLock()
         self.last_report: TickReport | None = None
@@ -145,7 +147,7 @@ class ControlPlane:
         """Wire a control plane from its settings (database migrated, admin token ensured)."""
         from dataclasses import replace
 
-        from wattbit.network import DEFAULT_PARAMS, build_apn
+        from wattbit.network import DEFAULT_PARAMS, LightpathBook, build_apn
 
         offset, fleet = check_settings(settings, clock)  # before anything is created
         settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -157,9 +159,11 @@ class ControlPlane:
         params = DEFAULT_PARAMS
         if settings.lightpath_setup_s is not None:
             params = replace(DEFAULT_PARAMS, lightpath_setup_s=settings.lightpath_setup_s)
-        controller = Controller(fleet, build_apn(fleet, params=params), settings.policy, Weights(), forecaster,
+        apn = build_apn(fleet, params=params)
+        controller = Controller(fleet, apn, settings.policy, Weights(), forecaster,
                                 step_s=settings.step_s, horizon_slots=settings.horizon_slots,
-                                time_limit_s=settings.solver_time_limit_s)
+                                time_limit_s=settings.solver_time_limit_s,
+                                lightpaths=LightpathBook(apn))  # moves wait for free wavelengths, as in the twin
         return cls(settings, store, fleet, build_executor(settings, fleet), controller, clock)
 
     # --- the loop -----------------------------------------------------------------------------
@@ -295,6 +299,16 @@ class ControlPlane:
             user_area=user_area, rtt_budget_s=rtt_budget_s,
         )
         check_job(job, self.fleet)
+        largest = max(s.gpu_count for s in self.fleet.sites_in(areas))
+        if gpus > largest:
+            raise InvalidInput(f"gpus: {gpus} GPUs; the largest site in allowed_areas {sorted(areas)} has "
+                               f"{largest:,}; ask for at most that many or allow more areas")
+        if user_area is not None:
+            try:
+                for s in self.fleet.sites_in(areas):
+                    self.controller.apn.rtt_s(user_area, s.name)
+            except InvalidInput as exc:
+                raise InvalidInput(f"user_area: {exc}") from None
         row = self.store.add_job(job, name, who.token_id)
         self.store.audit(who, "job.submit", f"job:{job.job_id}",
                          {"kind": job.kind.value, "gpus": gpus, "allowed_areas": sorted(areas)})
@@ -317,15 +331,21 @@ class ControlPlane:
         return self.store.list_jobs(tenant=tenant, status=status, limit=limit, offset=offset)
 
     def cancel(self, who: Principal, job_id: str) -> JobRow:
+        """Cancel a job: at once if no executor has it, else by the next turn's command."""
         row = self.store.get_job(job_id)
         mine = row is not None and row.tenant == who.subject and who.role is Role.TENANT
         if row is None or not (mine or who.can(Permission.CANCEL_ANY_JOB)):
             raise NotFound(f"job {job_id!r} not found")
-        row = self.store.request_cancel(job_id)
-        self.store.audit(who, "job.cancel", f"job:{job_id}", {})
-        if row is not None and row.desired == "cancel" and row.site is not None:
-            self.tick("cancel", who)
-            row = self.store.get_job(job_id)
+        if row.status in TERMINAL_STATUSES:
+            raise Conflict(f"job {job_id!r} is already {row.status}; there is nothing to cancel")
+        with self.lock:  # (no turn may start it between the look and the mark)
+            seen = self.executor.observe().get(job_id)
+            reached = job_id in self.loop.pending or (seen is not None and seen.status.active and seen.site is not None)
+            row = self.store.request_cancel(job_id, reached_executor=reached)
+            self.store.audit(who, "job.cancel", f"job:{job_id}", {})
+            if row is not None and row.desired == "cancel" and row.status not in TERMINAL_STATUSES:
+                self.tick("cancel", who)
+                row = self.store.get_job(job_id)
         return row
 
     def history(self, who: Principal, job_id: str, limit: int):
@@ -349,12 +369,17 @@ class ControlPlane:
         dr = DemandResponse(request_id, direction, area, power_mw, start, end, response_deadline_s, who.subject)
         if area not in self.fleet.areas:
             raise InvalidInput(f"area: the fleet has no site in {area!r} (its areas: {', '.join(self.fleet.areas)})")
-        if self.store.get_demand_response(request_id) is not None:
-            raise Conflict(f"request_id: {request_id!r} was already received; use a new id")
-        self.store.add_demand_response(DemandResponseRow(
-            request_id=request_id, direction=dr.direction.value, area=dr.area, power_mw=power_mw,
-            start=start.to_pydatetime(), end=end.to_pydatetime(), response_deadline_s=response_deadline_s,
-        ), who, body)
+        now = self.clock()
+        if end <= now:
+            raise InvalidInput(f"end: the window ended at {jst_text(end)}, before now ({jst_text(now)}); "
+                               "send requests for windows still to come")
+        with self.lock:  # (the check and the insert as one: a second request with the id waits)
+            if self.store.get_demand_response(request_id) is not None:
+                raise Conflict(f"request_id: {request_id!r} was already received; use a new id")
+            self.store.add_demand_response(DemandResponseRow(
+                request_id=request_id, direction=dr.direction.value, area=dr.area, power_mw=power_mw,
+                start=start.to_pydatetime(), end=end.to_pydatetime(), response_deadline_s=response_deadline_s,
+            ), who, body)
         report, decision_id = self.tick("demand_response", who, events=(dr,))
         committed = report.dr_commitments.get(request_id)
         decided_s = report.started_s + report.observe_s + report.decide_s - received_s

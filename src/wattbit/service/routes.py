@@ -193,8 +193,8 @@ def current_plan(who: DecisionReader, plane: PlaneDep) -> DecisionPublic:
 @operators.post("/plan", response_model=DecisionPublic, status_code=status.HTTP_201_CREATED)
 def decide_now(who: SiteManager, plane: PlaneDep) -> DecisionPublic:
     """Run the controller now instead of waiting for its next turn."""
-    plane.tick("operator", who)
-    return decision_public(plane.store.latest_decision(), plane)
+    _, decision_id = plane.tick("operator", who)
+    return decision_public(plane.store.get_decision(decision_id), plane)  # this turn's, not a later one
 
 
 @operators.get("/decisions", response_model=list[DecisionPublic])

@@ -32,12 +32,13 @@ from wattbit.service.db import (
     migrate,
 )
 
-__all__ = ["SYSTEM", "Store"]
+__all__ = ["SYSTEM", "TERMINAL_STATUSES", "Store"]
 
 SYSTEM = Principal("system", Role.ADMIN, "system")
 """The control plane itself, as an actor in the audit log (periodic decisions)."""
 
-_TERMINAL = {JobStatus.DONE.value, JobStatus.CANCELLED.value, JobStatus.FAILED.value}
+TERMINAL_STATUSES = frozenset({JobStatus.DONE.value, JobStatus.CANCELLED.value, JobStatus.FAILED.value})
+"""Statuses of a job that is over, as the rows store them."""
 
 
 def _now() -> dt.datetime:
@@ -143,22 +144,37 @@ class Store:
         with self.session() as s:
             return list(s.scalars(q.limit(limit).offset(offset)))
 
-    def request_cancel(self, job_id: str) -> JobRow | None:
-        """Mark a job for cancellation; a job that never reached an executor ends at once."""
+    def request_cancel(self, job_id: str, reached_executor: bool) -> JobRow | None:
+        """Mark a job for cancellation; one that never reached an executor ends at once (the
+        caller says which: the rows show the last turn's observation, which a command applied
+        in that turn, or since, has overtaken)."""
         with self.session() as s, s.begin():
             row = s.get(JobRow, job_id)
-            if row is None or row.status in _TERMINAL:
+            if row is None or row.status in TERMINAL_STATUSES:
                 return row
             row.desired = "cancel"
-            if row.site is None and row.status == JobStatus.PENDING.value:
+            if not reached_executor:
                 row.status, row.finished_at = JobStatus.CANCELLED.value, _now()
                 row.reason = "cancelled by its tenant before it started"
             return row
 
+    def last_observed(self) -> tuple[dict[str, Observed], pd.Timestamp | None]:
+        """What the last turn saw of the jobs not finished, and when: the live loop resumes from
+        it after a restart, so that the work done in between is credited."""
+        with self.session() as s:
+            rows = list(s.scalars(sa.select(JobRow).where(JobRow.status.not_in(TERMINAL_STATUSES),
+                                                          JobRow.observed_at.is_not(None))))
+        if not rows:
+            return {}, None
+        at = max(r.observed_at for r in rows)
+        seen = {r.job_id: Observed(r.job_id, JobStatus(r.status), r.site, r.duty_pu, r.native_id)
+                for r in rows if r.observed_at == at}
+        return seen, pd.Timestamp(at)
+
     def book(self) -> dict[str, BookedJob]:
         """Every job not finished, as the live loop wants it."""
         with self.session() as s:
-            rows = list(s.scalars(sa.select(JobRow).where(JobRow.status.not_in(_TERMINAL))))
+            rows = list(s.scalars(sa.select(JobRow).where(JobRow.status.not_in(TERMINAL_STATUSES))))
         return {r.job_id: BookedJob(job_from_row(r), r.desired, r.done_gpu_h) for r in rows}
 
     def job_counts(self) -> dict[str, int]:
@@ -210,7 +226,7 @@ class Store:
         if not ids:
             return
         for row in s.scalars(sa.select(JobRow).where(JobRow.job_id.in_(ids))):
-            if row.status in _TERMINAL:
+            if row.status in TERMINAL_STATUSES:
                 continue
             seen = observed.get(row.job_id)
             if seen is not None:
@@ -232,12 +248,14 @@ class Store:
             return list(s.scalars(sa.select(DecisionRow).order_by(DecisionRow.decision_id.desc())
                                   .limit(limit).offset(offset)))
 
-    def latest_decision(self, with_actions_only: bool = False) -> DecisionRow | None:
+    def latest_decision(self) -> DecisionRow | None:
         q = sa.select(DecisionRow).order_by(DecisionRow.decision_id.desc()).limit(1)
-        if with_actions_only:
-            q = q.where(DecisionRow.status != "observe-only")
         with self.session() as s:
             return s.scalar(q)
+
+    def get_decision(self, decision_id: int) -> DecisionRow | None:
+        with self.session() as s:
+            return s.get(DecisionRow, decision_id)
 
     def actions_of(self, decision_ids: Sequence[int]) -> dict[int, list[ActionRow]]:
         if not decision_ids:
