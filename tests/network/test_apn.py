@@ -270,3 +270,29 @@ def test_concurrent_moves_on_different_paths_share_common_links():
     mixed = apn.concurrent_move_times_s([(1500.0, "tokyo-dc", "chubu-dc"), (1000.0, "tokyo-dc", "kansai-dc")], wavelengths=4)
     half = apn.move_time_s(1000.0, "tokyo-dc", "kansai-dc", wavelengths=4, concurrent_moves=2)
     assert alone[0] < mixed[1] < half
+
+
+def test_link_spans_follow_the_networks_qot_model(fleet, apn):
+    """A link cuts its fiber into spans of the model its APN was built with, not the shipped one."""
+    from dataclasses import replace
+
+    from wattbit.network.report import links_table
+
+    short = replace(load_qot(), span_km_max=40.0)
+    custom = build_apn(fleet, qot=short)
+    for link in custom.links:
+        assert link.spans == len(span_lengths_km(link.length_km, 40.0))
+    longest = max(custom.links, key=lambda k: k.length_km)
+    assert longest.spans > apn.link(longest.link_id).spans  # 40 km spans are more than 90 km ones
+    assert links_table(custom).spans.tolist() == [k.spans for k in custom.links]
+    # the links agree with what the network's paths and line system count
+    p = custom.path("tokyo-dc", "chubu-dc")
+    assert p.spans == sum(custom.link(lid).spans for lid in p.link_ids)
+    p = custom.params
+    roadms = sum(p.roadm_base_w + p.roadm_per_degree_w * custom.roadm_degree(n)
+                 for n in custom.nodes if n not in custom.sites)
+    ila = sum(k.spans - 1 for k in custom.links)
+    assert custom.line_system_power_w() == pytest.approx(ila * p.ila_power_w + roadms)
+    # the shipped model is unchanged
+    for link in apn.links:
+        assert link.spans == len(span_lengths_km(link.length_km, load_qot().span_km_max))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -131,3 +132,113 @@ def test_reservations_never_exceed_link_wavelengths(ops):
             assert len(channels) <= link.wavelengths
             assert all(0 <= c < link.wavelengths for c in channels)
             assert book.utilisation(t0, t1)[link.link_id] <= 1.0
+
+
+# --- peak utilisation, retire, integer wavelengths ------------------------------------------------
+
+HOUR = pd.Timedelta("1h")
+
+
+def test_peak_utilisation_counts_bookings_made_out_of_start_order(small_apn):
+    """[1h, 2h) booked before [0, 3h): both are in use at 1h, on the same links."""
+    book = LightpathBook(small_apn)
+    book.reserve("tokyo-dc", "chubu-dc", T0 + HOUR, T0 + 2 * HOUR)
+    book.reserve("tokyo-dc", "chubu-dc", T0, T0 + 3 * HOUR)
+    assert book.used("Nagoya~Tokyo", T0 + HOUR) == 2
+    assert max(book.utilisation(T0, T0 + 3 * HOUR).values()) == 0.5
+    assert book.peak_utilisation() == 0.5
+
+
+def test_peak_utilisation_counts_released_reservations_out(small_apn):
+    book = LightpathBook(small_apn)
+    big = book.reserve("tokyo-dc", "chubu-dc", T0, T0 + SLOT, wavelengths=3)
+    book.reserve("tokyo-dc", "chubu-dc", T0 + SLOT, T0 + 2 * SLOT)
+    assert book.peak_utilisation() == 0.75
+    book.release(big.reservation_id)
+    assert max(book.utilisation(T0, T0 + 2 * SLOT).values()) == 0.25
+    assert book.peak_utilisation() == 0.25
+    book.release(book.reservations[0].reservation_id)
+    assert book.peak_utilisation() == 0.0
+    # and it grows again from what is left
+    book.reserve("tokyo-dc", "kansai-dc", T0, T0 + SLOT, wavelengths=2)
+    assert book.peak_utilisation() == 0.5
+
+
+def _old_rule_peak(book: LightpathBook, booked) -> float:
+    """What peak_utilisation gave before it swept: at each booking, the channels in use at that
+    booking's start, over the reservations booked so far, on each of its links."""
+    peak = 0.0
+    for i, r in enumerate(booked):
+        for lid in r.link_ids:
+            in_use = sum(q.wavelengths for q in booked[: i + 1] if lid in q.link_ids and q.start <= r.start < q.end)
+            peak = max(peak, in_use / book.capacity(lid))
+    return peak
+
+
+_in_order = st.lists(
+    st.tuples(
+        st.sampled_from(_SITES),
+        st.sampled_from(_SITES),
+        st.integers(0, 3),  # slots after the previous booking's start
+        st.integers(1, 4),  # duration in slots
+        st.integers(1, 4),  # wavelengths
+        st.booleans(),  # retire at the start first, as the controller does each step
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_in_order)
+def test_peak_utilisation_unchanged_for_bookings_in_start_order(ops):
+    """The controller books in increasing start order (retiring as it goes): there the peak is
+    what the booking-time rule gave, so the digital twin's figures do not change."""
+    book = LightpathBook(_APN)
+    booked, s = [], 0
+    for src, dst, step, d, k, retire in ops:
+        s += step
+        start, end = T0 + s * SLOT, T0 + (s + d) * SLOT
+        if retire:
+            book.retire(start)
+        if src == dst:
+            continue
+        try:
+            booked.append(book.reserve(src, dst, start, end, wavelengths=k))
+        except Infeasible:
+            continue
+    assert book.peak_utilisation() == _old_rule_peak(book, booked)
+    if booked:
+        assert book.peak_utilisation() == max(book.utilisation(T0, T0 + (s + 5) * SLOT).values())
+
+
+def test_retire_refuses_windows_that_start_before_it(small_apn):
+    book = LightpathBook(small_apn)
+    book.reserve("tokyo-dc", "chubu-dc", T0, T0 + SLOT, wavelengths=4)
+    book.retire(T0 + SLOT)
+    # [T0, T0 + 2 SLOT) would hold a 5th channel of 4 at T0, against the retired reservation
+    with pytest.raises(InvalidInput, match=r"start = 2025-05-04 00:00:00\+00:00 is before .*retire.* 00:30:00"):
+        book.reserve("tokyo-dc", "chubu-dc", T0, T0 + 2 * SLOT)
+    with pytest.raises(InvalidInput, match="retire"):
+        book.free_channels("tokyo-dc", "chubu-dc", T0, T0 + 2 * SLOT)
+    # an earlier retire does not move the point back
+    book.retire(T0)
+    with pytest.raises(InvalidInput, match="retire"):
+        book.reserve("tokyo-dc", "chubu-dc", T0 + SLOT - pd.Timedelta("1ns"), T0 + 2 * SLOT)
+    # from the retire point on, booking goes on
+    assert book.reserve("tokyo-dc", "chubu-dc", T0 + SLOT, T0 + 2 * SLOT, wavelengths=4).channels == (0, 1, 2, 3)
+    assert book.peak_utilisation() == 1.0
+
+
+@pytest.mark.parametrize("n", [np.int64(2), np.int32(2), np.uint8(2)])
+def test_reserve_accepts_numpy_integers(small_apn, n):
+    book = LightpathBook(small_apn)
+    r = book.reserve("tokyo-dc", "kansai-dc", T0, T0 + SLOT, wavelengths=n)
+    assert r.channels == (0, 1) and r.wavelengths == 2
+    assert type(r.rate_gbps) is float and r.rate_gbps == 2 * small_apn.path("tokyo-dc", "kansai-dc").rate_gbps
+    assert book.used("Nagoya~Tokyo", T0) == 2 and book.peak_utilisation() == 0.5
+
+
+@pytest.mark.parametrize("n", [True, np.bool_(True), 2.0, np.float64(2.0), "2", 0, np.int64(0)])
+def test_reserve_refuses_non_integer_wavelengths(small_apn, n):
+    with pytest.raises(InvalidInput, match="wavelengths = .*; expected an integer >= 1"):
+        LightpathBook(small_apn).reserve("tokyo-dc", "kansai-dc", T0, T0 + SLOT, wavelengths=n)

@@ -23,7 +23,7 @@ import itertools
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -146,7 +146,10 @@ class Link:
     [km];  wavelengths : wavelengths across its fiber pairs [-];  line : railway line(s) it follows
     (``"access"`` for a site's access link);  track_km : railway (or great-circle) length before
     slack [km];  estimated : True when part of it is a great-circle estimate, not geometry;
-    via : stations the link passes, each with its fiber km from ``a`` (candidate regenerator huts).
+    via : stations the link passes, each with its fiber km from ``a`` (candidate regenerator huts);
+    span_km_max : largest amplifier spacing [km] of the QoT model of the APN the link belongs to
+    (:class:`APN` sets it to ``APN.qot.span_km_max``; None on a link outside an APN means the
+    shipped model's).
     """
 
     link_id: str
@@ -158,11 +161,14 @@ class Link:
     track_km: float = 0.0
     estimated: bool = False
     via: tuple[tuple[str, float], ...] = ()
+    span_km_max: float | None = None
 
     @property
     def spans(self) -> int:
-        """Amplified spans (in-line amplifiers + 1) at the default span length."""
-        return len(span_lengths_km(self.length_km, load_qot().span_km_max))
+        """Amplified spans (in-line amplifiers + 1) at its network's span length (as the paths
+        and the line-system power count them)."""
+        span_km = load_qot().span_km_max if self.span_km_max is None else self.span_km_max
+        return len(span_lengths_km(self.length_km, span_km))
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +261,8 @@ def transfer_parts_s(
 class APN:
     """The APN of a fleet. Build it with :func:`build_apn`.
 
-    sites : site names;  links : APN links;  fiber_pairs : per link [-];  wavelengths_per_pair :
+    sites : site names;  links : APN links (each given ``qot.span_km_max``, so that its
+    ``spans`` are the ones this network counts);  fiber_pairs : per link [-];  wavelengths_per_pair :
     [-];  slack_pu : fiber / track length [pu];  params : model constants;  qot : QoT model.
     """
 
@@ -274,6 +281,11 @@ class APN:
     _rail_dist: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # a link's spans are cut by this network's QoT model (what its paths and power count)
+        span_km = self.qot.span_km_max
+        object.__setattr__(self, "links", tuple(
+            link if link.span_km_max == span_km else replace(link, span_km_max=span_km) for link in self.links
+        ))
         adj: dict[str, list[tuple[str, Link]]] = defaultdict(list)
         for link in self.links:
             adj[link.a].append((link.b, link))

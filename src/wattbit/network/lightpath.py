@@ -7,12 +7,17 @@ all links of the path (no conversion; regenerators are not used to change wavele
 is conservative). First fit takes the lowest channel numbers free on every link for the whole
 window. A reservation that cannot be met raises :class:`wattbit.errors.Infeasible` naming the
 blocking link, the window and how many channels were free.
+
+``retire(t)`` stops checking reservations that ended by ``t`` for conflicts; from then on the book
+answers only for windows that start at or after ``t`` (an earlier start raises InvalidInput).
 """
 
 from __future__ import annotations
 
 import itertools
+import numbers
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -94,7 +99,9 @@ class LightpathBook:
         self._by_link: dict[str, set[str]] = defaultdict(set)  # live: may still conflict
         self._history_by_link: dict[str, set[str]] = defaultdict(set)  # every reservation
         self._counter = itertools.count(1)
-        self._peak_pu = 0.0
+        self._retired_to: pd.Timestamp | None = None  # latest retire(before): windows start here or later
+        self._peak: dict[str, int] = {}  # link -> most channels ever in use at once [-]
+        self._stale: set[str] = set()  # links whose peak a release may have lowered: swept again on demand
 
     @property
     def reservations(self) -> tuple[Reservation, ...]:
@@ -103,6 +110,30 @@ class LightpathBook:
     def capacity(self, link_id: str) -> int:
         """Channels on a link [-]."""
         return self.apn.link(link_id).wavelengths
+
+    def _check_after_retire(self, what: str, start: pd.Timestamp) -> None:
+        point = self._retired_to
+        if point is not None and start < point:
+            raise InvalidInput(
+                f"{what}: start = {start} is before the book's retire point {point} (retire(before={point})): "
+                "reservations that ended by then are no longer checked for conflicts, so the book answers only "
+                f"for windows from that instant on. Give start >= {point}"
+            )
+
+    def _peak_in_use(self, rids: Iterable[str], start_ns: int, end_ns: int) -> int:
+        """Most channels the reservations ``rids`` hold at once within ``[start_ns, end_ns)`` [-]."""
+        span = self._span_ns
+        # a sweep over the reservations' starts and ends within the window; at one instant an
+        # end comes before a start (windows are [start, end): the two do not overlap)
+        events = sorted(
+            e for rid in rids
+            if span[rid][0] < end_ns and start_ns < span[rid][1]
+            for e in ((max(span[rid][0], start_ns), span[rid][2]), (span[rid][1], -span[rid][2])))
+        peak = in_use = 0
+        for _, n in events:
+            in_use += n
+            peak = max(peak, in_use)
+        return peak
 
     def _busy(self, link_id: str, start: pd.Timestamp, end: pd.Timestamp) -> set[int]:
         busy: set[int] = set()
@@ -117,6 +148,7 @@ class LightpathBook:
     def free_channels(self, src: str, dst: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[int, ...]:
         """Channels free on every link of the src–dst path for the whole window."""
         start, end = _utc(start, "start"), _utc(end, "end")
+        self._check_after_retire(f"free channels {src!r} -> {dst!r}", start)
         path = self.apn.path(src, dst)
         if not path.link_ids:
             return ()
@@ -139,16 +171,19 @@ class LightpathBook:
     ) -> Reservation:
         """Hold ``wavelengths`` channels on the src–dst path for ``[start, end)`` (first fit).
 
-        src, dst : site names;  start, end : window [tz-aware];  wavelengths : channels [-];
+        src, dst : site names;  start, end : window [tz-aware; start not before the latest
+        :meth:`retire` point];  wavelengths : channels [-] (any integer, NumPy's too, not a bool);
         owner : a label kept with the reservation
         """
         start, end = _utc(start, "start"), _utc(end, "end")
         if not end > start:
             raise InvalidInput(f"reservation window: end = {end} is not after start = {start}; give end > start")
-        if not isinstance(wavelengths, int) or isinstance(wavelengths, bool) or wavelengths < 1:
+        if not isinstance(wavelengths, numbers.Integral) or isinstance(wavelengths, bool) or wavelengths < 1:
             raise InvalidInput(f"reservation: wavelengths = {wavelengths!r}; expected an integer >= 1")
+        wavelengths = int(wavelengths)  # (np.int64 and the like: keep plain ints in the book)
         if src == dst:
             raise InvalidInput(f"reservation: src and dst are both {src!r}; a lightpath joins two different sites")
+        self._check_after_retire(f"reservation {src!r} -> {dst!r}", start)
         path = self.apn.path(src, dst)
         cap = min(self.capacity(lid) for lid in path.link_ids)
         if wavelengths > cap:
@@ -171,25 +206,28 @@ class LightpathBook:
             rid, src, dst, start, end, tuple(free[:wavelengths]), path.link_ids, owner, wavelengths * path.rate_gbps
         )
         self._reservations[rid] = r
-        span = self._span_ns
-        span[rid] = (start.value, end.value, wavelengths)
-        at = start.value
+        start_ns, end_ns = start.value, end.value
+        self._span_ns[rid] = (start_ns, end_ns, wavelengths)
         for lid in path.link_ids:
             self._by_link[lid].add(rid)
             self._history_by_link[lid].add(rid)
-            in_use = 0
-            for q in self._by_link[lid]:
-                q_start, q_end, q_n = span[q]
-                if q_start <= at < q_end:
-                    in_use += q_n
-            self._peak_pu = max(self._peak_pu, in_use / self.capacity(lid))
+            # use changes only within the new window, where every reservation is still live (the
+            # retired ones ended by the retire point, which this window does not start before)
+            if lid not in self._stale:
+                window_peak = self._peak_in_use(self._by_link[lid], start_ns, end_ns)
+                self._peak[lid] = max(self._peak.get(lid, 0), window_peak)
         return r
 
     def retire(self, before: pd.Timestamp) -> int:
         """Stop checking reservations that ended by ``before`` for conflicts (they stay in the
         history and in the statistics); a long-running controller calls it every step so that
-        booking stays fast. Returns how many were retired."""
-        before_ns = _utc(before, "before").value
+        booking stays fast. From then on the book answers only for windows that start at or after
+        the latest ``before`` it was given: :meth:`reserve` and :meth:`free_channels` refuse an
+        earlier start (InvalidInput). Returns how many were retired (counted once per link)."""
+        before = _utc(before, "before")
+        if self._retired_to is None or before > self._retired_to:
+            self._retired_to = before
+        before_ns = before.value
         done = 0
         span = self._span_ns
         for rids in self._by_link.values():
@@ -207,6 +245,7 @@ class LightpathBook:
         for lid in r.link_ids:
             self._by_link[lid].discard(reservation_id)
             self._history_by_link[lid].discard(reservation_id)
+            self._stale.add(lid)
 
     def used(self, link_id: str, at: pd.Timestamp) -> int:
         """Channels in use on a link at an instant [-]."""
@@ -221,23 +260,18 @@ class LightpathBook:
         """Peak fraction of each link's wavelengths in use within ``[start, end)`` [pu]."""
         start, end = _utc(start, "start"), _utc(end, "end")
         start_ns, end_ns = start.value, end.value
-        span = self._span_ns
-        out: dict[str, float] = {}
-        for link in self.apn.links:
-            # a sweep over the reservations' starts and ends within the window; at one instant an
-            # end comes before a start (windows are [start, end): the two do not overlap)
-            events = sorted(
-                e for rid in self._history_by_link.get(link.link_id, ())
-                if span[rid][0] < end_ns and start_ns < span[rid][1]
-                for e in ((max(span[rid][0], start_ns), span[rid][2]), (span[rid][1], -span[rid][2])))
-            peak = in_use = 0
-            for _, n in events:
-                in_use += n
-                peak = max(peak, in_use)
-            out[link.link_id] = peak / link.wavelengths
-        return out
+        return {
+            link.link_id: self._peak_in_use(self._history_by_link.get(link.link_id, ()), start_ns, end_ns)
+            / link.wavelengths
+            for link in self.apn.links
+        }
 
     def peak_utilisation(self) -> float:
-        """Highest fraction of any link's wavelengths ever in use across all reservations [pu]
-        (kept up to date at each booking: a link's use peaks at the start of a reservation)."""
-        return self._peak_pu
+        """Highest fraction of any link's wavelengths in use at any instant, over every reservation
+        held (retired ones included, released ones not) [pu]: the largest :meth:`utilisation`
+        over all time. Kept up to date at each booking; links a release touched are swept again
+        when asked."""
+        for lid in self._stale:
+            self._peak[lid] = self._peak_in_use(self._history_by_link.get(lid, ()), -(2**63), 2**63)
+        self._stale.clear()
+        return max((n / self.capacity(lid) for lid, n in self._peak.items()), default=0.0)
