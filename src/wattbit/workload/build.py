@@ -117,11 +117,13 @@ DIURNAL_PROFILE_PU = (
     0.55, 0.45, 0.38, 0.34, 0.33, 0.36, 0.48, 0.70, 0.95, 1.10, 1.18, 1.20,
     1.15, 1.18, 1.20, 1.20, 1.18, 1.15, 1.20, 1.35, 1.45, 1.45, 1.25, 0.87,
 )
-"""Online-inference request rate by hour of day (JST), relative to the daily mean [pu].
+"""Online-inference request rate by hour of day (JST), meant relative to the daily mean [pu].
 
 **Assumption.** The Azure LLM trace 2023 covers one hour, so it gives no diurnal shape; this
-profile (night trough at a third of the peak, a daytime plateau and an evening peak) is
-illustrative of consumer-facing services. Its mean is 1.0."""
+profile (night trough at 0.33, a daytime plateau and an evening peak of 1.45) is illustrative
+of consumer-facing services. **Known defect:** its mean is 0.944, not 1, so online inference gets
+5.6 % fewer GPU-hours than ``inference_share_pu`` asks; normalising it moves every published
+figure and waits for a release that measures them again (docs/assumptions.md)."""
 
 DECODE_TOKENS_PER_S_PER_GPU = 29_526 / 8
 """Output tokens per second per H200 when serving a 70 B model under a latency bound [tokens/s]:
