@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
-from tests.service.conftest import REPLAY_START, bearer, dr_body, job_body
+from tests.service.conftest import ADMIN_TOKEN, REPLAY_START, bearer, dr_body, job_body
 
 from wattbit.power import throttled_mw_per_gpu
 from wattbit.scenarios import load_fleet
@@ -134,3 +135,32 @@ def test_the_same_request_id_sent_twice_at_once_is_one_request_and_one_conflict(
         codes = sorted(pool.map(lambda _: client.post("/v1/grid/demand-response", json=body,
                                                       headers=bearer(tokens["grid"])).status_code, range(2)))
     assert codes == [201, 409]
+
+
+def test_a_grid_operator_reads_its_own_requests_only(client, tokens):
+    other = client.post("/v1/tokens", json={"role": "grid-operator", "subject": "tepco-pg"},
+                        headers=bearer(ADMIN_TOKEN)).json()["token"]
+    dr = client.post("/v1/grid/demand-response", json=dr_body(), headers=bearer(tokens["grid"])).json()
+    url = f"/v1/grid/demand-response/{dr['request_id']}"
+    assert client.get(url, headers=bearer(tokens["grid"])).status_code == 200
+    assert client.get(url, headers=bearer(other)).status_code == 404  # another sender's: as if missing
+    assert client.get(url, headers=bearer(tokens["operator"])).status_code == 200
+
+
+def test_curtailment_absorbed_between_two_turns_counts_each_slot():
+    """Turns may be hours apart: the absorbed energy follows each slot's posted headroom."""
+    from wattbit.grid import GridSignals
+    from wattbit.service.plane import absorbed_mwh
+
+    t0 = pd.Timestamp("2026-05-01 03:00", tz="UTC")
+    time = pd.date_range(t0, periods=4, freq="30min", name="time")
+    curt = np.array([[40.0], [0.0], [10.0], [0.0]])
+
+    class Posted:
+        def forecast(self, issued_at, n_slots):
+            k = int((issued_at.floor("30min") - t0) / pd.Timedelta("30min"))
+            z = np.zeros((n_slots, 1))
+            return GridSignals(time[k:k + n_slots], ("kyushu",), curt[k:k + n_slots], z + 1e4, z + 400, z + 490)
+
+    got = absorbed_mwh({"kyushu": 20.0}, Posted(), t0 + pd.Timedelta(minutes=15), t0 + pd.Timedelta(minutes=75), 1800.0)
+    assert got["kyushu"] == pytest.approx(20.0 * 0.25 + 0.0 * 0.5 + 10.0 * 0.25)

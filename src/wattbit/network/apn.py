@@ -468,12 +468,6 @@ class APN:
             )
         return best
 
-    def link_between(self, a: str, b: str) -> Link:
-        for v, link in self._adj.get(a, ()):
-            if v == b:
-                return link
-        raise unknown_name("link", f"{a}~{b}", self._links)
-
     # --- latency --------------------------------------------------------------------------------
     def latency_matrix_s(self) -> np.ndarray:
         """One-way latency between every pair of sites [s], in fleet site order."""

@@ -12,9 +12,10 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from wattbit.control.controller import Controller, check_job
@@ -110,6 +111,26 @@ def check_settings(settings: Settings, clock=utc_now) -> tuple[pd.Timedelta, Fle
 
         load_slurm_sites(settings.slurm_sites)
     return offset, fleet
+
+
+def absorbed_mwh(load_mw: Mapping[str, float], forecaster, start: pd.Timestamp, end: pd.Timestamp,
+                 step_s: float) -> dict[str, float]:
+    """Curtailment the fleet's load absorbed per area over [start, end) [MWh]: the load held
+    from ``start`` (``load_mw`` per area), against the posted headroom of each slot it spans,
+    slot by slot (turns may be hours apart)."""
+    step = pd.Timedelta(seconds=step_s)
+    n_slots = max(1, int(np.ceil((end - start.floor(step)) / step)))
+    fc = forecaster.forecast(start, n_slots)
+    slot_start = fc.time[:n_slots].as_unit("ns")  # (asi8 counts the index's own unit)
+    lo = np.maximum(slot_start.asi8, start.as_unit("ns").value)
+    hi = np.minimum((slot_start + step).asi8, end.as_unit("ns").value)
+    hours = np.clip(hi - lo, 0, None) / 3.6e12
+    out = {}
+    for a, mw in load_mw.items():
+        k = fc.areas.index(a) if a in fc.areas else None
+        curt = fc.curtailment_mw[:n_slots, k] if k is not None else np.zeros(n_slots)
+        out[a] = float((np.minimum(mw, curt) * hours).sum())
+    return out
 
 
 @dataclass(frozen=True)
@@ -253,16 +274,13 @@ class ControlPlane:
         power, busy, _ = self.site_load(report.state)
         m.sites(power, busy)
         prev = self.last_report
-        if prev is not None:
-            dt_h = max(0.0, (report.at - prev.at).total_seconds() / 3600.0)
-            if dt_h > 0:
-                fc = self.controller.forecaster.forecast(prev.at, 1)
-                curt = dict(zip(fc.areas, fc.curtailment_mw[0].tolist()))
-                ppower, _, _ = self.site_load(prev.state)
-                load = {a: 0.0 for a in self.fleet.areas}
-                for s in self.fleet.sites:
-                    load[s.area] += ppower[s.name]
-                m.absorbed({a: min(load[a], curt.get(a, 0.0)) * dt_h for a in load})
+        if prev is not None and report.at > prev.at:
+            ppower, _, _ = self.site_load(prev.state)
+            load = {a: 0.0 for a in self.fleet.areas}
+            for s in self.fleet.sites:
+                load[s.area] += ppower[s.name]
+            m.absorbed(absorbed_mwh(load, self.controller.forecaster, prev.at, report.at,
+                                    self.settings.step_s))
         m.pending_actions.set(len(self.loop.pending))
         m.job_counts(self.store.job_counts())
         if report.decision is not None:

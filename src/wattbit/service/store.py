@@ -326,10 +326,6 @@ class Store:
         with self.session() as s:
             return s.get(DemandResponseRow, request_id)
 
-    def list_demand_response(self, limit: int = 50) -> list[DemandResponseRow]:
-        with self.session() as s:
-            return list(s.scalars(sa.select(DemandResponseRow).order_by(DemandResponseRow.received_at.desc()).limit(limit)))
-
     def open_demand_response(self, now: pd.Timestamp) -> list[DemandResponseRow]:
         """Requests whose window has not ended yet."""
         with self.session() as s:
