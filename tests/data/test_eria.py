@@ -16,7 +16,7 @@ import pytest
 
 from wattbit.data import FORMATS, import_raw, load_dataset, read_eria_jukyu, read_jukyu
 from wattbit.data.eria import AREA_BY_CODE, ERIA_FILE
-from wattbit.errors import DataSourceError
+from wattbit.errors import DataSourceError, UnknownName
 
 HEADER = ("DATE,TIME,エリア需要,原子力,火力(LNG),火力(石炭),火力(石油),火力(その他),火力出力制御量,水力,地熱,バイオマス,"
           "バイオマス出力制御量,太陽光発電実績,太陽光出力制御量,風力発電実績,風力出力制御量,揚水,蓄電池,連系線,その他,合計")
@@ -107,6 +107,18 @@ def test_common_format_corrupted(fixtures_raw, tmp_path, how, expect):
     if how in ("gap", "duplicate", "bad_number"):
         assert exc.value.line == k + 1
 
+
+
+@pytest.mark.parametrize("area, hint", [("Kyushu", "did you mean 'kyushu'?"), ("kyusyu", "did you mean 'kyushu'?"),
+                                        ("okinawa-", "did you mean 'okinawa'?")])
+def test_an_unknown_area_name_is_refused_with_the_name_and_a_hint(fixtures_raw, tmp_path, area, hint):
+    """Not a bare KeyError: UnknownName naming the area and the lowercase name to use."""
+    path = write_eria(tmp_path / "eria_jukyu_202404_09.csv", _hourly(fixtures_raw), year_shift=3,
+                      end_label=True, quoted=True, compact_date=True, encoding="cp932")
+    with pytest.raises(UnknownName) as exc:
+        read_eria_jukyu(path, area)
+    assert f"area {area!r} not found; {hint}" in str(exc.value)
+    assert "(known: chubu, chugoku, " in str(exc.value)
 
 def test_import_common_format_files(fixtures_raw, tmp_path):
     raw = tmp_path / "downloads"

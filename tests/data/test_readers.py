@@ -12,6 +12,7 @@ from wattbit.data import (
     FORMATS,
     HOURLY_COLUMN_NAMES,
     read_curtailment_summary,
+    read_eria_jukyu,
     read_jepx_spot,
     read_jukyu,
     read_tepco_daily,
@@ -347,3 +348,25 @@ def test_curtailment_summary_corrupted(fixtures_raw, tmp_path):
     with pytest.raises(DataSourceError) as exc:
         read_curtailment_summary(path)
     assert exc.value.line == 4
+
+
+@pytest.mark.parametrize(
+    "read, args",
+    [
+        (read_jukyu, (FORMATS["kyushu"],)),
+        (read_eria_jukyu, ("kyushu",)),
+        (read_jepx_spot, ()),
+        (read_tepco_daily, ()),
+        (read_tepco_yearly, ()),
+        (read_curtailment_summary, ()),
+    ],
+    ids=lambda x: getattr(x, "__name__", ""),
+)
+def test_a_missing_file_is_a_data_source_error_naming_the_path(read_error, tmp_path, read, args):
+    """Not a bare FileNotFoundError: the path, what was expected and the fix."""
+    path = tmp_path / "not_downloaded.csv"
+    err = read_error(read, path, None, *args)
+    assert "an existing, readable file (check the path" in str(err)
+    assert "No such file or directory" in str(err)
+    err = read_error(read, tmp_path, None, *args)  # a folder, not a file
+    assert "an existing, readable file" in str(err)

@@ -152,3 +152,45 @@ def test_error_table(truth, history):
     prior_mae = np.abs(truth.carbon_avg_g_per_kwh - JAPAN_PRIOR_G_PER_KWH).mean()
     ours = err.xs("carbon_avg_g_per_kwh", level="signal")["mae"].mean()
     assert ours < 0.6 * prior_mae
+
+
+def test_from_dataset_default_is_14_days_of_history_and_a_14_day_climatology(truth, history):
+    """The default is unchanged: the same forecasts as the constructor given the 14 days before."""
+    fc = SeasonalPersistenceForecaster.from_dataset(truth)
+    assert fc.climatology_days == 14
+    ref = SeasonalPersistenceForecaster(truth, history)
+    for t in (truth.time[0], truth.time[100]):
+        a, b = fc.forecast(t, 48), ref.forecast(t, 48)
+        for f in SIGNAL_FIELDS:
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+
+
+def test_history_days_does_not_change_the_method(truth):
+    """history_days is how much history is loaded, not the climatology's length."""
+    fc = SeasonalPersistenceForecaster.from_dataset(truth, history_days=3)
+    assert fc.climatology_days == 14
+    fc = SeasonalPersistenceForecaster.from_dataset(truth, history_days=3, climatology_days=7)
+    assert fc.climatology_days == 7
+    assert SeasonalPersistenceForecaster.from_dataset(truth, climatology_days=2).climatology_days == 2
+
+
+def test_history_days_zero_loads_no_history(truth):
+    fc = SeasonalPersistenceForecaster.from_dataset(truth, history_days=0)
+    assert fc.climatology_days == 14
+    f = fc.forecast(truth.time[0], 4)  # nothing known before the truth: the prior
+    assert (f.carbon_avg_g_per_kwh == JAPAN_PRIOR_G_PER_KWH).all()
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"history_days": -1}, r"history_days = -1; expected an integer >= 0"),
+    ({"history_days": 2.5}, r"history_days = 2.5; expected an integer >= 0"),
+    ({"climatology_days": 0}, r"climatology_days = 0; expected >= 1"),
+])
+def test_from_dataset_bad_arguments(truth, kw, match):
+    with pytest.raises(InvalidInput, match=match):
+        SeasonalPersistenceForecaster.from_dataset(truth, **kw)
+
+
+def test_forecast_with_a_naive_instant_is_refused(truth):
+    with pytest.raises(InvalidInput, match="no time zone"):
+        PerfectForesight(truth).forecast(pd.Timestamp("2022-05-02 00:00"), 4)

@@ -11,7 +11,7 @@ import pytest
 from wattbit.data import load_dataset, load_prices
 from wattbit.domain import INTERCONNECTED_AREAS
 from wattbit.errors import InvalidInput, UnknownName
-from wattbit.grid import GapWarning, carbon, load_signals, signal_span
+from wattbit.grid import GapWarning, carbon, hourly_signals, load_signals, signal_span
 
 
 def jst(text: str) -> pd.Timestamp:
@@ -89,7 +89,8 @@ def test_average_carbon_by_hand_for_one_hour():
 
 
 def test_average_carbon_is_within_physical_bounds():
-    s = load_signals(jst("2021-04-01"), jst("2023-04-01"), step_s=3600)
+    with pytest.warns(GapWarning, match="tokyo 2160 h"):  # Tokyo's January-March 2022
+        s = load_signals(jst("2021-04-01"), jst("2023-04-01"), step_s=3600)
     c = s.carbon_avg_g_per_kwh
     assert (c >= carbon.LIFECYCLE_G_PER_KWH["wind"]).all() and (c <= carbon.THERMAL_G_PER_KWH).all()
     m = s.carbon_marginal_g_per_kwh
@@ -145,3 +146,58 @@ def test_gaps_are_filled_and_counted(tmp_path):
     gap = s.slot(jst("2022-05-03 12:00"))
     assert s.curtailment_mw[gap, 0] == 0.0
     assert np.isfinite(s.carbon_avg_g_per_kwh).all()
+
+
+def test_tokyos_missing_quarter_is_filled_and_counted():
+    """The bundled data has no Tokyo rows for January-March 2022: those hours are NaN in the
+    hourly frames and load_signals fills them (documented values) with a GapWarning that counts them."""
+    hourly = hourly_signals()
+    gap = slice(jst("2022-01-01"), jst("2022-03-31 23:00"))
+    for name in ("curtailment_mw", "carbon_avg_g_per_kwh", "carbon_marginal_g_per_kwh"):
+        assert hourly[name].loc[gap, "tokyo"].isna().all(), name
+        assert hourly[name].loc[gap, "kyushu"].notna().all(), name
+    assert not hourly["present"].loc[gap, "tokyo"].any()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = load_signals(jst("2022-02-01"), jst("2022-02-08"), areas=["kyushu", "tokyo"])
+    msgs = [str(w.message) for w in caught if issubclass(w.category, GapWarning)]
+    assert len(msgs) == 1, msgs
+    assert "curtailment_mw 168, carbon_avg_g_per_kwh 168, carbon_marginal_g_per_kwh 168" in msgs[0]
+    assert "tokyo 168 h" in msgs[0] and "kyushu" not in msgs[0]
+    k = s.area_index("tokyo")
+    # nothing recorded within a day: curtailment 0, Tokyo's annual mix, marginal at LNG (module doc)
+    assert (s.curtailment_mw[:, k] == 0).all()
+    assert (s.carbon_avg_g_per_kwh[:, k] == carbon.TOKYO_ANNUAL_G_PER_KWH).all()
+    assert (s.carbon_marginal_g_per_kwh[:, k] == carbon.MARGINAL_THERMAL_G_PER_KWH).all()
+
+
+def test_tokyos_gap_keeps_its_documented_values_next_to_recorded_hours():
+    """Next to recorded hours too: Tokyo's gap is not interpolated (the values of FY2022's history
+    stay as they were); the recorded hours are untouched."""
+    with pytest.warns(GapWarning, match=r"tokyo 24 h") as rec:
+        s = load_signals(jst("2022-03-31"), jst("2022-04-02"), areas=["tokyo"])
+    assert "average carbon 547 g/kWh (annual mix), marginal 490 g/kWh" in str(rec[0].message)
+    april = s.slot(jst("2022-04-01"))
+    assert (s.carbon_avg_g_per_kwh[:april, 0] == carbon.TOKYO_ANNUAL_G_PER_KWH).all()
+    recorded = load_signals(jst("2022-04-01"), jst("2022-04-02"), areas=["tokyo"])
+    np.testing.assert_array_equal(s.carbon_avg_g_per_kwh[april:], recorded.carbon_avg_g_per_kwh)
+    assert (s.carbon_marginal_g_per_kwh == carbon.MARGINAL_THERMAL_G_PER_KWH).all()
+
+
+def test_fiscal_2022_has_no_gap_to_report():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GapWarning)
+        load_signals(jst("2022-04-01"), jst("2022-04-08"))
+        load_signals(jst("2023-03-25"), jst("2023-04-01"))
+
+
+def test_a_one_slot_period_keeps_its_step():
+    """load_signals(t, t + 1 h, 3600) is one hourly slot: step 3600 s, and 45 min in is inside it."""
+    t = jst("2022-05-03 12:00")
+    s = load_signals(t, t + pd.Timedelta(hours=1), 3600, areas=["kyushu"])
+    assert len(s.time) == 1 and s.step_s == 3600.0
+    assert s.slot(t + pd.Timedelta(minutes=45)) == 0
+    assert s.window(0, 1).step_s == 3600.0 and s.select_areas(["kyushu"]).step_s == 3600.0
+    half = load_signals(t, t + pd.Timedelta(minutes=30), areas=["kyushu"])
+    assert half.step_s == 1800.0

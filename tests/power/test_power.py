@@ -20,6 +20,7 @@ from wattbit.power import (
     facility_power_mw,
     fleet_power_table,
     gpu_power_w,
+    node_overhead_w_per_gpu,
     power_coefficients,
     site_facility_power_max_mw,
     site_it_power_mw,
@@ -125,3 +126,25 @@ def test_unknown_accelerator_named_with_fix():
     site = Site("x", "tokyo", 35.7, 139.8, 8, 0.1, accelerator="b200")
     with pytest.raises(UnknownName, match="accelerator 'b200' not found"):
         site_it_power_mw(site, 1)
+
+
+@pytest.mark.parametrize("duty", [1.5, -0.1, float("nan"), float("inf"), "0.5", None])
+@pytest.mark.parametrize("fn", [gpu_power_w, work_rate_pu, node_overhead_w_per_gpu, energy_per_work_pu])
+def test_duty_outside_zero_to_one_is_refused_not_clamped(fn, duty):
+    """1.5 used to give the full-duty 685.6 W and NaN passed through: InvalidInput naming the value."""
+    with pytest.raises(InvalidInput) as exc:
+        fn(duty)
+    assert f"duty_pu = {duty!r}; expected a duty cycle in [0, 1]" in str(exc.value)
+
+
+def test_duty_range_ends_are_accepted():
+    assert gpu_power_w(0.0) == accelerator_power().idle_w and gpu_power_w(1) == accelerator_power().full_w
+    assert work_rate_pu(0.0) == 0.0 and work_rate_pu(1.0) == 1.0
+    assert node_overhead_w_per_gpu(0.0) == node_overhead_w_per_gpu(busy=False)
+    assert energy_per_work_pu(1.0) == pytest.approx(1.0)
+
+
+def test_energy_per_work_at_zero_duty_is_refused():
+    """A GPU at duty 0 does no work: InvalidInput, not ZeroDivisionError."""
+    with pytest.raises(InvalidInput, match=r"energy_per_work_pu: duty_pu = 0.0; a GPU at that duty does no work"):
+        energy_per_work_pu(0.0)

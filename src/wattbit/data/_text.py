@@ -40,9 +40,22 @@ def read_rows(path: Path, encoding: str) -> list[tuple[int, list[str]]]:
     Returns ``[(line_number, cells), ...]`` with 1-based physical line numbers. A byte sequence
     that is not valid ``encoding`` raises DataSourceError with the line where it sits.
 
+    A path that is missing or cannot be read raises DataSourceError too (not the OSError).
+
     path : file to read;  encoding : Python codec name ("cp932", "utf-8-sig", ...)
+
+    >>> read_rows(Path("no/such/file.csv"), "utf-8")
+    Traceback (most recent call last):
+    ...
+    wattbit.errors.DataSourceError: no/such/file.csv: expected an existing, readable file (check the path, or download the file again), found 'No such file or directory'
     """
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:  # missing, a folder, no permission
+        raise DataSourceError(
+            path, None, "an existing, readable file (check the path, or download the file again)",
+            exc.strerror or type(exc).__name__,
+        ) from None
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:

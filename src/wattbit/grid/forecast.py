@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from wattbit.domain._validate import integer
 from wattbit.errors import InvalidInput
 from wattbit.grid import carbon
 from wattbit.grid.signals import SIGNAL_FIELDS, Forecaster, GridSignals
@@ -86,6 +87,7 @@ def concat_signals(first: GridSignals, second: GridSignals) -> GridSignals:
     return GridSignals(
         first.time.append(second.time), first.areas,
         *(np.concatenate([getattr(first, f), getattr(second, f)]) for f in SIGNAL_FIELDS),
+        step_s=(first if len(first.time) else second).step_s,
     )
 
 
@@ -170,24 +172,33 @@ class SeasonalPersistenceForecaster(Forecaster):
     def from_dataset(
         cls,
         truth: GridSignals,
-        history_days: int = DEFAULT_CLIMATOLOGY_DAYS,
+        history_days: int | None = None,
         data_dir=None,
         persistence_weight: Mapping[str, float] | None = None,
+        climatology_days: int = DEFAULT_CLIMATOLOGY_DAYS,
     ) -> SeasonalPersistenceForecaster:
         """A forecaster whose history is the ``history_days`` before ``truth`` in the dataset (as
         many as the dataset has).
 
-        truth : recorded signals of the run;  history_days : days of history to load [d];
-        data_dir : dataset folder (default bundled)
+        truth : recorded signals of the run;  history_days : days of history to load [d], >= 0
+        (default ``climatology_days``: enough for a full climatology from the first slot on);
+        data_dir : dataset folder (default bundled);  persistence_weight : as for the
+        constructor;  climatology_days : days in the trailing mean [d] (default
+        :data:`DEFAULT_CLIMATOLOGY_DAYS`)
         """
         from wattbit.grid.truth import load_signals, signal_span
 
+        if history_days is None:
+            history_days = climatology_days
+        integer("from_dataset", "history_days", history_days, low=0, note=" (days of history; 0 loads none)")
+        if climatology_days < 1:  # before loading any history
+            raise InvalidInput(f"climatology_days = {climatology_days}; expected >= 1")
         first, _ = signal_span(data_dir)
         start = max(truth.time[0] - pd.Timedelta(days=history_days), first)
         history = None
         if start < truth.time[0]:
             history = load_signals(start, truth.time[0], truth.step_s, truth.areas, data_dir)
-        return cls(truth, history, persistence_weight, history_days)
+        return cls(truth, history, persistence_weight, climatology_days)
 
     def forecast(self, issued_at: pd.Timestamp, n_slots: int) -> GridSignals:
         """Signals for the ``n_slots`` slots from the one containing ``issued_at`` (clipped at the
@@ -220,7 +231,8 @@ class SeasonalPersistenceForecaster(Forecaster):
             if known_now.any():
                 vals = np.where(known_now[:, None], prep.raw[np.minimum(j, a)], vals)
             out[f] = vals
-        return GridSignals(self._time[j[0] : j[-1] + 1], self.truth.areas, *(out[f] for f in SIGNAL_FIELDS))
+        return GridSignals(self._time[j[0] : j[-1] + 1], self.truth.areas, *(out[f] for f in SIGNAL_FIELDS),
+                           step_s=self.truth.step_s)
 
 
 def forecast_error(

@@ -16,7 +16,7 @@ import pandas as pd
 
 from wattbit.errors import InvalidInput, unknown_name
 
-__all__ = ["SIGNAL_FIELDS", "Forecaster", "GridSignals", "PerfectForesight"]
+__all__ = ["DEFAULT_STEP_S", "SIGNAL_FIELDS", "Forecaster", "GridSignals", "PerfectForesight"]
 
 SIGNAL_FIELDS = (
     "curtailment_mw",
@@ -24,6 +24,10 @@ SIGNAL_FIELDS = (
     "carbon_avg_g_per_kwh",
     "carbon_marginal_g_per_kwh",
 )
+
+DEFAULT_STEP_S = 1800.0
+"""Slot length assumed for a series of fewer than two slots built without ``step_s`` [s]: the
+30-min slot of JEPX and the TSOs' files (48 a day), :func:`~wattbit.grid.load_signals`' default."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,7 +38,10 @@ class GridSignals:
     curtailment_mw : curtailment headroom — extra load that would be served by power otherwise
     curtailed [MW];  price_jpy_per_mwh : day-ahead area price [JPY/MWh];
     carbon_avg_g_per_kwh : average (location-based) intensity of the area's supply [gCO2/kWh];
-    carbon_marginal_g_per_kwh : intensity of the next MWh (0 while the area curtails) [gCO2/kWh].
+    carbon_marginal_g_per_kwh : intensity of the next MWh (0 while the area curtails) [gCO2/kWh];
+    step_s : slot length [s]. Optional: by default the spacing of the first two slots, or
+    :data:`DEFAULT_STEP_S` when there are fewer than two (a one-slot series cannot show its grid,
+    so :func:`~wattbit.grid.load_signals` and the methods here pass it on).
     """
 
     time: pd.DatetimeIndex
@@ -43,10 +50,24 @@ class GridSignals:
     price_jpy_per_mwh: np.ndarray
     carbon_avg_g_per_kwh: np.ndarray
     carbon_marginal_g_per_kwh: np.ndarray
+    step_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.time.tz is None:
             raise InvalidInput("grid signals: time has no time zone; expected UTC instants")
+        spacing = float((self.time[1] - self.time[0]).total_seconds()) if len(self.time) >= 2 else None
+        step_s = self.step_s
+        if step_s is None:
+            step_s = DEFAULT_STEP_S if spacing is None else spacing
+        elif (isinstance(step_s, bool) or not isinstance(step_s, (int, float, np.integer, np.floating))
+              or not 0 < step_s < float("inf")):
+            raise InvalidInput(f"grid signals: step_s = {step_s!r}; expected a slot length > 0 [s], e.g. 1800 or 3600")
+        elif spacing is not None and float(step_s) != spacing:
+            raise InvalidInput(
+                f"grid signals: step_s = {step_s!r} but the slots are {spacing:g} s apart; "
+                "pass the slots' own spacing or leave step_s out"
+            )
+        object.__setattr__(self, "step_s", float(step_s))
         shape = (len(self.time), len(self.areas))
         for name in SIGNAL_FIELDS:
             arr = np.asarray(getattr(self, name), dtype=float)
@@ -64,12 +85,6 @@ class GridSignals:
             raise InvalidInput("grid signals: curtailment_mw has negative values; expected >= 0")
 
     @property
-    def step_s(self) -> float:
-        if len(self.time) < 2:
-            return 1800.0
-        return float((self.time[1] - self.time[0]).total_seconds())
-
-    @property
     def step_h(self) -> float:
         return self.step_s / 3600.0
 
@@ -80,7 +95,9 @@ class GridSignals:
             raise unknown_name("area", name, self.areas) from None
 
     def slot(self, instant: pd.Timestamp) -> int:
-        """Index of the slot that contains ``instant``."""
+        """Index of the slot that contains ``instant`` (tz-aware)."""
+        if getattr(instant, "tzinfo", None) is None:
+            instant = _aware(instant)
         i = int(self.time.searchsorted(instant, side="right")) - 1
         if i < 0 or i >= len(self.time) or instant >= self.time[-1] + pd.Timedelta(seconds=self.step_s):
             raise InvalidInput(
@@ -97,17 +114,35 @@ class GridSignals:
     def window(self, start: int, n_slots: int) -> GridSignals:
         """Slots ``start .. start + n_slots`` (clipped at the end)."""
         sl = slice(start, min(start + n_slots, len(self.time)))
-        return GridSignals(self.time[sl], self.areas, *(getattr(self, f)[sl] for f in SIGNAL_FIELDS))
+        return GridSignals(self.time[sl], self.areas, *(getattr(self, f)[sl] for f in SIGNAL_FIELDS),
+                           step_s=self.step_s)
 
     def select_areas(self, areas) -> GridSignals:
         """Columns for ``areas``, in that order."""
         idx = [self.area_index(a) for a in areas]
-        return GridSignals(self.time, tuple(areas), *(getattr(self, f)[:, idx] for f in SIGNAL_FIELDS))
+        return GridSignals(self.time, tuple(areas), *(getattr(self, f)[:, idx] for f in SIGNAL_FIELDS),
+                           step_s=self.step_s)
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy frame indexed by (time, area) with one column per signal."""
         index = pd.MultiIndex.from_product([self.time, list(self.areas)], names=["time", "area"])
         return pd.DataFrame({f: getattr(self, f).reshape(-1) for f in SIGNAL_FIELDS}, index=index)
+
+
+def _aware(instant: object) -> pd.Timestamp:
+    """``instant`` as a tz-aware Timestamp, or InvalidInput saying how to give its time zone."""
+    try:
+        t = pd.Timestamp(instant)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"grid signals: instant {instant!r} is not a time; pass a tz-aware pd.Timestamp"
+        ) from None
+    if t.tz is None:
+        raise InvalidInput(
+            f"grid signals: instant {instant!r} has no time zone; pass a tz-aware instant, e.g. "
+            f"pd.Timestamp('{t}', tz='Asia/Tokyo') or pd.Timestamp('{t}', tz='UTC')"
+        )
+    return t
 
 
 class Forecaster(Protocol):

@@ -4,11 +4,16 @@ Per area and hour, from :func:`wattbit.data.load_dataset`:
 
 * ``curtailment_mw`` = solar_curtailed_mw + wind_curtailed_mw: the MW of extra load that would
   have been served by power otherwise curtailed. Tokyo: 0 (TEPCO's files in this dataset report
-  no curtailment, and the source README notes that Tokyo had essentially none in this period).
+  no curtailment, and the source README notes that Tokyo had essentially none in this period)
+  in every hour TEPCO's files cover.
 * ``carbon_avg_g_per_kwh`` and ``carbon_marginal_g_per_kwh``: see :mod:`wattbit.grid.carbon`.
   Tokyo has no generation mix in this data: its average is solar at the solar factor and the
   rest at Tokyo's non-solar annual mix (:data:`~wattbit.grid.carbon.TOKYO_NON_SOLAR_G_PER_KWH`),
   or the annual mix where TEPCO gives no solar value.
+
+An hour an area has no row for (Tokyo has none for January-March 2022) is NaN here, in every
+signal; :func:`load_signals` fills it and counts it in a :class:`GapWarning` (Tokyo's with
+:data:`TOKYO_GAP_FILL`, the values above for an hour without TEPCO data).
 
 and per 30-min slot from :func:`wattbit.data.load_prices`: ``price_jpy_per_mwh``, the JEPX area
 price. On a 30-min grid hourly values are held over both half-hours; on an hourly grid the two
@@ -32,9 +37,21 @@ from wattbit.errors import InvalidInput, unknown_name
 from wattbit.grid import carbon
 from wattbit.grid.signals import GridSignals
 
-__all__ = ["GapWarning", "hourly_signals", "load_signals", "signal_areas", "signal_span"]
+__all__ = ["TOKYO_GAP_FILL", "GapWarning", "hourly_signals", "load_signals", "signal_areas", "signal_span"]
 
 _NEIGHBOURS = {a.name: a.neighbours for a in AREAS}
+
+TOKYO_GAP_FILL: dict[str, float] = {
+    "curtailment_mw": 0.0,
+    "carbon_avg_g_per_kwh": carbon.TOKYO_ANNUAL_G_PER_KWH,
+    "carbon_marginal_g_per_kwh": carbon.MARGINAL_THERMAL_G_PER_KWH,
+}
+"""What :func:`load_signals` fills an hour Tokyo lacks with (the bundled data has no Tokyo rows
+for January-March 2022): the values this module gives a Tokyo hour without TEPCO data (module
+doc) — curtailment 0 MW (none reported), average carbon at Tokyo's annual mix
+(:data:`~wattbit.grid.carbon.TOKYO_ANNUAL_G_PER_KWH`, as wherever TEPCO gives no solar value) and
+marginal carbon at LNG (:data:`~wattbit.grid.carbon.MARGINAL_THERMAL_G_PER_KWH`, as in every
+hour without curtailment) [MW, gCO2eq/kWh]. Filling these hours is counted in the GapWarning."""
 
 
 class GapWarning(UserWarning):
@@ -56,7 +73,8 @@ def _hourly_cached(path: Path) -> dict[str, pd.DataFrame]:
     curt = w["solar_curtailed_mw"].fillna(0.0) + w["wind_curtailed_mw"].fillna(0.0)
     curt_known = w["solar_curtailed_mw"].notna() | w["wind_curtailed_mw"].notna()
     if "tokyo" in curt.columns:
-        curt_known["tokyo"] = True  # none reported in this data: 0 by definition (module doc)
+        # none reported in this data: 0 by definition (module doc), in the hours TEPCO covers
+        curt_known["tokyo"] = present["tokyo"]
     curt = curt.clip(lower=0.0)
 
     own = pd.DataFrame(index=full, columns=areas, dtype=float)
@@ -87,16 +105,17 @@ def _hourly_cached(path: Path) -> dict[str, pd.DataFrame]:
         den = g + imp
         value = np.where((den > 0) & present[a].to_numpy(), num / np.where(den > 0, den, 1), np.nan)
         if a == "tokyo":
-            value = np.where(tokyo_fallback, own[a].to_numpy(), value)
+            # an hour without a row stays NaN: load_signals fills and counts it (GapWarning)
+            value = np.where(tokyo_fallback & present[a].to_numpy(), own[a].to_numpy(), value)
         avg[a] = value
     marg = pd.DataFrame(
         np.where(curt.to_numpy() > 0, 0.0, carbon.MARGINAL_THERMAL_G_PER_KWH), index=full, columns=areas
     ).where(curt_known)
     return {
         "present": present,
-        "curtailment_mw": curt.where(curt_known & (present | (curt.columns == "tokyo"))),
+        "curtailment_mw": curt.where(curt_known & present),
         "carbon_avg_g_per_kwh": avg,
-        "carbon_marginal_g_per_kwh": marg.where(present | (marg.columns == "tokyo")),
+        "carbon_marginal_g_per_kwh": marg.where(present),
     }
 
 
@@ -154,8 +173,10 @@ def load_signals(
 
     Hourly values are held constant over their two half-hours on a 30-min grid; prices are the
     JEPX 30-min area prices (averaged over the hour on an hourly grid). Hours an area lacks
-    inside the data's span are filled (curtailment 0 MW, carbon by linear interpolation in time)
-    and counted in a :class:`GapWarning`; a period outside the data raises InvalidInput.
+    inside the data's span are filled (curtailment 0 MW, carbon by linear interpolation in time;
+    Tokyo's, e.g. its January-March 2022 in the bundled data, with :data:`TOKYO_GAP_FILL`) and
+    counted, per signal and area, in a :class:`GapWarning`; a period outside the data raises
+    InvalidInput.
 
     start, end : first slot start and end of the period (tz-aware) [UTC];  step_s : slot length,
     1800 or 3600 [s];  areas : area names (default the nine interconnected areas, in
@@ -200,14 +221,21 @@ def load_signals(
     hours = time.floor("h")
     out: dict[str, np.ndarray] = {}
     filled: dict[str, int] = {}
+    gap_areas: dict[str, int] = {}
     for name in ("curtailment_mw", "carbon_avg_g_per_kwh", "carbon_marginal_g_per_kwh"):
         frame = hourly[name][list(areas)]
         # one day of margin on each side so interpolation across a gap sees real neighbours
         lo, hi = hours[0] - pd.Timedelta(days=1), hours[-1] + pd.Timedelta(days=1)
         part = frame.loc[lo:hi]
-        n_gap = int(part.loc[hours[0]:hours[-1]].isna().to_numpy().sum())
+        per_area = part.loc[hours[0]:hours[-1]].isna().sum()
+        n_gap = int(per_area.sum())
         if n_gap:
             filled[name] = n_gap
+            for a, n in per_area.items():
+                if n:
+                    gap_areas[a] = max(gap_areas.get(a, 0), int(n))
+            if "tokyo" in part.columns:  # Tokyo's documented values, not interpolated
+                part = part.fillna({"tokyo": TOKYO_GAP_FILL[name]})
             if name == "curtailment_mw":
                 part = part.fillna(0.0)
             else:
@@ -227,9 +255,16 @@ def load_signals(
         raise InvalidInput(f"load_signals: {n} price slots missing in {start} .. {end}; re-import the JEPX files")
     if filled:
         text = ", ".join(f"{k} {v}" for k, v in filled.items())
+        where = ", ".join(f"{a} {n} h" for a, n in gap_areas.items())
+        how = "curtailment 0 MW, carbon interpolated in time"
+        if "tokyo" in gap_areas:
+            how += (f"; Tokyo's with its documented values: curtailment 0 MW, average carbon "
+                    f"{TOKYO_GAP_FILL['carbon_avg_g_per_kwh']:.0f} g/kWh (annual mix), marginal "
+                    f"{TOKYO_GAP_FILL['carbon_marginal_g_per_kwh']:.0f} g/kWh")
         warnings.warn(
-            f"load_signals: hourly values missing in {start} .. {end} were filled "
-            f"(curtailment 0 MW, carbon interpolated in time): {text} (area-hours)",
+            f"load_signals: hourly values missing in {start} .. {end} were filled ({how}): "
+            f"{text} (area-hours; {where}). Choose a period the data covers, or import the missing "
+            "files (docs/data.md), to use recorded values",
             GapWarning, stacklevel=2,
         )
     return GridSignals(
@@ -238,4 +273,5 @@ def load_signals(
         price_jpy_per_mwh=out["price_jpy_per_mwh"],
         carbon_avg_g_per_kwh=out["carbon_avg_g_per_kwh"],
         carbon_marginal_g_per_kwh=out["carbon_marginal_g_per_kwh"],
+        step_s=float(step_s),
     )

@@ -181,6 +181,21 @@ def accelerator_power(accelerator: str = "h200") -> AcceleratorPower:
     )
 
 
+def _check_duty(duty_pu: float, where: str) -> None:
+    """A duty cycle must be a number in [0, 1]; NaN, a value outside (which ``np.interp`` would
+    clamp) or a non-number raises InvalidInput naming the value and the fix. One comparison on
+    the hot path."""
+    try:
+        if 0.0 <= duty_pu <= 1.0:  # False for NaN
+            return
+    except TypeError:
+        pass
+    raise InvalidInput(
+        f"{where}: duty_pu = {duty_pu!r}; expected a duty cycle in [0, 1] (share of time the GPU "
+        "computes: 1 = full duty, 0 = idle); clamp or rescale it, e.g. 0.5 for half duty"
+    )
+
+
 def gpu_power_w(duty_pu: float, accelerator: str = "h200") -> float:
     """Average power of one busy accelerator at a duty cycle, interpolated linearly between the
     measured points [W].
@@ -195,7 +210,12 @@ def gpu_power_w(duty_pu: float, accelerator: str = "h200") -> float:
     518.7
     >>> round(gpu_power_w(0.6), 2)  # between the 50 % and 75 % points
     570.34
+    >>> gpu_power_w(1.5)
+    Traceback (most recent call last):
+    ...
+    wattbit.errors.InvalidInput: gpu_power_w: duty_pu = 1.5; expected a duty cycle in [0, 1] (share of time the GPU computes: 1 = full duty, 0 = idle); clamp or rescale it, e.g. 0.5 for half duty
     """
+    _check_duty(duty_pu, "gpu_power_w")
     curve = accelerator_power(accelerator)
     return float(np.interp(duty_pu, curve.duty_pu, curve.power_w))
 
@@ -210,6 +230,7 @@ def work_rate_pu(duty_pu: float, accelerator: str = "h200") -> float:
     >>> work_rate_pu(0.0)
     0.0
     """
+    _check_duty(duty_pu, "work_rate_pu")
     curve = accelerator_power(accelerator)
     return float(np.interp(duty_pu, curve.duty_pu, curve.work_pu))
 
@@ -223,8 +244,16 @@ def energy_per_work_pu(duty_pu: float, accelerator: str = "h200") -> float:
     >>> round(energy_per_work_pu(0.25), 2)
     1.56
     """
+    _check_duty(duty_pu, "energy_per_work_pu")
     curve = accelerator_power(accelerator)
-    return (gpu_power_w(duty_pu, accelerator) / curve.full_w) / work_rate_pu(duty_pu, accelerator)
+    rate = work_rate_pu(duty_pu, accelerator)
+    if rate <= 0.0:
+        raise InvalidInput(
+            f"energy_per_work_pu: duty_pu = {duty_pu!r}; a GPU at that duty does no work "
+            f"(work rate {rate:g}), so energy per unit of work is undefined; expected a duty cycle "
+            "in (0, 1], e.g. 0.25"
+        )
+    return (gpu_power_w(duty_pu, accelerator) / curve.full_w) / rate
 
 
 def node_overhead_w_per_gpu(duty_pu: float = 1.0, busy: bool = True, accelerator: str = "h200") -> float:
@@ -239,6 +268,7 @@ def node_overhead_w_per_gpu(duty_pu: float = 1.0, busy: bool = True, accelerator
     >>> node_overhead_w_per_gpu(1.0)
     575.0
     """
+    _check_duty(duty_pu, "node_overhead_w_per_gpu")
     fixed = NODE_OVERHEAD_W_PER_GPU * NODE_OVERHEAD_FIXED_SHARE_PU
     if not busy:
         return fixed
