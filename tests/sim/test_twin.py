@@ -157,3 +157,15 @@ def test_absorbed_by_area_by_period_and_a_period_it_does_not_know(comparison):
         np.testing.assert_allclose(by_period["absorbed_mwh"], whole["absorbed_mwh"].loc[by_period.index])
     with pytest.raises(InvalidInput, match="freq = 'fortnight' is not a period; give e.g. 'M'"):
         absorbed_by_area(r, "fortnight")
+
+
+def test_a_gap_in_the_forecasters_history_is_told_as_such():
+    """FY2022 starts on 2022-04-01; the forecaster's 14 days before fall where TEPCO gives no rows
+    (Jan-Mar 2022): the warning says so in the forecast's terms, not 'choose another period'."""
+    from wattbit.grid import GapWarning
+    from wattbit.scenarios import load_scenario, with_period
+
+    sc = with_period(load_scenario("full-year"), "2022-04-01", "2022-04-02")
+    with pytest.warns(GapWarning, match="the forecaster's history before the run .*tokyo 336 h") as caught:
+        build_world(sc)
+    assert not [w for w in caught if "Choose a period" in str(w.message)]

@@ -20,7 +20,7 @@ from wattbit.control.policies import policy as _policy
 from wattbit.domain import Job, Scenario
 from wattbit.domain.job import pack_jobs, unpack_jobs
 from wattbit.errors import InvalidInput
-from wattbit.grid import GridSignals
+from wattbit.grid import GapWarning, GridSignals
 from wattbit.grid.forecast import DEFAULT_CLIMATOLOGY_DAYS
 from wattbit.sim.chunks import Chunk, check_chunk_count, split_run, stitch, warmup_slots
 from wattbit.sim.kpi import kpi_table
@@ -114,9 +114,26 @@ def build_world(scenario: Scenario, *, data_dir: Path | None = None,
     forecast_truth = truth if ahead <= stop else load_signals(start, ahead, scenario.step_s,
                                                              areas=areas, data_dir=data_dir)
     hist_start = max(first, start - pd.Timedelta(days=history_days))
-    history = (load_signals(hist_start, start, scenario.step_s, areas=areas, data_dir=data_dir)
-               if hist_start < start else None)
+    history = _history(hist_start, start, scenario.step_s, areas, data_dir) if hist_start < start else None
     return World(scenario, jobs, build_apn(fleet), truth, forecast_truth, history)
+
+
+def _history(start: pd.Timestamp, end: pd.Timestamp, step_s: float, areas, data_dir) -> GridSignals:
+    """The signals before a run that its forecaster starts from. Hours they lack are filled as in
+    any load, and said so in terms of the forecast (the period chosen is not at fault)."""
+    from wattbit.grid import load_signals
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GapWarning)
+        history = load_signals(start, end, step_s, areas=areas, data_dir=data_dir)
+    for w in caught:
+        if issubclass(w.category, GapWarning):
+            text = str(w.message).split(": ", 1)[-1]
+            warnings.warn(GapWarning(f"the forecaster's history before the run ({text.split('. Choose')[0]}); "
+                                     "its first days' forecasts lean on those filled values"), stacklevel=3)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return history
 
 
 def twin_controller(sc: Scenario, world: World, name: str) -> Controller:
