@@ -346,3 +346,40 @@ def test_an_unreachable_cluster_loses_nothing(executor, lab, fleet):
     seen = executor.observe()[job.job_id]
     assert executor.unreachable == frozenset() and (seen.status, seen.site) == (JobStatus.RUNNING, "kansai-dc")
     assert active_copies(lab, job.job_id) == ["kansai-dc"]
+
+
+def test_a_restarted_executor_starts_nothing_elsewhere_while_its_site_is_silent(executor, lab, fleet):
+    """After a restart the new process has no records of a silent cluster: a job there may still
+    run, so it is started nowhere else until that cluster answers."""
+    job = make_job()
+    executor.apply(Start(job.job_id, "kansai-dc"), job)
+    wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
+    good = dict(executor.sites)
+    silent = {**good, "kansai-dc": SlurmSite("kansai-dc", lab.dir / "no-such" / "slurm.conf",
+                                             good["kansai-dc"].storage_dir)}
+    fresh = SlurmExecutor(fleet, silent, executor.state_dir)
+    fresh.observe()
+    assert fresh.unreachable == {"kansai-dc"}
+    with pytest.raises(ExecutorError, match="its site 'kansai-dc' does not answer"):
+        fresh.apply(Start(job.job_id, "kyushu-dc"), job)
+    assert active_copies(lab, job.job_id) == ["kansai-dc"]
+
+
+def test_a_reroute_that_cannot_submit_leaves_the_job_where_it_runs(executor, lab):
+    """The ledger is written ahead of sbatch; when sbatch fails it goes back, or the job, once it
+    ends where it ran, would be taken for one never started and run again."""
+    job = Job(job_id=f"t{uuid.uuid4().hex[:10]}", tenant="acme", kind=JobKind.ONLINE_INFERENCE, gpus=1,
+              runtime_h=1.0, release=pd.Timestamp.now(tz="UTC"),
+              deadline=pd.Timestamp.now(tz="UTC") + pd.Timedelta(hours=1), home_site="kansai-dc",
+              allowed_areas=frozenset({"kansai", "kyushu"}), user_area="kansai", rtt_budget_s=0.05)
+    executor.apply(Start(job.job_id, "kansai-dc"), job)
+    wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
+    good = dict(executor.sites)
+    executor.sites = {**good, "kyushu-dc": SlurmSite("kyushu-dc", lab.dir / "no-such" / "slurm.conf",
+                                                     good["kyushu-dc"].storage_dir)}
+    with pytest.raises(ExecutorError):
+        executor.apply(Reroute(job.job_id, "kyushu-dc"), job)
+    executor.sites = good
+    assert executor._ledger(job.job_id)["site"] == "kansai-dc"
+    seen = executor.observe()[job.job_id]
+    assert (seen.status, seen.site) == (JobStatus.RUNNING, "kansai-dc")

@@ -322,10 +322,20 @@ class SlurmExecutor:
         return min(due) if due else None
 
     # --- actions ------------------------------------------------------------------------------
+    def _refuse_if_its_site_is_silent(self, job: Job, ledger: dict, verb: str) -> None:
+        """A job whose last site does not answer may still run there (after a restart this process
+        has not even seen it): starting it elsewhere could run it twice."""
+        site = ledger.get("site")
+        if site in self.unreachable:
+            raise ExecutorError(
+                f"job {job.job_id!r}: its site {site!r} does not answer, and it may still run there; "
+                f"it is not {verb} elsewhere until {site!r} answers")
+
     def _start(self, a: Start, job: Job) -> None:
         self._site(a.site)
         check_residency(job, a.site, self.fleet, "submit")
         ledger = self._ledger(job.job_id)
+        self._refuse_if_its_site_is_silent(job, ledger, "started")
         if ledger.get("move"):
             raise ExecutorError(
                 f"job {job.job_id!r}: is migrating to {ledger['move']['destination']!r}; "
@@ -435,6 +445,7 @@ class SlurmExecutor:
         active = [r for r in self._records_of(job.job_id) if r.active]
         if any(r.site == a.site for r in active):
             return
+        self._refuse_if_its_site_is_silent(job, self._ledger(job.job_id), "rerouted")
         self._submit(job, a.site, 1.0)  # make before break
         for r in active:
             self._mark_stop(r, "reroute")
@@ -680,6 +691,7 @@ class SlurmExecutor:
         s = self._site(site)
         if ledger is None:
             ledger = self._ledger(job.job_id)
+        before = dict(ledger)
         ledger.update(site=site, job=job_to_dict(job))
         ledger.setdefault("cancelled", False)
         self._save_ledger(job.job_id, ledger)  # write-ahead: observe() keeps this copy if duplicated
@@ -697,7 +709,13 @@ class SlurmExecutor:
         if s.partition:
             argv.append(f"--partition={s.partition}")
         argv.append(str(self._script))
-        out = self._run(site, argv)
+        try:
+            out = self._run(site, argv)
+        except ExecutorError:  # not submitted: the ledger goes back to where the job is
+            ledger.clear()
+            ledger.update(before)
+            self._save_ledger(job.job_id, ledger)
+            raise
         return out.strip().split(";")[0]
 
     def _mark_stop(self, r: SlurmRecord, why: str) -> None:
@@ -717,6 +735,8 @@ class SlurmExecutor:
             ) from None
         except subprocess.TimeoutExpired:
             raise ExecutorError(f"site {site!r}: {shlex.join(argv)} did not answer within {timeout_s:g} s") from None
+        except OSError as exc:  # not executable, no permission, too many processes, ...
+            raise ExecutorError(f"site {site!r}: {argv[0]!r} could not be run: {exc}") from None
         if r.returncode != 0:
             raise ExecutorError(
                 f"site {site!r}: {shlex.join(argv)} failed (exit {r.returncode}): {r.stderr.strip()[:500]}"
