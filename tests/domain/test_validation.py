@@ -65,6 +65,20 @@ def test_job_negative_gpus():
         replace(tiny_jobs()[0], gpus=-8)
 
 
+@pytest.mark.parametrize("job_id", ["", "x,LD_PRELOAD=/tmp/evil.so", "../../escape", "a|b", "has space", "-lead",
+                                    "x" * 65, 7])
+def test_a_job_id_that_could_not_name_a_file_or_a_slurm_job_is_refused(job_id):
+    """It becomes a checkpoint folder, a ledger file and part of sbatch's --export and squeue's
+    '|'-separated output: a ',' would add a variable, '../' leave the storage, '|' split a line."""
+    with pytest.raises(InvalidInput, match="expected 1 to 64 letters, digits and '._:-'"):
+        replace(tiny_jobs()[0], job_id=job_id)
+
+
+def test_job_ids_of_every_kind_in_use_are_accepted():
+    for job_id in ("trn-000123", "oi-tokyo-0-0.0", "j0123456789ab", "t4826203cb2", "a:b_c.d"):
+        assert replace(tiny_jobs()[0], job_id=job_id).job_id == job_id
+
+
 def test_job_fractional_gpus():
     with pytest.raises(InvalidInput, match=r"gpus = 2.5; expected a positive integer"):
         replace(tiny_jobs()[0], gpus=2.5)

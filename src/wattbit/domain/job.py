@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
@@ -13,6 +14,10 @@ from wattbit.domain._validate import area_name, aware, is_integer, positive, wro
 from wattbit.domain.area import AREA_NAMES
 from wattbit.errors import InvalidInput
 from wattbit.units import jst_text
+
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+"""What a job id may be: it becomes a file name and part of a Slurm job's name and environment,
+so no '/', ',', '|' or spaces (the service's own ids, "j" and 12 hex digits, fit)."""
 
 __all__ = ["Job", "JobKind", "pack_jobs", "unpack_jobs"]
 
@@ -95,8 +100,10 @@ class Job:
 
     def __post_init__(self) -> None:
         owner = f"job {self.job_id!r}"
-        if not self.job_id:
-            raise InvalidInput("job: job_id is empty; give every job a unique id")
+        if not isinstance(self.job_id, str) or not _JOB_ID.fullmatch(self.job_id):
+            raise InvalidInput(
+                f"job: job_id = {self.job_id!r}; expected 1 to 64 letters, digits and '._:-', starting "
+                "with a letter or digit (it names files and Slurm jobs)")
         if not self.tenant:
             raise InvalidInput(f"{owner}: tenant is empty; name the tenant that owns it")
         try:
