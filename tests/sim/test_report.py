@@ -381,3 +381,11 @@ def test_empty_comparison_is_refused(world, tmp_path):
 
     with pytest.raises(InvalidInput, match="no results"):
         write_report(Comparison(world, {}), tmp_path / "x.html")
+
+
+def test_a_demand_response_window_past_midnight_shows_the_end_date():
+    from wattbit.sim.report import _window_text
+
+    t = lambda s: pd.Timestamp(s, tz="Asia/Tokyo")
+    assert _window_text(t("2023-03-19 10:00"), t("2023-03-19 15:00")) == "2023-03-19 10:00 – 15:00"
+    assert _window_text(t("2023-03-19 22:00"), t("2023-03-20 02:00")) == "2023-03-19 22:00 – 2023-03-20 02:00"

@@ -134,6 +134,11 @@ def test_cells_are_saved_as_they_finish_and_a_resumed_sweep_runs_only_the_missin
     assert third.reused == (0, 1) and third.engine.startswith("none")
     fourth = run_sweep(spec, workers=0, cells_dir=cells_dir)
     assert fourth.reused == () and (fourth.table.energy_mwh > 0).all()
+    # a saved cell the disk damaged is run again, and said so
+    files[1].write_bytes(b"not parquet")
+    with pytest.warns(UserWarning, match="cannot be read .* its cell is run again"):
+        fifth = run_sweep(spec, workers=0, cells_dir=cells_dir, resume=True)
+    assert fifth.reused == (0,)
 
 
 def test_a_failing_cell_does_not_stop_the_others(tmp_path, monkeypatch):
@@ -240,6 +245,14 @@ def test_a_cell_key_changes_with_what_its_result_depends_on(tmp_path):
     assert all(cell_key(o, cell) != key for o in others)
     assert cell_key(spec, dataclasses.replace(cell, fiber_pairs=2)) != key
     assert cell_key(spec, cell, data_dir=tmp_path) != key
+    # a dataset imported again into the same folder is other data; the same files, the same key
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "hourly.parquet").write_bytes(b"first import")
+    first = cell_key(spec, cell, data_dir=data)
+    assert cell_key(spec, cell, data_dir=data) == first
+    (data / "hourly.parquet").write_bytes(b"second import")
+    assert cell_key(spec, cell, data_dir=data) != first
     # the same in another process, whatever its string hashing (the jobs' areas are frozensets)
     code = ("import pandas as pd; from wattbit.examples import tiny_jobs, tiny_scenario; "
             "from wattbit.sim.sweep import SweepSpec, cell_key, sweep_cells; "

@@ -25,6 +25,7 @@ import base64
 import html
 import json
 import math
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -588,12 +589,18 @@ def _jst_text(ts) -> str:
     return pd.Timestamp(ts).tz_convert(JST).strftime("%Y-%m-%d %H:%M")
 
 
+def _window_text(start, end) -> str:
+    """'2023-03-19 10:00 – 15:00', with the end's date where it falls on another day (JST)."""
+    a, b = _jst_text(start), _jst_text(end)
+    return f"{a} – {b[-5:] if a[:10] == b[:10] else b}"
+
+
 def _dr_html(comparison: Comparison) -> str:
     rows = []
     for p, r in comparison.results.items():
         for d in r.dr.itertuples():
             rows.append([p, d.request_id, f"{d.direction} ({'上げ' if d.direction == 'up' else '下げ'})",
-                         d.area, f"{_jst_text(d.start)} – {_jst_text(d.end)[-5:]}", _fmt(d.asked_mw),
+                         d.area, _window_text(d.start, d.end), _fmt(d.asked_mw),
                          _fmt(d.reference_mw), _fmt(d.committed_mw),
                          _fmt(d.load_mean_mw), _fmt(d.delivered_mean_mw),
                          _fmt(d.delivered_min_mw), _fmt(d.response_s), _fmt(d.response_deadline_s)])
@@ -882,5 +889,7 @@ def write_report(comparison: Comparison, path: Path, *, title: str | None = None
         f"{body}</body></html>\n")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    tmp = path.with_name(path.name + ".tmp")  # written whole or not at all
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, path)
     return path

@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import os
 import time as _time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -337,7 +339,9 @@ def _canonical(obj):
 
 def cell_key(spec: SweepSpec, cell: Cell, data_dir: Path | None = None) -> str:
     """A digest (16 hex digits) of what the cell's result depends on: the base scenario, the
-    policies, the cell's axes, the jobs, the grid data folder and wattbit's version.
+    policies, the cell's axes, the jobs, the grid data (the contents of its folder: a dataset
+    imported again into the same folder is other data) and wattbit's code (its sources: a cell
+    computed by other code is not taken by ``--resume``).
 
     >>> from wattbit.examples import tiny_scenario
     >>> spec = SweepSpec("s", tiny_scenario(), ("wls",), (1.0, 2.0))
@@ -345,14 +349,38 @@ def cell_key(spec: SweepSpec, cell: Cell, data_dir: Path | None = None) -> str:
     >>> len(cell_key(spec, a)), cell_key(spec, a) == cell_key(spec, b)
     (16, False)
     """
-    from wattbit import __version__
-
     jobs = "scenario workload" if spec.jobs is None else hashlib.sha256(
         repr(_canonical(spec.jobs)).encode()).hexdigest()
-    what = (__version__, _canonical(spec.base), spec.policies, cell.fleet_scale, cell.fiber_pairs,
+    what = (_code_digest(), _canonical(spec.base), spec.policies, cell.fleet_scale, cell.fiber_pairs,
             cell.start.isoformat(), cell.end.isoformat(), jobs,
-            "bundled" if data_dir is None else str(Path(data_dir).resolve()))
+            "bundled" if data_dir is None else _folder_digest(*_listing(Path(data_dir).resolve())))
     return hashlib.sha256(repr(what).encode()).hexdigest()[:16]
+
+
+def _listing(folder: Path) -> tuple[Path, tuple[tuple[str, int, int], ...]]:
+    """A folder and its files' (relative name, size, modification time), to key a digest on."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return folder, tuple((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+
+
+@functools.lru_cache(maxsize=8)
+def _folder_digest(folder: Path, listing: tuple) -> str:
+    """SHA-256 of the files of ``folder`` (names and contents); recomputed when ``listing``
+    changes."""
+    h = hashlib.sha256()
+    for name, _, _ in listing:
+        h.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """SHA-256 of wattbit's Python sources and bundled resources, as installed."""
+    import wattbit
+
+    root = Path(wattbit.__file__).parent
+    return _folder_digest(root, tuple(x for x in _listing(root)[1]
+                                      if "__pycache__" not in x[0] and not x[0].endswith(".pyc")))
 
 
 def _cell_path(cells_dir: Path, spec: SweepSpec, cell: Cell, data_dir: Path | None) -> Path:
@@ -371,6 +399,16 @@ def _save_cell(path: Path, rows: list[dict]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     pd.DataFrame(rows).to_parquet(tmp, index=False)
     os.replace(tmp, path)
+
+
+def _read_cell(path: Path) -> list[dict] | None:
+    """A saved cell's rows; None (run it again) if the file cannot be read, as a damaged disk or
+    a file not written by :func:`_save_cell` may leave it."""
+    try:
+        return pd.read_parquet(path).to_dict("records")
+    except (OSError, ValueError) as exc:  # (pyarrow's errors derive from these)
+        warnings.warn(f"sweep: {path} cannot be read ({exc}); its cell is run again", stacklevel=3)
+        return None
 
 
 def describe_cell(cell: Cell) -> str:
@@ -467,8 +505,9 @@ def run_sweep(spec: SweepSpec, *, address: str | None = None, workers: int | Non
     cells = []
     for cell in sweep_cells(spec):
         path = saved_cell(cells_dir, spec, cell, data_dir) if resume else None
-        if path is not None:
-            rows.extend(pd.read_parquet(path).to_dict("records"))
+        saved = _read_cell(path) if path is not None else None
+        if saved is not None:
+            rows.extend(saved)
             reused.append(cell.index)
         else:
             cells.append(cell)
@@ -646,6 +685,11 @@ def write_sweep(result: SweepResult, out_dir: Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"table": out_dir / "sweep.parquet", "summary": out_dir / "summary.md"}
-    result.table.to_parquet(paths["table"], index=False)
-    paths["summary"].write_text(summary_markdown(result), encoding="utf-8")
+    # each written whole or not at all: an interrupted write leaves the last good file in place
+    tmp = paths["table"].with_name("sweep.parquet.tmp")
+    result.table.to_parquet(tmp, index=False)
+    os.replace(tmp, paths["table"])
+    tmp = paths["summary"].with_name("summary.md.tmp")
+    tmp.write_text(summary_markdown(result), encoding="utf-8")
+    os.replace(tmp, paths["summary"])
     return paths
