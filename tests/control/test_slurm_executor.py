@@ -383,3 +383,28 @@ def test_a_reroute_that_cannot_submit_leaves_the_job_where_it_runs(executor, lab
     assert executor._ledger(job.job_id)["site"] == "kansai-dc"
     seen = executor.observe()[job.job_id]
     assert (seen.status, seen.site) == (JobStatus.RUNNING, "kansai-dc")
+
+
+def test_a_move_the_source_refuses_leaves_no_stop_mark(executor, lab, monkeypatch):
+    """When the source does not take the stop signal, the job stays and runs on; the 'stopped for a
+    move' mark comes off its comment, or a later real failure would be read as the executor's stop."""
+    job = make_job()
+    executor.apply(Start(job.job_id, "tokyo-dc"), job)
+    wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
+    run = executor._run
+
+    def refuse_the_signal(site, argv, *args, **kw):
+        if "--signal=TERM" in argv:
+            raise ExecutorError(f"site {site!r}: scancel refused (as a failing cluster may)")
+        return run(site, argv, *args, **kw)
+
+    monkeypatch.setattr(executor, "_run", refuse_the_signal)
+    with pytest.raises(ExecutorError, match="scancel refused"):
+        executor.apply(Migrate(job.job_id, "tokyo-dc", "kansai-dc", transfer_s=1.0), job)
+    monkeypatch.setattr(executor, "_run", run)
+    comment = subprocess.run(["squeue", "-h", f"--name=wattbit:{job.job_id}", "-o", "%k"],
+                             env=lab.clusters["tokyo-dc"].env(), capture_output=True, text=True,
+                             check=True).stdout
+    assert "stop" not in comment, comment
+    seen = executor.observe()[job.job_id]
+    assert (seen.status, seen.site) == (JobStatus.RUNNING, "tokyo-dc")

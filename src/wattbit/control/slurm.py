@@ -435,6 +435,12 @@ class SlurmExecutor:
         except ExecutorError:  # the source did not take the stop: no move, the job stays there
             ledger.update(site=a.source, move=None)
             self._save_ledger(job.job_id, ledger)
+            for r in active:  # and its stop mark comes off, or a real failure would read as ours
+                try:
+                    self._run(r.site, ["scontrol", "update", f"JobId={r.native_id}",
+                                       f"Comment={_format_comment(r.comment)}"])
+                except ExecutorError:
+                    pass  # (the cluster is failing: the next observation reports what it can)
             raise
         ledger["move"]["signalled_at_s"] = self.clock()
         self._save_ledger(job.job_id, ledger)
