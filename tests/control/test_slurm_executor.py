@@ -87,6 +87,19 @@ def settle(c, timeout_s: float = 60.0) -> None:
     raise AssertionError(f"cluster {c.node}: not idle after {timeout_s:g} s (node {state!r}, jobs {jobs!r})")
 
 
+def make_service() -> Job:
+    """An hour of online inference for Kansai's users, which Kansai or Kyushu may serve."""
+    now = pd.Timestamp.now(tz="UTC")
+    return Job(job_id=f"t{uuid.uuid4().hex[:10]}", tenant="acme", kind=JobKind.ONLINE_INFERENCE, gpus=1,
+               runtime_h=1.0, release=now, deadline=now + pd.Timedelta(hours=1), home_site="kansai-dc",
+               allowed_areas=frozenset({"kansai", "kyushu"}), user_area="kansai", rtt_budget_s=0.05)
+
+
+def silenced(sites: dict[str, SlurmSite], lab, site: str) -> dict[str, SlurmSite]:
+    """``sites`` with ``site``'s client configuration pointing nowhere: that cluster stops answering."""
+    return {**sites, site: SlurmSite(site, lab.dir / "no-such" / "slurm.conf", sites[site].storage_dir)}
+
+
 def make_job(kind=JobKind.TRAINING, gpus=2, runtime_h=10.0, areas=("tokyo", "kansai", "kyushu")) -> Job:
     return Job(job_id=f"t{uuid.uuid4().hex[:10]}", tenant="acme", kind=kind, gpus=gpus,
                runtime_h=runtime_h, release=pd.Timestamp.now(tz="UTC"), deadline=None,
@@ -308,10 +321,7 @@ def test_a_second_copy_is_cancelled(executor, lab):
 
 
 def test_reroute_makes_before_it_breaks(executor, lab):
-    job = Job(job_id=f"t{uuid.uuid4().hex[:10]}", tenant="acme", kind=JobKind.ONLINE_INFERENCE, gpus=1,
-              runtime_h=1.0, release=pd.Timestamp.now(tz="UTC"),
-              deadline=pd.Timestamp.now(tz="UTC") + pd.Timedelta(hours=1), home_site="kansai-dc",
-              allowed_areas=frozenset({"kansai", "kyushu"}), user_area="kansai", rtt_budget_s=0.05)
+    job = make_service()
     executor.apply(Start(job.job_id, "kansai-dc"), job)
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
     executor.apply(Reroute(job.job_id, "kyushu-dc"), job)
@@ -335,8 +345,7 @@ def test_an_unreachable_cluster_loses_nothing(executor, lab, fleet):
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
     good = dict(executor.sites)
     # kansai's controller stops answering (here: its client config points nowhere)
-    executor.sites = {**good, "kansai-dc": SlurmSite("kansai-dc", lab.dir / "no-such" / "slurm.conf",
-                                                     good["kansai-dc"].storage_dir)}
+    executor.sites = silenced(good, lab, "kansai-dc")
     seen = executor.observe()[job.job_id]
     assert executor.unreachable == {"kansai-dc"} and "kansai-dc" in executor.last_errors
     assert (seen.status, seen.site) == (JobStatus.RUNNING, "kansai-dc")  # as last seen, not lost
@@ -355,9 +364,7 @@ def test_a_restarted_executor_starts_nothing_elsewhere_while_its_site_is_silent(
     executor.apply(Start(job.job_id, "kansai-dc"), job)
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
     good = dict(executor.sites)
-    silent = {**good, "kansai-dc": SlurmSite("kansai-dc", lab.dir / "no-such" / "slurm.conf",
-                                             good["kansai-dc"].storage_dir)}
-    fresh = SlurmExecutor(fleet, silent, executor.state_dir)
+    fresh = SlurmExecutor(fleet, silenced(good, lab, "kansai-dc"), executor.state_dir)
     fresh.observe()
     assert fresh.unreachable == {"kansai-dc"}
     with pytest.raises(ExecutorError, match="its site 'kansai-dc' does not answer"):
@@ -368,15 +375,11 @@ def test_a_restarted_executor_starts_nothing_elsewhere_while_its_site_is_silent(
 def test_a_reroute_that_cannot_submit_leaves_the_job_where_it_runs(executor, lab):
     """The ledger is written ahead of sbatch; when sbatch fails it goes back, or the job, once it
     ends where it ran, would be taken for one never started and run again."""
-    job = Job(job_id=f"t{uuid.uuid4().hex[:10]}", tenant="acme", kind=JobKind.ONLINE_INFERENCE, gpus=1,
-              runtime_h=1.0, release=pd.Timestamp.now(tz="UTC"),
-              deadline=pd.Timestamp.now(tz="UTC") + pd.Timedelta(hours=1), home_site="kansai-dc",
-              allowed_areas=frozenset({"kansai", "kyushu"}), user_area="kansai", rtt_budget_s=0.05)
+    job = make_service()
     executor.apply(Start(job.job_id, "kansai-dc"), job)
     wait_for(executor, job.job_id, lambda o: o.status is JobStatus.RUNNING)
     good = dict(executor.sites)
-    executor.sites = {**good, "kyushu-dc": SlurmSite("kyushu-dc", lab.dir / "no-such" / "slurm.conf",
-                                                     good["kyushu-dc"].storage_dir)}
+    executor.sites = silenced(good, lab, "kyushu-dc")
     with pytest.raises(ExecutorError):
         executor.apply(Reroute(job.job_id, "kyushu-dc"), job)
     executor.sites = good

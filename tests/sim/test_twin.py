@@ -166,6 +166,6 @@ def test_a_gap_in_the_forecasters_history_is_told_as_such():
     from wattbit.scenarios import load_scenario, with_period
 
     sc = with_period(load_scenario("full-year"), "2022-04-01", "2022-04-02")
-    with pytest.warns(GapWarning, match="the forecaster's history before the run .*tokyo 336 h") as caught:
+    with pytest.warns(GapWarning, match="the forecaster.s history before the run: hourly values missing .*tokyo 336 h") as caught:
         build_world(sc)
     assert not [w for w in caught if "Choose a period" in str(w.message)]

@@ -252,14 +252,13 @@ class Controller:
 
     def _site_caps(self, state: FleetState, blocks: Blocks) -> np.ndarray:
         """GPUs each site has in each block of ``blocks``, laid from now."""
-        origin = state.now
         cap = np.repeat(self.fa.cap_gpus[:, None], blocks.n, 1).astype(float)
         for s in state.sites_out:
             if s in self._site_index:
                 cap[self._site_index[s], :] = 0.0
         if self._outages:
-            start = origin + pd.to_timedelta(blocks.offset_h, unit="h")
-            end = origin + pd.to_timedelta(blocks.end_h, unit="h")
+            start = state.now + pd.to_timedelta(blocks.offset_h, unit="h")
+            end = state.now + pd.to_timedelta(blocks.end_h, unit="h")
             for o in self._outages:
                 if o.site in self._site_index:
                     hit = (np.asarray(start) < o.end) & (np.asarray(end) > o.start)

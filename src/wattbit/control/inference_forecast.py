@@ -13,8 +13,7 @@ The method, for a slot *t* of the horizon (``k`` = whole days between the plan a
    (d = k + 1 … k + days), take the jobs released after that day's equivalent of *now*. Their
    demand at *t* − d days, averaged over those days (days before the first observation left
    out: their arrivals were not seen), is the expected demand at *t* of inference not released
-   yet. Windows already open today
-   are known, and are not forecast again.
+   yet. Windows already open today are known, and are not forecast again.
 3. **In the tightest class seen.** Per user area, that demand is put in the class that the fewest
    sites may serve, of those the area's users had in the recorded days. Which latency budget and
    residency a window will have is not known before it opens, and a plan that counted on

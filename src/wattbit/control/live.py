@@ -211,12 +211,6 @@ _CONVERGED: dict[type, Callable[[Any, Observed | None], bool]] = {
 }
 
 
-def _work_rate(duty_pu: float) -> float:
-    """Work done at a duty cycle relative to full duty [pu], as the twin credits it (the power
-    model's measured curve: a GPU at 50 % duty does 60 % of its work)."""
-    return 1.0 if duty_pu >= 1.0 else work_rate_pu(duty_pu)
-
-
 @dataclass
 class LiveLoop:
     """Drive an executor with a controller.
@@ -262,7 +256,7 @@ class LiveLoop:
             if (before is not None and after is not None and before.status is JobStatus.RUNNING
                     and after.status in (JobStatus.RUNNING, JobStatus.SUSPENDED, JobStatus.MIGRATING,
                                          JobStatus.DONE)):
-                done += b.job.gpus * _work_rate(before.duty_pu) * dt_h
+                done += b.job.gpus * work_rate_pu(before.duty_pu) * dt_h  # (60 % of the work at 50 % duty)
             if after is not None and after.status is JobStatus.DONE:
                 done = max(done, b.job.work_gpu_h)
             out[job_id] = min(done, b.job.work_gpu_h)

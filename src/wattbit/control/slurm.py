@@ -361,8 +361,7 @@ class SlurmExecutor:
             if r.state == "SUSPENDED":
                 self._run(a.site, ["scontrol", "resume", r.native_id])
             elif r.held:
-                self._run(a.site, ["scontrol", "update", f"JobId={r.native_id}",
-                                   f"Comment={_format_comment({'duty': f'{a.duty_pu:.2f}'})}"])
+                self._set_comment(r, {"duty": f"{a.duty_pu:.2f}"})
                 # no StartTime=now here: Slurm makes a requeued job eligible only some 10 s after
                 # the requeue, so that its new launch credential postdates the one it revoked.
                 # Forcing an earlier start races slurmd, which then refuses the launch ("Job
@@ -437,8 +436,7 @@ class SlurmExecutor:
             self._save_ledger(job.job_id, ledger)
             for r in active:  # and its stop mark comes off, or a real failure would read as ours
                 try:
-                    self._run(r.site, ["scontrol", "update", f"JobId={r.native_id}",
-                                       f"Comment={_format_comment(r.comment)}"])
+                    self._set_comment(r, r.comment)
                 except ExecutorError:
                     pass  # (the cluster is failing: the next observation reports what it can)
             raise
@@ -688,8 +686,7 @@ class SlurmExecutor:
         d.mkdir(parents=True, exist_ok=True)
         (d / "duty").write_text(f"{duty_pu:.4f}\n")
         if r is not None and abs(self._duty_of(r) - duty_pu) > 1e-9:
-            fields = {**r.comment, "duty": f"{duty_pu:.2f}"}
-            self._run(site, ["scontrol", "update", f"JobId={r.native_id}", f"Comment={_format_comment(fields)}"])
+            self._set_comment(r, {**r.comment, "duty": f"{duty_pu:.2f}"})
 
     # --- commands -----------------------------------------------------------------------------
     def _submit(self, job: Job, site: str, duty_pu: float, ledger: dict | None = None) -> str:
@@ -725,7 +722,10 @@ class SlurmExecutor:
         return out.strip().split(";")[0]
 
     def _mark_stop(self, r: SlurmRecord, why: str) -> None:
-        fields = {**r.comment, "stop": why}
+        self._set_comment(r, {**r.comment, "stop": why})
+
+    def _set_comment(self, r: SlurmRecord, fields: Mapping[str, str]) -> None:
+        """Replace the comment of the job behind ``r`` (where wattbit keeps its duty and stop marks)."""
         self._run(r.site, ["scontrol", "update", f"JobId={r.native_id}", f"Comment={_format_comment(fields)}"])
 
     def _run(self, site: str, argv: Sequence[str], log: bool = True, timeout_s: float = 30.0) -> str:

@@ -36,6 +36,7 @@ from wattbit.domain.area import AREAS, INTERCONNECTED_AREAS
 from wattbit.errors import InvalidInput, unknown_name
 from wattbit.grid import carbon
 from wattbit.grid.signals import GridSignals
+from wattbit.units import jst_text
 
 __all__ = ["TOKYO_GAP_FILL", "GapWarning", "hourly_signals", "load_signals", "signal_areas", "signal_span"]
 
@@ -55,7 +56,12 @@ hour without curtailment) [MW, gCO2eq/kWh]. Filling these hours is counted in th
 
 
 class GapWarning(UserWarning):
-    """Signal values were filled where the dataset has no data; the message counts them."""
+    """Signal values were filled where the dataset has no data. ``filled`` says where and how,
+    counted; the message adds what to do about it (``advice``)."""
+
+    def __init__(self, filled: str, advice: str = "") -> None:
+        super().__init__(f"load_signals: {filled}" + (f". {advice}" if advice else ""))
+        self.filled = filled
 
 
 @functools.lru_cache(maxsize=4)
@@ -261,12 +267,11 @@ def load_signals(
             how += (f"; Tokyo's with its documented values: curtailment 0 MW, average carbon "
                     f"{TOKYO_GAP_FILL['carbon_avg_g_per_kwh']:.0f} g/kWh (annual mix), marginal "
                     f"{TOKYO_GAP_FILL['carbon_marginal_g_per_kwh']:.0f} g/kWh")
-        warnings.warn(
-            f"load_signals: hourly values missing in {start} .. {end} were filled ({how}): "
-            f"{text} (area-hours; {where}). Choose a period the data covers, or import the missing "
-            "files (docs/data.md), to use recorded values",
-            GapWarning, stacklevel=2,
-        )
+        warnings.warn(GapWarning(
+            f"hourly values missing in {jst_text(start)} .. {jst_text(end)} were filled ({how}): "
+            f"{text} (area-hours; {where})",
+            "Choose a period the data covers, or import the missing files (docs/data.md), to use "
+            "recorded values"), stacklevel=2)
     return GridSignals(
         time=time, areas=areas,
         curtailment_mw=out["curtailment_mw"],

@@ -24,7 +24,6 @@ from wattbit.control.live import LiveLoop, ReplayForecaster, TickReport, replay_
 from wattbit.control.state import FleetState, JobStatus
 from wattbit.domain import Action, DemandResponse, Fleet, Job, Weights
 from wattbit.errors import ExecutorError, InvalidInput, UnknownName, WattbitError, unknown_name
-from wattbit.power import power_coefficients, throttled_mw_per_gpu
 from wattbit.scenarios import load_fleet
 from wattbit.service.auth import Permission, Principal, Role
 from wattbit.service.db import DemandResponseRow, JobRow
@@ -161,7 +160,6 @@ class ControlPlane:
         self.last_report: TickReport | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._power = {s.name: power_coefficients(s) for s in fleet.sites}
 
     @classmethod
     def build(cls, settings: Settings, clock=utc_now) -> ControlPlane:
@@ -257,14 +255,13 @@ class ControlPlane:
 
     # --- accounting ---------------------------------------------------------------------------
     def site_load(self, state: FleetState) -> tuple[dict[str, float], dict[str, float], dict[str, int]]:
-        """Per site: facility power [MW], duty-weighted busy GPUs [-], running jobs [-]."""
-        power = {s: base for s, (base, _) in self._power.items()}
-        busy = dict.fromkeys(self._power, 0.0)
-        running = dict.fromkeys(self._power, 0)
+        """Per site: facility power [MW] (as the controller counts it for demand response),
+        duty-weighted busy GPUs [-], running jobs [-]."""
+        power = dict(zip(self.controller.fa.sites, self.controller.site_load_mw(state).tolist()))
+        busy = dict.fromkeys(power, 0.0)
+        running = dict.fromkeys(power, 0)
         for st in state.jobs.values():
             if st.status is JobStatus.RUNNING and st.site in power:
-                site = self.fleet.site(st.site)
-                power[st.site] += st.job.gpus * throttled_mw_per_gpu(site, max(st.duty_pu, 1e-6))
                 busy[st.site] += st.job.gpus * st.duty_pu
                 running[st.site] += 1
         return power, busy, running

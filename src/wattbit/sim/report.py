@@ -25,7 +25,6 @@ import base64
 import html
 import json
 import math
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from wattbit.errors import InvalidInput, require_extra
+from wattbit.files import write_whole
 from wattbit.plan.build import fleet_arrays
 from wattbit.sim.kpi import KPI_LABELS, absorbed_by_area, kpi_table
 from wattbit.sim.run import Comparison
@@ -887,9 +887,4 @@ def write_report(comparison: Comparison, path: Path, *, title: str | None = None
         f"<script>{_DECODER_JS}</script>\n</head><body>\n"
         f'<h1>{html.escape(title)}</h1><p class="meta">{html.escape(meta)}</p><nav>{nav}</nav>\n'
         f"{body}</body></html>\n")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")  # written whole or not at all
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_whole(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))

@@ -127,10 +127,9 @@ def _history(start: pd.Timestamp, end: pd.Timestamp, step_s: float, areas, data_
         warnings.simplefilter("always", GapWarning)
         history = load_signals(start, end, step_s, areas=areas, data_dir=data_dir)
     for w in caught:
-        if issubclass(w.category, GapWarning):
-            text = str(w.message).split(": ", 1)[-1]
-            warnings.warn(GapWarning(f"the forecaster's history before the run ({text.split('. Choose')[0]}); "
-                                     "its first days' forecasts lean on those filled values"), stacklevel=3)
+        if isinstance(w.message, GapWarning):
+            warnings.warn(GapWarning(f"the forecaster's history before the run: {w.message.filled}",
+                                     "Its first days' forecasts lean on those filled values"), stacklevel=3)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return history

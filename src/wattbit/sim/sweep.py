@@ -44,6 +44,7 @@ import pandas as pd
 
 from wattbit.domain import Fleet, Job, Scenario
 from wattbit.errors import InvalidInput, MissingExtra, SweepFailed
+from wattbit.files import write_whole
 from wattbit.sim.kpi import MEASURED_KPIS
 
 __all__ = [
@@ -395,10 +396,7 @@ def saved_cell(cells_dir: Path, spec: SweepSpec, cell: Cell, data_dir: Path | No
 
 def _save_cell(path: Path, rows: list[dict]) -> None:
     """The cell's rows, written whole or not at all (a partly written file never looks done)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pd.DataFrame(rows).to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    write_whole(path, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
 
 
 def _read_cell(path: Path) -> list[dict] | None:
@@ -686,10 +684,6 @@ def write_sweep(result: SweepResult, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"table": out_dir / "sweep.parquet", "summary": out_dir / "summary.md"}
     # each written whole or not at all: an interrupted write leaves the last good file in place
-    tmp = paths["table"].with_name("sweep.parquet.tmp")
-    result.table.to_parquet(tmp, index=False)
-    os.replace(tmp, paths["table"])
-    tmp = paths["summary"].with_name("summary.md.tmp")
-    tmp.write_text(summary_markdown(result), encoding="utf-8")
-    os.replace(tmp, paths["summary"])
+    write_whole(paths["table"], lambda tmp: result.table.to_parquet(tmp, index=False))
+    write_whole(paths["summary"], lambda tmp: tmp.write_text(summary_markdown(result), encoding="utf-8"))
     return paths
