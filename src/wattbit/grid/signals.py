@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from wattbit.domain._validate import positive
 from wattbit.errors import InvalidInput, unknown_name
 
 __all__ = ["DEFAULT_STEP_S", "SIGNAL_FIELDS", "Forecaster", "GridSignals", "PerfectForesight"]
@@ -59,10 +60,9 @@ class GridSignals:
         step_s = self.step_s
         if step_s is None:
             step_s = DEFAULT_STEP_S if spacing is None else spacing
-        elif (isinstance(step_s, bool) or not isinstance(step_s, (int, float, np.integer, np.floating))
-              or not 0 < step_s < float("inf")):
-            raise InvalidInput(f"grid signals: step_s = {step_s!r}; expected a slot length > 0 [s], e.g. 1800 or 3600")
-        elif spacing is not None and float(step_s) != spacing:
+        else:
+            positive("grid signals", "step_s", step_s)  # [s], e.g. 1800 or 3600
+        if spacing is not None and float(step_s) != spacing:
             raise InvalidInput(
                 f"grid signals: step_s = {step_s!r} but the slots are {spacing:g} s apart; "
                 "pass the slots' own spacing or leave step_s out"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from wattbit.domain._validate import integer, positive
 from wattbit.errors import InvalidInput
 from wattbit.units import slots_per_day
 
@@ -44,15 +44,6 @@ def aware_instant(text: str, name: str) -> pd.Timestamp:
         example = t.strftime("%Y-%m-%dT%H:%M") + "+09:00"
         raise InvalidInput(f"{name} = {text!r} has no time zone; add its offset, e.g. {example} for JST")
     return t.tz_convert("UTC")
-
-
-def _seconds(name: str, value: float, meaning: str, allow_zero: bool = False) -> None:
-    """Refuse a duration that is not a finite number of seconds > 0 (>= 0 with ``allow_zero``)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-        and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise InvalidInput(f"settings: {name} = {value!r}; expected a finite number of seconds "
-                           f"{'>= 0' if allow_zero else '> 0'} {meaning}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +94,13 @@ class Settings:
             raise InvalidInput(f"settings: executor = {self.executor!r}; expected one of {', '.join(EXECUTORS)}")
         if self.executor == "slurm" and self.slurm_sites is None:
             raise InvalidInput("settings: executor 'slurm' needs slurm_sites (a clusters file, see docs/service.md)")
-        _seconds("tick_s", self.tick_s, "(0 disables the loop)", allow_zero=True)
-        _seconds("step_s", self.step_s, "(a slot: 1800 or 3600)")
+        positive("settings", "tick_s", self.tick_s, allow_zero=True)  # 0 disables the loop
+        positive("settings", "step_s", self.step_s)
         slots_per_day(self.step_s, "settings")  # the forecasts repeat by day
-        _seconds("solver_time_limit_s", self.solver_time_limit_s, "(HiGHS's limit for one plan)")
-        if isinstance(self.horizon_slots, bool) or not isinstance(self.horizon_slots, int) or self.horizon_slots < 1:
-            raise InvalidInput(f"settings: horizon_slots = {self.horizon_slots!r}; expected an integer >= 1")
-        if self.lightpath_setup_s is not None:
-            _seconds("lightpath_setup_s", self.lightpath_setup_s, "(0 for lightpaths kept standing)", allow_zero=True)
+        positive("settings", "solver_time_limit_s", self.solver_time_limit_s)
+        integer("settings", "horizon_slots", self.horizon_slots, low=1)
+        if self.lightpath_setup_s is not None:  # 0 for lightpaths kept standing
+            positive("settings", "lightpath_setup_s", self.lightpath_setup_s, allow_zero=True)
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise InvalidInput("settings: admin_token is shorter than 16 characters; use a long random secret")
 
