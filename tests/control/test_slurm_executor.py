@@ -256,6 +256,19 @@ def test_cancel(executor, lab):
     assert active_copies(lab, job.job_id) == []
 
 
+def test_a_cancelled_job_is_not_started_moved_or_rerouted_again(executor, lab):
+    job = make_job()
+    executor.apply(Start(job.job_id, "tokyo-dc"), job)
+    executor.apply(Cancel(job.job_id), job)
+    wait_for(executor, job.job_id, lambda o: o.status is JobStatus.CANCELLED)
+    for action in (Start(job.job_id, "kansai-dc"), Reroute(job.job_id, "kansai-dc"),
+                   Migrate(job.job_id, "tokyo-dc", "kansai-dc", 0.0)):
+        with pytest.raises(ExecutorError, match="was cancelled"):
+            executor.apply(action, job)
+    assert active_copies(lab, job.job_id) == []
+    assert executor.observe()[job.job_id].status is JobStatus.CANCELLED
+
+
 def test_a_finished_job_is_done_and_its_ledger_retires(executor, lab):
     job = make_job(runtime_h=2 / 3600)
     executor.apply(Start(job.job_id, "kyushu-dc"), job)

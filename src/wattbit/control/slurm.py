@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -219,6 +220,17 @@ def job_from_dict(d: Mapping) -> Job:
     )
 
 
+def _native_order(native_id: str) -> tuple[int, str]:
+    """The order Slurm gave a native job id in: its leading number, whatever follows it (an
+    array task's ``_4``, a heterogeneous component's ``+0``).
+
+    >>> sorted(["12+1", "9", "12_3", "12+0"], key=_native_order)
+    ['9', '12+0', '12+1', '12_3']
+    """
+    digits = re.match(r"\d*", native_id).group()
+    return (int(digits) if digits else -1, native_id)
+
+
 def _parse_comment(text: str) -> dict[str, str]:
     """``wattbit:duty=0.50;stop=move`` → ``{'duty': '0.50', 'stop': 'move'}``.
 
@@ -322,6 +334,15 @@ class SlurmExecutor:
         return min(due) if due else None
 
     # --- actions ------------------------------------------------------------------------------
+    @staticmethod
+    def _refuse_if_cancelled(job: Job, ledger: dict, verb: str) -> None:
+        """A cancel is final: a job started again after it would be reported cancelled once it
+        ended (the ledger keeps the cancel), and its tenant asked for it to end."""
+        if ledger.get("cancelled"):
+            raise ExecutorError(
+                f"job {job.job_id!r}: was cancelled, and a cancelled job is not {verb} again; "
+                "hand the work in as a new job (a new job_id)")
+
     def _refuse_if_its_site_is_silent(self, job: Job, ledger: dict, verb: str) -> None:
         """A job whose last site does not answer may still run there (after a restart this process
         has not even seen it): starting it elsewhere could run it twice."""
@@ -335,6 +356,7 @@ class SlurmExecutor:
         self._site(a.site)
         check_residency(job, a.site, self.fleet, "submit")
         ledger = self._ledger(job.job_id)
+        self._refuse_if_cancelled(job, ledger, "started")
         self._refuse_if_its_site_is_silent(job, ledger, "started")
         if ledger.get("move"):
             raise ExecutorError(
@@ -408,6 +430,7 @@ class SlurmExecutor:
         if a.transfer_s < 0:
             raise InvalidInput(f"migrate {job.job_id!r}: transfer_s = {a.transfer_s}; expected >= 0")
         ledger = self._ledger(job.job_id)
+        self._refuse_if_cancelled(job, ledger, "moved")
         if ledger.get("move"):
             raise ExecutorError(f"job {job.job_id!r}: already migrating to {ledger['move']['destination']!r}")
         active = [r for r in self._records_of(job.job_id) if r.active]
@@ -449,7 +472,9 @@ class SlurmExecutor:
         active = [r for r in self._records_of(job.job_id) if r.active]
         if any(r.site == a.site for r in active):
             return
-        self._refuse_if_its_site_is_silent(job, self._ledger(job.job_id), "rerouted")
+        ledger = self._ledger(job.job_id)
+        self._refuse_if_cancelled(job, ledger, "rerouted")
+        self._refuse_if_its_site_is_silent(job, ledger, "rerouted")
         self._submit(job, a.site, 1.0)  # make before break
         for r in active:
             self._mark_stop(r, "reroute")
@@ -582,7 +607,7 @@ class SlurmExecutor:
                 by_job.setdefault(r.job_id, []).append(r)
         self.unreachable = frozenset(unreachable)
         for recs in by_job.values():
-            recs.sort(key=lambda r: int(r.native_id.split("_")[0]))
+            recs.sort(key=lambda r: _native_order(r.native_id))
         self._last_records, self._dirty, self._read_at = by_job, set(), time.monotonic()
         return by_job
 
