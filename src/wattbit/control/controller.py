@@ -326,12 +326,13 @@ class Controller:
         smem: list[list[str]] = [[] for _ in range(service.n)]
         pol = self.policy
         unplanned: list[JobState] = []  # work jobs whose class the plan does not know
+        service_of, work_of, inference = plan.service_of, plan.work_of, JobKind.ONLINE_INFERENCE
         for jid, st in state.jobs.items():
             if st.status not in ACTIVE_STATUSES:
                 continue
             job = st.job
-            if job.kind is JobKind.ONLINE_INFERENCE:
-                c = plan.service_of.get(jid)
+            if job.kind is inference:
+                c = service_of.get(jid)
                 if c is None:
                     key = self._service_key(job)
                     c = skeys.get(key)
@@ -340,7 +341,7 @@ class Controller:
                         smem.append([])
                 smem[c].append(jid)
                 continue
-            c = plan.work_of.get(jid)
+            c = work_of.get(jid)
             if c is None:
                 unplanned.append(st)
             else:

@@ -155,7 +155,6 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     free = [float(v) for v in cap_gpus]
     fill = [0.5] * S if fill_pu is None else [float(v) for v in fill_pu]
     now_ns = now.value
-    live = {j: st for j, st in states.items() if st.status in ACTIVE_STATUSES and st.job.release_ns <= now_ns}
     placed: dict[str, Placement] = {}
     why: dict[str, str | tuple[str, int]] = {}
     explain = explain or (lambda verb, s: f"plan: {verb} {sites[s]}")
@@ -173,12 +172,16 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     # 1. jobs whose checkpoint is on its way keep the GPUs at their destination (they get no
     #    command until they land); running jobs that cannot be preempted keep theirs (no kind
     #    of work is such today)
-    for st in live.values():
-        if st.status is JobStatus.MIGRATING and st.site in index:
-            take(st.job.job_id, index[st.site], st.job.gpus, 1.0, "moving; its checkpoint is in flight")
-        elif _UNPREEMPTIBLE_WORK and st.status in RUNNING_STATUSES and st.job.kind in _UNPREEMPTIBLE_WORK \
-                and st.site in index:
-            take(st.job.job_id, index[st.site], st.job.gpus, st.duty_pu, "running; cannot be preempted")
+    live: dict[str, JobState] = {}
+    migrating = JobStatus.MIGRATING
+    for j, st in states.items():
+        if st.status in ACTIVE_STATUSES and st.job.release_ns <= now_ns:
+            live[j] = st
+            if st.status is migrating and st.site in index:
+                take(st.job.job_id, index[st.site], st.job.gpus, 1.0, "moving; its checkpoint is in flight")
+            elif _UNPREEMPTIBLE_WORK and st.status in RUNNING_STATUSES and st.job.kind in _UNPREEMPTIBLE_WORK \
+                    and st.site in index:
+                take(st.job.job_id, index[st.site], st.job.gpus, st.duty_pu, "running; cannot be preempted")
 
     inference_targets = np.asarray(y0, dtype=float).tolist()
     service_ok = np.asarray(service_allowed, dtype=bool).tolist()
@@ -216,31 +219,49 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     n_ok = [sum(ok) for ok in work_ok]
     urgent_h = URGENT_SLACK_SLOTS * step_h
     queue = []
+    inf = float("inf")
     for c, members in enumerate(work_members):
+        nok = n_ok[c]
         for j in members:
             st = live.get(j)
             if st is not None and j not in placed:
-                sl = slack_h(st, now_ns)
+                job = st.job
+                # (slack_h, written out: this runs for every waiting or running job)
+                if job.deadline_ns is None:
+                    sl = inf
+                else:
+                    left_gpu_h = job.work_gpu_h - st.done_gpu_h
+                    sl = (job.deadline_ns - now_ns) / NS_PER_H - (left_gpu_h / job.gpus if left_gpu_h > 0.0 else 0.0)
                 # among jobs out of slack, those with the fewest sites to go to come first
-                sites_ok = n_ok[c] if sl <= urgent_h else 0
-                queue.append(((sl > urgent_h, sites_ok, c, st.status not in RUNNING_STATUSES, sl, j), c, st))
+                if sl > urgent_h:
+                    queue.append(((True, 0, c, st.status not in RUNNING_STATUSES, sl, j), c, st))
+                else:
+                    queue.append(((False, nok, c, st.status not in RUNNING_STATUSES, sl, j), c, st))
     queue.sort(key=itemgetter(0))
     # each class's allowed sites from the largest target down, kept until its target changes;
     # and the sites its move budget reaches, from the largest budget down, until a move is made
     order: dict[int, list[int]] = {}
     move_order: dict[int, list[int]] = {}
     min_fill = min(fill)
+    # the fewest GPUs a waiting job of each class, with no state and not urgent, could not be
+    # placed with: free GPUs and targets only fall as jobs are placed, so any later such job of
+    # the class as large fails too (and waits, with no command)
+    no_room: dict[int, int] = {}
     served = False
     for key, c, st in queue:
-        target, move_budget, ok = targets[c], budgets[c], work_ok[c]
         job, g = st.job, st.job.gpus
         urgent = not key[0]
+        waiting = key[3]
+        cur = index.get(st.site, -1)
+        # (_holds_state, written out: this runs for every waiting or running job)
+        has_state = cur >= 0 and job.kind.preemptible and (not waiting or st.done_gpu_h > 0)
+        quiet = waiting and not urgent and not has_state  # waits on unless the plan has room for it
+        if quiet and g >= no_room.get(c, inf):
+            continue
         if not urgent and not served:
             serve_inference(single_site=False)
             served = True
-        cur = index.get(st.site, -1)
-        # (_holds_state, written out: this runs for every waiting or running job)
-        has_state = cur >= 0 and job.kind.preemptible and (not key[3] or st.done_gpu_h > 0)
+        target, move_budget, ok = targets[c], budgets[c], work_ok[c]
         if has_state and free[cur] >= g and (urgent or target[cur] >= fill[cur] * g):
             chosen = cur  # its first candidate, where its state is, takes it (most running jobs)
         else:
@@ -256,12 +277,16 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                     candidates = order[c] = [s for s in _by_value_desc(target) if ok[s]]
                 if not urgent and (not candidates or target[candidates[0]] < min_fill * g):
                     # no site's target can take it (the first candidate has the largest target)
-                    if st.status not in RUNNING_STATUSES:
+                    if waiting:
+                        if quiet and g < no_room.get(c, inf):
+                            no_room[c] = g
                         continue  # it waits, and no command results
                     candidates = []
             chosen = next((s for s in candidates
                            if free[s] >= g and (urgent or target[s] >= fill[s] * g)), None)
-        if chosen is None and not urgent and st.status not in RUNNING_STATUSES:
+        if chosen is None and not urgent and waiting:
+            if quiet and g < no_room.get(c, inf):
+                no_room[c] = g
             continue  # it waits, and no command results
         if chosen is None and urgent:
             # the plan did not reach this job: run it wherever it may and fits
@@ -303,7 +328,12 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     actions: list[Action] = []
     for jid, st in live.items():
         place = placed.get(jid)
-        if _stays(st, place):
+        # (_stays, written out: this runs for every live job)
+        if place is None:
+            if st.status not in RUNNING_STATUSES:
+                continue
+        elif st.status in RUNNING_STATUSES and st.site == place.site and (
+                abs(st.duty_pu - place.duty_pu) <= 1e-6 or st.status is migrating):
             continue
         reason = why.get(jid, "plan")
         # (past _stays, a command nearly always results: the reason is worth formatting)

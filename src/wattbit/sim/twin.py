@@ -134,6 +134,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         return {"moves": ex.moves, "moved_gb": ex.moved_gb, "suspends": ex.suspends,
                 "lost_gpu_h": ex.lost_gpu_h, "decisions": len(ex.log), "plans": controller.plans_solved}
 
+    RUNNING, INFERENCE = JobStatus.RUNNING, JobKind.ONLINE_INFERENCE  # (looked up for every live job)
     totals = [name for name in SLOT_COUNTERS if name != "lightpaths"]
     so_far = np.zeros((T, len(totals)))  # the running totals after each slot
     for t, now in enumerate(times):
@@ -179,11 +180,12 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
         for jid in active:
             st = states[jid]
             job = st.job
-            if st.status is not JobStatus.RUNNING and job.kind is not JobKind.ONLINE_INFERENCE:
+            running = st.status is RUNNING
+            if not running and job.kind is not INFERENCE:
                 continue
-            if job.kind is JobKind.ONLINE_INFERENCE:
+            if job.kind is INFERENCE:
                 overlap_h = max(0.0, (min(end_ns, job.deadline_ns) - max(now_ns, job.release_ns)) / NS_PER_H)
-                if st.status is JobStatus.RUNNING:
+                if running:
                     lost_h = min(overlap_h, lost_s.get(jid, 0.0) / 3600.0)
                     served[jid] += job.gpus * (overlap_h - lost_h)
                     unserved[jid] += job.gpus * lost_h
@@ -202,7 +204,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
             r = rate(st.duty_pu)
             can = job.gpus * r * (step_h - lost_h)
             run_h = step_h - lost_h
-            remaining = st.remaining_gpu_h
+            remaining = max(0.0, job.work_gpu_h - st.done_gpu_h)  # (JobState.remaining_gpu_h)
             if can >= remaining - 1e-9:
                 run_h = remaining / (job.gpus * r)
                 states[jid] = JobState(job, JobStatus.DONE, st.site, 0.0, job.work_gpu_h, st.busy_until)
