@@ -218,10 +218,14 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     work_ok = np.asarray(work_allowed, dtype=bool).tolist()
     n_ok = [sum(ok) for ok in work_ok]
     urgent_h = URGENT_SLACK_SLOTS * step_h
+    min_fill = min(fill)
     queue = []
     inf = float("inf")
     for c, members in enumerate(work_members):
         nok = n_ok[c]
+        # a waiting job with no state, not urgent, runs only where its class's target has room
+        # for it (see below); no target of the class is larger than this one now
+        room = max((t for t, ok in zip(targets[c], work_ok[c]) if ok), default=-inf)
         for j in members:
             st = live.get(j)
             if st is not None and j not in placed:
@@ -234,7 +238,11 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                     sl = (job.deadline_ns - now_ns) / NS_PER_H - (left_gpu_h / job.gpus if left_gpu_h > 0.0 else 0.0)
                 # among jobs out of slack, those with the fewest sites to go to come first
                 if sl > urgent_h:
-                    queue.append(((True, 0, c, st.status not in RUNNING_STATUSES, sl, j), c, st))
+                    waiting = st.status not in RUNNING_STATUSES
+                    if waiting and room < min_fill * job.gpus and not (
+                            st.done_gpu_h > 0 and st.site in index and job.kind.preemptible):
+                        continue  # it waits, and no command results
+                    queue.append(((True, 0, c, waiting, sl, j), c, st))
                 else:
                     queue.append(((False, nok, c, st.status not in RUNNING_STATUSES, sl, j), c, st))
     queue.sort(key=itemgetter(0))
@@ -242,11 +250,11 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     # and the sites its move budget reaches, from the largest budget down, until a move is made
     order: dict[int, list[int]] = {}
     move_order: dict[int, list[int]] = {}
-    min_fill = min(fill)
-    # the fewest GPUs a waiting job of each class, with no state and not urgent, could not be
-    # placed with: free GPUs and targets only fall as jobs are placed, so any later such job of
-    # the class as large fails too (and waits, with no command)
-    no_room: dict[int, int] = {}
+    # the fewest GPUs a waiting job that is not urgent could not be placed with, by its class
+    # and the site that holds its state (-1: none): free GPUs, targets and move budgets only
+    # fall as jobs are placed, so any later such job as large fails too (and waits, with no
+    # command)
+    no_room: dict[tuple[int, int], int] = {}
     served = False
     for key, c, st in queue:
         job, g = st.job, st.job.gpus
@@ -255,9 +263,11 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
         cur = index.get(st.site, -1)
         # (_holds_state, written out: this runs for every waiting or running job)
         has_state = cur >= 0 and job.kind.preemptible and (not waiting or st.done_gpu_h > 0)
-        quiet = waiting and not urgent and not has_state  # waits on unless the plan has room for it
-        if quiet and g >= no_room.get(c, inf):
-            continue
+        quiet = waiting and not urgent  # waits on unless the plan has room for it
+        if quiet:
+            room_key = (c, cur if has_state else -1)
+            if g >= no_room.get(room_key, inf):
+                continue
         if not urgent and not served:
             serve_inference(single_site=False)
             served = True
@@ -278,15 +288,15 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                 if not urgent and (not candidates or target[candidates[0]] < min_fill * g):
                     # no site's target can take it (the first candidate has the largest target)
                     if waiting:
-                        if quiet and g < no_room.get(c, inf):
-                            no_room[c] = g
+                        if quiet and g < no_room.get(room_key, inf):
+                            no_room[room_key] = g
                         continue  # it waits, and no command results
                     candidates = []
             chosen = next((s for s in candidates
                            if free[s] >= g and (urgent or target[s] >= fill[s] * g)), None)
-        if chosen is None and not urgent and waiting:
-            if quiet and g < no_room.get(c, inf):
-                no_room[c] = g
+        if chosen is None and quiet:
+            if g < no_room.get(room_key, inf):
+                no_room[room_key] = g
             continue  # it waits, and no command results
         if chosen is None and urgent:
             # the plan did not reach this job: run it wherever it may and fits

@@ -125,10 +125,15 @@ class LightpathBook:
         span = self._span_ns
         # a sweep over the reservations' starts and ends within the window; at one instant an
         # end comes before a start (windows are [start, end): the two do not overlap)
-        events = sorted(
-            e for rid in rids
-            if span[rid][0] < end_ns and start_ns < span[rid][1]
-            for e in ((max(span[rid][0], start_ns), span[rid][2]), (span[rid][1], -span[rid][2])))
+        events = []
+        for rid in rids:
+            r_start, r_end, n = span[rid]
+            if r_start < end_ns and start_ns < r_end:
+                events.append((max(start_ns, r_start), n))
+                events.append((r_end, -n))
+        if len(events) == 2:  # one reservation in the window (most often the new one alone)
+            return events[0][1]
+        events.sort()
         peak = in_use = 0
         for _, n in events:
             in_use += n
@@ -136,8 +141,11 @@ class LightpathBook:
         return peak
 
     def _busy(self, link_id: str, start: pd.Timestamp, end: pd.Timestamp) -> set[int]:
+        return self._busy_ns(link_id, start.value, end.value)
+
+    def _busy_ns(self, link_id: str, start_ns: int, end_ns: int) -> set[int]:
+        """Channels of the link held at some instant of ``[start_ns, end_ns)``."""
         busy: set[int] = set()
-        start_ns, end_ns = start.value, end.value
         span = self._span_ns
         for rid in self._by_link.get(link_id, ()):
             r_start, r_end, _ = span[rid]
@@ -191,7 +199,17 @@ class LightpathBook:
                 f"reservation {src!r} -> {dst!r}: wavelengths = {wavelengths}; a link carries at most {cap}. "
                 "Ask for fewer, or build the APN with more fiber_pairs"
             )
-        free = self.free_channels(src, dst, start, end)
+        # first fit: the lowest channels free on every link (free_channels, stopping early)
+        start_ns, end_ns = start.value, end.value
+        busy: set[int] = set()
+        for lid in path.link_ids:
+            busy |= self._busy_ns(lid, start_ns, end_ns)
+        free: list[int] = []
+        for channel in range(cap):
+            if channel not in busy:
+                free.append(channel)
+                if len(free) == wavelengths:
+                    break
         if len(free) < wavelengths:
             per_link = {lid: self.capacity(lid) - len(self._busy(lid, start, end)) for lid in path.link_ids}
             blocking = min(per_link, key=per_link.get)
@@ -206,7 +224,6 @@ class LightpathBook:
             rid, src, dst, start, end, tuple(free[:wavelengths]), path.link_ids, owner, wavelengths * path.rate_gbps
         )
         self._reservations[rid] = r
-        start_ns, end_ns = start.value, end.value
         self._span_ns[rid] = (start_ns, end_ns, wavelengths)
         for lid in path.link_ids:
             self._by_link[lid].add(rid)
