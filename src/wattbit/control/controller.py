@@ -157,6 +157,7 @@ class Controller:
         self._outages: list[SiteOutage] = []
         self._rtt_cache: dict[tuple[str, str], float] = {}
         self._move_cache: dict[tuple[float, str, str], float] = {}
+        self._service_keys: dict[tuple, tuple[bool, ...]] = {}  # see _service_key
         self._mw_per_gpu_at: dict[tuple[int, float], float] = {}
         check_forecast_days(inference_forecast_days, "controller")
         self.inference_forecast = InferenceForecaster(self.step_s, inference_forecast_days, self.horizon_slots) \
@@ -360,8 +361,14 @@ class Controller:
         return plan, block, wmem, smem, list(wkeys), list(skeys)
 
     def _service_key(self, job: Job) -> tuple[bool, ...]:
-        return pb.service_key(job, self.fa, reroute=self.policy.reroute, rtt_s=self.rtt_s,
-                              home_index=self.home_index)
+        """:func:`wattbit.plan.build.service_key`, remembered for the fields it reads (jobs share
+        a few of them: this is asked for every online-inference job at every plan)."""
+        fields = (job.allowed_areas, job.user_area, job.rtt_budget_s, job.home_site)
+        key = self._service_keys.get(fields)
+        if key is None:
+            key = self._service_keys[fields] = pb.service_key(
+                job, self.fa, reroute=self.policy.reroute, rtt_s=self.rtt_s, home_index=self.home_index)
+        return key
 
     def _state_site(self, st: JobState, running: bool) -> int:
         """Index of the site that holds the job's state: where it runs, or its checkpoint (-1: none)."""
@@ -399,7 +406,7 @@ class Controller:
             views, self.fa, blocks, spatial=pol.spatial, temporal=pol.temporal,
             pacing_pu=self.pacing_pu, move_time_s=self.move_time_s, home_index=self.home_index)
         sc, smem = pb.service_classes(services, now, self.fa, blocks, reroute=pol.reroute,
-                                      rtt_s=self.rtt_s, home_index=self.home_index)
+                                      rtt_s=self.rtt_s, home_index=self.home_index, key_of=self._service_key)
         if self.inference_forecast is not None:
             self.inference_forecast.observe(services, self._service_key, now.value)
             sc, smem = pb.with_expected_demand(sc, smem, *self.inference_forecast.block_demand(now.value, blocks.slots))

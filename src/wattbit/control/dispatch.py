@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -219,13 +218,19 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     n_ok = [sum(ok) for ok in work_ok]
     urgent_h = URGENT_SLACK_SLOTS * step_h
     min_fill = min(fill)
-    queue = []
     inf = float("inf")
+    # the queue's order: jobs out of slack first (those with the fewest sites to go to first,
+    # then by class), then the others class by class; within either, running jobs first, then
+    # the least slack (and the job id, to break ties). Each part is sorted on its own: its
+    # tuples end with the job id, which is unique, so the job states are never compared.
+    urgent_jobs = []  # (sites it may go to, class, waiting, slack, job id, state)
+    by_class = []  # (class, [(waiting, slack, job id, state), ...]) for the jobs with slack left
     for c, members in enumerate(work_members):
         nok = n_ok[c]
         # a waiting job with no state, not urgent, runs only where its class's target has room
         # for it (see below); no target of the class is larger than this one now
         room = max((t for t, ok in zip(targets[c], work_ok[c]) if ok), default=-inf)
+        mine = []
         for j in members:
             st = live.get(j)
             if st is not None and j not in placed:
@@ -236,16 +241,21 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                 else:
                     left_gpu_h = job.work_gpu_h - st.done_gpu_h
                     sl = (job.deadline_ns - now_ns) / NS_PER_H - (left_gpu_h / job.gpus if left_gpu_h > 0.0 else 0.0)
-                # among jobs out of slack, those with the fewest sites to go to come first
+                waiting = st.status not in RUNNING_STATUSES
                 if sl > urgent_h:
-                    waiting = st.status not in RUNNING_STATUSES
                     if waiting and room < min_fill * job.gpus and not (
                             st.done_gpu_h > 0 and st.site in index and job.kind.preemptible):
                         continue  # it waits, and no command results
-                    queue.append(((True, 0, c, waiting, sl, j), c, st))
+                    mine.append((waiting, sl, j, st))
                 else:
-                    queue.append(((False, nok, c, st.status not in RUNNING_STATUSES, sl, j), c, st))
-    queue.sort(key=itemgetter(0))
+                    urgent_jobs.append((nok, c, waiting, sl, j, st))
+        if mine:
+            mine.sort()
+            by_class.append((c, mine))
+    urgent_jobs.sort()
+    queue = [(True, c, waiting, st) for _, c, waiting, _, _, st in urgent_jobs]
+    for c, mine in by_class:
+        queue += [(False, c, waiting, st) for waiting, _, _, st in mine]
     # each class's allowed sites from the largest target down, kept until its target changes;
     # and the sites its move budget reaches, from the largest budget down, until a move is made
     order: dict[int, list[int]] = {}
@@ -256,10 +266,8 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     # command)
     no_room: dict[tuple[int, int], int] = {}
     served = False
-    for key, c, st in queue:
+    for urgent, c, waiting, st in queue:
         job, g = st.job, st.job.gpus
-        urgent = not key[0]
-        waiting = key[3]
         cur = index.get(st.site, -1)
         # (_holds_state, written out: this runs for every waiting or running job)
         has_state = cur >= 0 and job.kind.preemptible and (not waiting or st.done_gpu_h > 0)

@@ -340,17 +340,22 @@ def work_classes(views: JobViews | Iterable[JobView], fa: FleetArrays, blocks: B
 
 
 def service_classes(jobs: Iterable[Job], now: pd.Timestamp, fa: FleetArrays, blocks: Blocks, *,
-                    reroute: bool, rtt_s, home_index) -> tuple[ServiceClasses, list]:
+                    reroute: bool, rtt_s, home_index, key_of=None) -> tuple[ServiceClasses, list]:
     """Online inference grouped by the sites that may serve it; demand per block [GPU] is each
     job's GPUs times the share of the block inside its serving window.
 
-    rtt_s(user_area, site) gives the round trip from a grid area's users to a site [s].
+    rtt_s(user_area, site) gives the round trip from a grid area's users to a site [s];
+    key_of(job), if given, is :func:`service_key` with these arguments (a caller that remembers
+    keys passes its own).
     """
     S, B = len(fa.sites), blocks.n
     start_h, end_h = blocks.offset_h, blocks.end_h
+    if key_of is None:
+        def key_of(job: Job) -> tuple[bool, ...]:
+            return service_key(job, fa, reroute=reroute, rtt_s=rtt_s, home_index=home_index)
     groups: dict[tuple, list[Job]] = defaultdict(list)
     for job in jobs:
-        groups[service_key(job, fa, reroute=reroute, rtt_s=rtt_s, home_index=home_index)].append(job)
+        groups[key_of(job)].append(job)
     keys = list(groups)
     K = len(keys)
     allowed = np.zeros((K, S), bool)
