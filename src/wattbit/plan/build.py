@@ -99,7 +99,7 @@ def grid_blocks(signals: GridSignals, areas: Sequence[str], blocks: Blocks):
     :data:`wattbit.grid.carbon.MARGINAL_THERMAL_G_PER_KWH` (LNG combined cycle, 490 g/kWh, the
     value the signals carry outside curtailment): the same in every window, so a slot is charged
     alike in a plan's horizon, in a run in one piece and in a chunk of it."""
-    sig = signals.select_areas(areas)
+    sig = signals if tuple(areas) == signals.areas else signals.select_areas(areas)
     price = blocks.aggregate_mean(sig.price_jpy_per_mwh).T
     curt = blocks.aggregate_mean(sig.curtailment_mw).T
     mc_eff = np.where(sig.curtailment_mw > 0, MARGINAL_THERMAL_G_PER_KWH, sig.carbon_marginal_g_per_kwh)
