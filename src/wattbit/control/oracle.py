@@ -68,11 +68,16 @@ def plan_oracle(fleet: Fleet, apn, jobs: Sequence[Job], truth: GridSignals, *,
             continue
         mask = np.asarray((truth.time < r.end) & (truth.time + pd.Timedelta(hours=step_h) > r.start))
         first = int(np.argmax(mask)) if mask.any() else -1
-        if first <= 0:
+        if first < 0:
             continue
         up = r.direction is DRDirection.UP
-        dr.append(DRConstraint(r.request_id, fa.areas.index(r.area), mask, 1 if up else -1,
-                               r.power_mw, ref_block=first - 1))
+        area = fa.areas.index(r.area)
+        if first == 0:  # nothing runs before the run: measured against the area's base load
+            ref_mw = float(fa.base_mw[fa.site_area == area].sum())
+            target_mw = ref_mw + r.power_mw if up else max(0.0, ref_mw - r.power_mw)
+            dr.append(DRConstraint(r.request_id, area, mask, 1 if up else -1, target_mw))
+        else:  # against the planned load of the slot before its window
+            dr.append(DRConstraint(r.request_id, area, mask, 1 if up else -1, r.power_mw, ref_block=first - 1))
     problem = PlanningProblem(
         blocks=blocks, site_area=fa.site_area, cap_gpus=cap, base_mw=fa.base_mw,
         mw_per_gpu=fa.mw_per_gpu, price_jpy_per_mwh=price, curtailment_mw=curt,
