@@ -238,3 +238,13 @@ def test_every_plan_gets_the_whole_time_limit():
         res = solve(p, time_limit_s=0.05)
     assert res.status == first.status == "Optimal"
     assert res.objective_jpy == first.objective_jpy
+
+
+def test_a_plans_time_limit_counts_its_own_runs_only():
+    """Plans made on one thread share a HiGHS instance, whose clock adds up all its runs; the
+    time limit of each plan must still be the plan's own."""
+    p = _problem([[10_000.0, 20_000.0], [15_000.0, 5_000.0]], np.zeros((2, 2)), due=[0, 8])
+    limit_s, spent_s = 0.02, 0.0
+    while spent_s < 3 * limit_s:  # runs adding up beyond one plan's limit
+        spent_s += solve(p).solve_s
+    assert solve(p, time_limit_s=limit_s).status == "Optimal"

@@ -34,6 +34,7 @@ structure.
 
 from __future__ import annotations
 
+import threading
 import time as _time
 from dataclasses import dataclass
 
@@ -119,6 +120,22 @@ def _quiet_highs(highspy):
         os.dup2(saved, 1)
         os.close(saved)
     hs.silent()
+    return hs
+
+
+_PLAN_HIGHS = threading.local()
+
+
+def _plan_highs(highspy):
+    """This thread's HiGHS instance for plans, its last model cleared: made once per thread, as
+    a plan made every few slots would otherwise make an instance each time (0.2 ms, and its first
+    run costs more). The same plans to the last digit as with a new instance each
+    (docs/benchmarks.md, "The LP's floor"). The caller sets every option a plan needs."""
+    hs = getattr(_PLAN_HIGHS, "instance", None)
+    if hs is None:
+        hs = _PLAN_HIGHS.instance = _quiet_highs(highspy)
+    else:
+        hs.clearModel()
     return hs
 
 
@@ -345,10 +362,10 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
     start = np.zeros(ncol + 1, dtype=np.int64)
     np.cumsum(np.bincount(cols, minlength=ncol), out=start[1:])
 
-    # a new instance per plan: HiGHS's time limit counts all the runs of an instance, so one kept
-    # for the next plan stopped a year's run once its plans had added up to the limit
-    hs = _quiet_highs(highspy)
-    hs.setOptionValue("time_limit", float(time_limit_s))
+    hs = _plan_highs(highspy)
+    # HiGHS's time limit counts every run of an instance: this plan's runs may take time_limit_s
+    # more than the instance's runs before it
+    hs.setOptionValue("time_limit", float(time_limit_s) + hs.getRunTime())
     hs.setOptionValue("solver", solver)
     hs.setOptionValue("presolve", "on" if presolve else "off")
     # the arrays straight to HiGHS (filling a HighsLp's fields copies each one more time)
