@@ -19,6 +19,7 @@ import numbers
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import accumulate
 
 import pandas as pd
 
@@ -134,11 +135,7 @@ class LightpathBook:
         if len(events) == 2:  # one reservation in the window (most often the new one alone)
             return events[0][1]
         events.sort()
-        peak = in_use = 0
-        for _, n in events:
-            in_use += n
-            peak = max(peak, in_use)
-        return peak
+        return max(accumulate(n for _, n in events), default=0)  # (an end follows its start: never < 0)
 
     def _busy(self, link_id: str, start: pd.Timestamp, end: pd.Timestamp) -> set[int]:
         return self._busy_ns(link_id, start.value, end.value)
