@@ -204,8 +204,12 @@ class Controller:
             if self.lightpaths is None:
                 return True
             dur = pd.Timedelta(seconds=max(1.0, self._transfer_s(job, src, dst)))
+            # a live clock that stepped back lies behind the book's retire point (an earlier
+            # decision's instant), for which the book no longer answers: book from that point
+            retired_to = getattr(self.lightpaths, "retired_to", None)
+            start = now if retired_to is None or now >= retired_to else retired_to
             try:
-                self.lightpaths.reserve(src, dst, now, now + dur, owner=job.job_id)
+                self.lightpaths.reserve(src, dst, start, start + dur, owner=job.job_id)
             except Infeasible:
                 return False
             return True

@@ -108,6 +108,12 @@ class LightpathBook:
     def reservations(self) -> tuple[Reservation, ...]:
         return tuple(self._reservations.values())
 
+    @property
+    def retired_to(self) -> pd.Timestamp | None:
+        """The latest :meth:`retire` point: the book answers only for windows that start there or
+        later (None before any retire)."""
+        return self._retired_to
+
     def capacity(self, link_id: str) -> int:
         """Channels on a link [-]."""
         return self.apn.link(link_id).wavelengths
