@@ -127,7 +127,7 @@ _PLAN_HIGHS = threading.local()
 
 
 def _plan_highs(highspy):
-    """This thread's HiGHS instance for plans, its last model cleared: made once per thread
+    """This thread's HiGHS instance for plans, with no model in it: made once per thread
     instead of once per plan (making one takes 0.2 ms; in all, 1 to 6 % of HiGHS's time), with
     the same plans to the last digit (docs/benchmarks.md, "The LP's floor"). The caller sets
     every option a plan needs."""
@@ -381,8 +381,9 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
             f"a model of {ncol} columns and {bld.n_rows} rows (time limit {time_limit_s} s); "
             "raise the time limit or shorten the horizon"
         )
-    sol = np.asarray(hs.getSolution().col_value)
-    info = hs.getInfo()
+    sol = np.array(hs.getSolution().col_value)
+    objective = float(hs.getInfo().objective_function_value)
+    hs.clearModel()  # (the instance outlives the plan: it keeps no model, large or small, in between)
 
     # ---- extract -------------------------------------------------------------------------
     x = np.zeros((C, S, B))
@@ -420,7 +421,6 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
         "move_penalty_jpy": float(cost[m0:m0 + nm] @ sol[m0:m0 + nm]) if nm else 0.0,
         "restart_jpy": float(cost[r0:r0 + nr] @ sol[r0:r0 + nr]) if nr else 0.0,
     }
-    objective = float(info.objective_function_value)
     # the constant (base load) part is outside the LP objective; add it so terms sum up
     base_const = float(((base_area[:, None] * h[None, :]) * grid_cost).sum())
     return PlanResult(
