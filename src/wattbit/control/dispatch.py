@@ -227,9 +227,6 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     by_class = []  # (class, [(waiting, slack, job id, state), ...]) for the jobs with slack left
     for c, members in enumerate(work_members):
         nok = n_ok[c]
-        # a waiting job with no state, not urgent, runs only where its class's target has room
-        # for it (see below); no target of the class is larger than this one now
-        room = max((t for t, ok in zip(targets[c], work_ok[c]) if ok), default=-inf)
         mine = []
         for j in members:
             st = live.get(j)
@@ -243,9 +240,6 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                     sl = (job.deadline_ns - now_ns) / NS_PER_H - (left_gpu_h / job.gpus if left_gpu_h > 0.0 else 0.0)
                 waiting = st.status not in RUNNING_STATUSES
                 if sl > urgent_h:
-                    if waiting and room < min_fill * job.gpus and not (
-                            st.done_gpu_h > 0 and st.site in index and job.kind.preemptible):
-                        continue  # it waits, and no command results
                     mine.append((waiting, sl, j, st))
                 else:
                     urgent_jobs.append((nok, c, waiting, sl, j, st))

@@ -138,8 +138,6 @@ class LightpathBook:
             if r_start < end_ns and start_ns < r_end:
                 events.append((max(start_ns, r_start), n))
                 events.append((r_end, -n))
-        if len(events) == 2:  # one reservation in the window (most often the new one alone)
-            return events[0][1]
         events.sort()
         return max(accumulate(n for _, n in events), default=0)  # (an end follows its start: never < 0)
 
