@@ -392,8 +392,10 @@ def test_window_errors_show_jst_as_written(tmp_path, text, pattern):
 def test_with_period_error_in_jst():
     from wattbit.scenarios import with_period
 
-    with pytest.raises(InvalidInput, match=r"period: end 2023-03-05 00:00 JST is not after start "
-                                           r"2023-03-06 00:00 JST; give --end after --start"):
+    with pytest.raises(InvalidInput, match=r"scenario 'default': period: end 2023-03-05 00:00 JST is not after "
+                                           r"start 2023-03-06 00:00 JST; give an end after the start"):
         with_period(load_scenario(), "2023-03-06", "2023-03-05")
-    with pytest.raises(InvalidInput, match=r"period: --start 'next monday' is not a date-time"):
+    with pytest.raises(InvalidInput, match=r"period: start = 'next monday' is not a date-time"):
         with_period(load_scenario(), "next monday")
+    with pytest.raises(InvalidInput, match=r"period: end = '' is not a date-time"):  # (it parses as NaT)
+        with_period(load_scenario(), None, "")

@@ -26,7 +26,7 @@ from wattbit.domain import (
     Weights,
     WorkloadSpec,
 )
-from wattbit.domain._validate import integer, to_timestamp, wrong_type
+from wattbit.domain._validate import integer, text, to_timestamp, wrong_type
 from wattbit.errors import InvalidInput, UnknownName, unknown_name
 from wattbit.units import fiscal_year, jst_text
 
@@ -288,9 +288,7 @@ def _fleet(raw: dict, origin: str, label: str) -> Fleet:
     sites = _array(origin, raw, "sites", "site", doc, label)
     if not sites:
         raise InvalidInput(f"{origin}: no [[{label}]] entries; a fleet needs at least one site (see {doc})")
-    name = raw.get("name", origin)
-    if not isinstance(name, str) or not name:
-        raise wrong_type(origin, "name", name, "a non-empty string, in quotes")
+    name = text(origin, "name", raw.get("name", origin))
     built = []
     for i, s in enumerate(sites):
         _check_fields(origin, f"sites[{i}]", s, SITE_FIELDS, doc)
@@ -334,9 +332,7 @@ def scenario_from_dict(raw: dict, origin: str = "scenario", name: str = "scenari
                        base: Path | None = None) -> Scenario:
     """A scenario from a parsed table (see :data:`SCENARIO_FIELDS`)."""
     _check_keys(origin, "", raw)
-    name = raw.get("name", name)
-    if not isinstance(name, str) or not name:
-        raise wrong_type(origin, "name", name, "a non-empty string, in quotes")
+    name = text(origin, "name", raw.get("name", name))
     if not isinstance(raw.get("description", ""), str):
         raise wrong_type(origin, "description", raw["description"], "a string, in quotes")
     fleet = _fleet_of(raw, origin, base)
@@ -425,17 +421,12 @@ def with_period(scenario: Scenario, start: str | pd.Timestamp | None = None,
     >>> len(s.time), [d.request_id for d in s.demand_response]
     (96, [])
     """
-    def instant(value, option: str) -> pd.Timestamp:
-        try:
-            return to_timestamp(value)
-        except (ValueError, TypeError, OverflowError):
-            raise InvalidInput(f"period: {option} {value!r} is not a date-time; "
-                               "write e.g. '2023-03-06 00:00' (JST)") from None
-
-    t0 = instant(start, "--start") if start is not None else scenario.start
-    t1 = instant(end, "--end") if end is not None else scenario.end
+    origin = f"scenario {scenario.name!r}"
+    t0 = _time(origin, "period", "start", start) if start is not None else scenario.start
+    t1 = _time(origin, "period", "end", end) if end is not None else scenario.end
     if t1 <= t0:
-        raise InvalidInput(f"period: end {jst_text(t1)} is not after start {jst_text(t0)}; give --end after --start")
+        raise InvalidInput(f"{origin}: period: end {jst_text(t1)} is not after start {jst_text(t0)}; "
+                           "give an end after the start")
     return dataclasses.replace(
         scenario, start=t0, end=t1,
         demand_response=tuple(d for d in scenario.demand_response if d.start < t1 and d.end > t0),

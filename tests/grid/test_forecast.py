@@ -184,7 +184,8 @@ def test_history_days_zero_loads_no_history(truth):
 @pytest.mark.parametrize("kw, match", [
     ({"history_days": -1}, r"history_days = -1; expected an integer >= 0"),
     ({"history_days": 2.5}, r"history_days = 2.5; expected an integer >= 0"),
-    ({"climatology_days": 0}, r"climatology_days = 0; expected >= 1"),
+    ({"climatology_days": 0}, r"climatology_days = 0; expected an integer >= 1"),
+    ({"climatology_days": 2.5, "history_days": 3}, r"climatology_days = 2.5; expected an integer >= 1"),
 ])
 def test_from_dataset_bad_arguments(truth, kw, match):
     with pytest.raises(InvalidInput, match=match):

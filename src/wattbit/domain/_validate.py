@@ -12,8 +12,7 @@ import numbers
 import pandas as pd
 
 from wattbit.errors import InvalidInput, UnknownName
-
-JST = "Asia/Tokyo"
+from wattbit.units import JST
 
 
 def is_number(value: object) -> bool:
@@ -122,7 +121,7 @@ def aware(owner: str, field: str, value: pd.Timestamp | None) -> None:
     if value.tzinfo is None:
         raise InvalidInput(
             f"{owner}: {field} = {value!r} has no time zone; give it one, e.g. "
-            f"pd.Timestamp('{value}', tz='Asia/Tokyo')"
+            f"pd.Timestamp('{value}', tz='{JST}')"
         )
 
 

@@ -135,8 +135,7 @@ class SeasonalPersistenceForecaster(Forecaster):
                 if not 0.0 <= v <= 1.0:
                     raise InvalidInput(f"persistence_weight[{k!r}] = {v}; expected 0..1")
                 weights[k] = float(v)
-        if climatology_days < 1:
-            raise InvalidInput(f"climatology_days = {climatology_days}; expected >= 1")
+        integer("forecaster", "climatology_days", climatology_days, low=1)
         step_s = truth.step_s
         per_day = slots_per_day(step_s, "forecaster")
         self.truth = truth
@@ -191,8 +190,7 @@ class SeasonalPersistenceForecaster(Forecaster):
         if history_days is None:
             history_days = climatology_days
         integer("from_dataset", "history_days", history_days, low=0, note=" (days of history; 0 loads none)")
-        if climatology_days < 1:  # before loading any history
-            raise InvalidInput(f"climatology_days = {climatology_days}; expected >= 1")
+        integer("from_dataset", "climatology_days", climatology_days, low=1)  # before loading history
         first, _ = signal_span(data_dir)
         start = max(truth.time[0] - pd.Timedelta(days=history_days), first)
         history = None

@@ -50,13 +50,17 @@ from wattbit.domain import Job, Weights
 from wattbit.errors import InvalidInput
 from wattbit.plan.build import FleetArrays, JobView, _hours_between
 from wattbit.plan.lp import _Builder, _quiet_highs, run_highs
-from wattbit.plan.problem import WEIGHT_FIELDS, Blocks, DRConstraint, PlanningProblem
+from wattbit.plan.problem import (
+    DR_PENALTY_JPY_PER_MWH,
+    WEIGHT_FIELDS,
+    Blocks,
+    DRConstraint,
+    PlanningProblem,
+)
 from wattbit.power import restart_h_per_gpu
 
 __all__ = ["ExactResult", "solve_exact", "solve_exact_like", "weights_of"]
 
-DR_PENALTY_JPY_PER_MWH = PlanningProblem.__dataclass_fields__["dr_penalty_jpy_per_mwh"].default
-"""Penalty per MWh of demand-response shortfall [JPY/MWh]: the class LP's default."""
 
 
 @dataclass(frozen=True, eq=False)

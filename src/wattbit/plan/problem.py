@@ -200,9 +200,10 @@ _DEFAULT_WEIGHTS = Weights()
 
 DR_PENALTY_JPY_PER_MWH = 1_000_000.0
 """Cost of a MWh of demand-response shortfall in the plan [JPY/MWh]. An assumption, not a market
-figure: dearer than any energy, carbon or curtailment term per MWh (prices reach 100,000 JPY/MWh)
-and than the deadline penalty's 50,000 JPY per GPU-hour (about 0.0011 MWh), so that the plan meets
-a request whenever it can without missing a deadline or leaving inference unserved
+figure: dearer than any energy, carbon or curtailment term per MWh (prices reach 100,000 JPY/MWh),
+and cheaper per MWh than the deadline penalty's 50,000 JPY and the unserved-inference penalty's
+200,000 JPY per GPU-hour (a GPU-hour draws about 1 kWh: some 50 and 200 M JPY/MWh), so that the
+plan meets a request whenever it can without missing a deadline or leaving inference unserved
 (docs/assumptions.md, "Objective weights"). What the controller commits is what the plan then
 delivers, not the request."""
 

@@ -23,7 +23,14 @@ from wattbit.control.executor import Executor, Observed
 from wattbit.control.live import LiveLoop, ReplayForecaster, TickReport, replay_offset, utc_now
 from wattbit.control.state import FleetState, JobStatus
 from wattbit.domain import Action, DemandResponse, Fleet, Job, Weights
-from wattbit.errors import ExecutorError, InvalidInput, UnknownName, WattbitError, unknown_name
+from wattbit.errors import (
+    ExecutorError,
+    Infeasible,
+    InvalidInput,
+    UnknownName,
+    WattbitError,
+    unknown_name,
+)
 from wattbit.scenarios import load_fleet
 from wattbit.service.auth import Permission, Principal, Role
 from wattbit.service.db import DemandResponseRow, JobRow
@@ -272,10 +279,7 @@ class ControlPlane:
         m.sites(power, busy)
         prev = self.last_report
         if prev is not None and report.at > prev.at:
-            ppower, _, _ = self.site_load(prev.state)
-            load = {a: 0.0 for a in self.fleet.areas}
-            for s in self.fleet.sites:
-                load[s.area] += ppower[s.name]
+            load = self.controller.area_load_mw(prev.state)
             m.absorbed(absorbed_mwh(load, self.controller.forecaster, prev.at, report.at,
                                     self.settings.step_s))
         m.pending_actions.set(len(self.loop.pending))
@@ -318,12 +322,12 @@ class ControlPlane:
         if gpus > largest:
             raise InvalidInput(f"gpus: {gpus} GPUs; the largest site in allowed_areas {sorted(areas)} has "
                                f"{largest:,}; ask for at most that many or allow more areas")
-        if user_area is not None:
+        if user_area is not None:  # (the APN's errors name user_area)
             try:
                 for s in self.fleet.sites_in(areas):
                     self.controller.apn.rtt_s(user_area, s.name)
-            except InvalidInput as exc:
-                raise InvalidInput(f"user_area: {exc}") from None
+            except Infeasible as exc:  # no route: refused like users too far from the fibre
+                raise InvalidInput(str(exc)) from None
         row = self.store.add_job(job, name, who.token_id)
         self.store.audit(who, "job.submit", f"job:{job.job_id}",
                          {"kind": job.kind.value, "gpus": gpus, "allowed_areas": sorted(areas)})
