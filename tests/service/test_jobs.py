@@ -126,7 +126,7 @@ def test_cancelling_a_job_that_is_over_is_a_conflict(client, tokens):
 
 
 @pytest.mark.parametrize("changes, field, words", [
-    ({"gpus": 100_000, "allowed_areas": ["tokyo"]}, "gpus", "the largest site in allowed_areas ['tokyo'] has"),
+    ({"gpus": 100_000, "allowed_areas": ["tokyo"]}, "gpus", "the largest site in its allowed areas holds"),
     ({"kind": "online_inference", "runtime_h": 6.0, "user_area": "okinawa", "rtt_budget_s": 0.05},
      "user_area", "okinawa"),
 ])

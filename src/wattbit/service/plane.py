@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from wattbit.control.controller import Controller, check_job
+from wattbit.control.controller import Controller
 from wattbit.control.executor import Executor, Observed
 from wattbit.control.live import LiveLoop, ReplayForecaster, TickReport, replay_offset, utc_now
 from wattbit.control.state import FleetState, JobStatus
@@ -38,6 +38,7 @@ from wattbit.service.metrics import Metrics
 from wattbit.service.settings import Settings
 from wattbit.service.store import SYSTEM, TERMINAL_STATUSES, Store
 from wattbit.units import jst_text
+from wattbit.workload import check_jobs
 
 __all__ = ["Conflict", "ControlPlane", "Forbidden", "NotFound", "build_executor"]
 
@@ -317,11 +318,7 @@ class ControlPlane:
             home_site=home_site, allowed_areas=areas, priority=priority, checkpoint_gb=checkpoint_gb,
             user_area=user_area, rtt_budget_s=rtt_budget_s,
         )
-        check_job(job, self.fleet)
-        largest = max(s.gpu_count for s in self.fleet.sites_in(areas))
-        if gpus > largest:
-            raise InvalidInput(f"gpus: {gpus} GPUs; the largest site in allowed_areas {sorted(areas)} has "
-                               f"{largest:,}; ask for at most that many or allow more areas")
+        check_jobs(self.fleet, [job])  # a site it may run at, with GPUs enough
         if user_area is not None:  # (the APN's errors name user_area)
             try:
                 for s in self.fleet.sites_in(areas):
@@ -338,6 +335,14 @@ class ControlPlane:
         row = self.store.get_job(job_id)
         if row is None or not (who.can(Permission.READ_ALL_JOBS) or row.tenant == who.subject):
             raise NotFound(f"job {job_id!r} not found")
+        return row
+
+    def demand_response_for(self, who: Principal, request_id: str) -> DemandResponseRow:
+        """A demand-response request the caller may see: its sender's, or any with the right to
+        read decisions; another sender's is 'not found', like a missing one."""
+        row = self.store.get_demand_response(request_id)
+        if row is None or not (who.can(Permission.READ_DECISIONS) or row.sender == who.subject):
+            raise NotFound(f"demand-response request {request_id!r} not found")
         return row
 
     def jobs_for(self, who: Principal, status: str | None, limit: int, offset: int) -> list[JobRow]:

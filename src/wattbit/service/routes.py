@@ -7,7 +7,6 @@ from typing import Annotated
 import pandas as pd
 from fastapi import APIRouter, Path, Query, status
 
-from wattbit.service.auth import Permission
 from wattbit.service.db import DecisionRow, JobRow
 from wattbit.service.deps import (
     AuditReader,
@@ -154,10 +153,7 @@ def post_demand_response(body: DemandResponseCreate, who: GridCaller, plane: Pla
 @grid.get("/demand-response/{request_id}", response_model=DemandResponsePublic, responses=_not_found)
 def get_demand_response(request_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")],
                         who: DRReader, plane: PlaneDep) -> DemandResponsePublic:
-    row = plane.store.get_demand_response(request_id)
-    if row is None or not (who.can(Permission.READ_DECISIONS) or row.sender == who.subject):
-        raise NotFound(f"demand-response request {request_id!r} not found")  # (another sender's: the same)
-    return DemandResponsePublic.model_validate(row)
+    return DemandResponsePublic.model_validate(plane.demand_response_for(who, request_id))
 
 
 @grid.get("/flexibility", response_model=list[FlexibilitySlot])
