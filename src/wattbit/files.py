@@ -3,24 +3,43 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["write_whole"]
 
 
-def write_whole(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """Write ``path`` whole or not at all: ``write(tmp)`` fills a file beside it, which then
-    replaces it in one step; an interrupted write leaves the previous file as it was.
+def write_whole(path: str | Path, write: Callable[[Path], object], *, durable: bool = False) -> Path:
+    """Write ``path`` whole or not at all: ``write(tmp)`` fills a file beside it (named for this
+    writer alone), which then replaces it in one step. A write that fails or is interrupted
+    leaves the previous file as it was, and its own file is removed. ``durable`` syncs the new
+    file to disk before it replaces the old one (a record that must survive a crash).
 
     >>> import tempfile
     >>> p = write_whole(Path(tempfile.mkdtemp()) / "a" / "b.txt", lambda tmp: tmp.write_text("done"))
     >>> p.read_text(), sorted(x.name for x in p.parent.iterdir())
     ('done', ['b.txt'])
+    >>> def half(tmp):
+    ...     tmp.write_text("half")
+    ...     raise OSError("disk full")
+    >>> write_whole(p, half)
+    Traceback (most recent call last):
+    ...
+    OSError: disk full
+    >>> p.read_text(), sorted(x.name for x in p.parent.iterdir())
+    ('done', ['b.txt'])
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        write(tmp)
+        if durable:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path

@@ -49,7 +49,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -63,6 +62,7 @@ from wattbit.control.executor import Observed
 from wattbit.control.state import JobStatus
 from wattbit.domain import Action, Cancel, Fleet, Job, Migrate, Reroute, Start, Suspend, Throttle
 from wattbit.errors import ExecutorError, InvalidInput, ResidencyViolation, unknown_name
+from wattbit.files import write_whole
 
 __all__ = [
     "STAND_IN_JOB",
@@ -258,13 +258,7 @@ def _format_comment(fields: Mapping[str, str]) -> str:
 
 
 def _write_json_atomic(path: Path, data: Mapping) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_whole(path, lambda tmp: tmp.write_text(json.dumps(data, sort_keys=True)), durable=True)
 
 
 @dataclass
