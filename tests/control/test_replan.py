@@ -152,6 +152,21 @@ def test_coarse_blocks_shrink_the_horizon_not_its_length(fleet, apn):
     assert coarse.step(state).plan.x_gpus.sum() > 0
 
 
+def test_numpy_integers_are_accepted_and_kept_as_python_ints(fleet, apn):
+    two = np.int64(2)
+    ctrl = Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), replan_slots=two,
+                      coarse_blocks=two, fine_block_slots=two, inference_forecast_days=two)
+    for value in (ctrl.replan_slots, ctrl.coarse_blocks, ctrl.fine_block_slots, ctrl.inference_forecast.days):
+        assert value == 2 and type(value) is int
+
+
+@pytest.mark.parametrize("name", ["replan_slots", "coarse_blocks", "fine_block_slots", "inference_forecast_days"])
+@pytest.mark.parametrize("bad", [True, 2.5], ids=["bool", "float"])
+def test_a_bool_or_a_fraction_is_refused_as_a_count_of_slots_or_days(fleet, apn, name, bad):
+    with pytest.raises(InvalidInput, match=rf"{name} = {bad!r}; expected"):
+        Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), **{name: bad})
+
+
 @pytest.mark.parametrize("bad", [0, -1, 1.5])
 def test_coarse_blocks_must_be_a_positive_integer(fleet, apn, bad):
     with pytest.raises(InvalidInput, match="coarse_blocks"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -193,6 +194,35 @@ def test_wrong_type_is_invalid_input_naming_field_and_value(build, pattern):
 def test_wrong_types_are_refused(build, pattern):
     with pytest.raises(InvalidInput, match=pattern):
         build()
+
+
+# --- numpy's integers are integers (a count read from an array) --------------------------------
+
+_INTEGER_FIELDS = {
+    "replan_slots": lambda v: replace(tiny_scenario(), replan_slots=v),
+    "coarse_blocks": lambda v: replace(tiny_scenario(), coarse_blocks=v),
+    "fine_block_slots": lambda v: replace(tiny_scenario(), fine_block_slots=v),
+    "inference_forecast_days": lambda v: replace(tiny_scenario(), inference_forecast_days=v),
+    "horizon_slots": lambda v: replace(tiny_scenario(), horizon_slots=v),
+    "seed": lambda v: WorkloadSpec(seed=v),
+    "gpu_count": lambda v: site(gpu_count=v),
+    "gpus": lambda v: replace(tiny_jobs()[0], gpus=v),
+    "priority": lambda v: replace(tiny_jobs()[0], priority=v),
+}
+
+
+@pytest.mark.parametrize("name", list(_INTEGER_FIELDS))
+def test_a_numpy_integer_is_accepted_and_kept_as_a_python_int(name):
+    built = _INTEGER_FIELDS[name](np.int64(2))
+    value = getattr(built, name)
+    assert value == 2 and type(value) is int
+
+
+@pytest.mark.parametrize("bad", [True, 2.5], ids=["bool", "float"])
+@pytest.mark.parametrize("name", list(_INTEGER_FIELDS))
+def test_a_bool_or_a_fraction_is_still_refused_as_an_integer(name, bad):
+    with pytest.raises(InvalidInput, match=rf"{name} = {bad!r}"):
+        _INTEGER_FIELDS[name](bad)
 
 
 def test_step_s_given_as_an_integer_is_stored_as_seconds_float():

@@ -164,6 +164,18 @@ def test_telescoping_blocks_cover_the_horizon():
         Blocks(np.array([]), np.array([], dtype=int))
 
 
+def test_telescoping_blocks_take_numpy_integers_and_refuse_bools():
+    two = np.int64(2)
+    assert Blocks.telescoping(16, 0.5, 4, coarse_blocks=two, fine_block_slots=two).slots.tolist() == \
+        Blocks.telescoping(16, 0.5, 4, coarse_blocks=2, fine_block_slots=2).slots.tolist()
+    with pytest.raises(InvalidInput, match=r"coarse_blocks = True; expected an integer >= 1"):
+        Blocks.telescoping(16, 0.5, 4, coarse_blocks=True)
+    with pytest.raises(InvalidInput, match=r"fine_block_slots = True; expected an integer >= 1"):
+        Blocks.telescoping(16, 0.5, 4, fine_block_slots=True)
+    with pytest.raises(InvalidInput, match=r"coarse_blocks = 2.5; expected an integer >= 1"):
+        Blocks.telescoping(16, 0.5, 4, coarse_blocks=2.5)
+
+
 def _with_restarts(p: PlanningProblem, running_gpus: float, restart_h: float) -> PlanningProblem:
     work = dataclasses.replace(p.work, running_gpus=np.array([running_gpus]), restart_h=np.array([restart_h]))
     return dataclasses.replace(p, work=work)

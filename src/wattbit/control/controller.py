@@ -31,6 +31,7 @@ from wattbit.domain import (
     SiteOutage,
     Weights,
 )
+from wattbit.domain._validate import is_integer
 from wattbit.domain.scenario import check_forecast_days
 from wattbit.errors import Infeasible, InvalidInput
 from wattbit.grid import Forecaster
@@ -134,14 +135,14 @@ class Controller:
         self.lightpaths = lightpaths
         self.oracle_plan = oracle_plan
         self.time_limit_s = time_limit_s
-        if not (isinstance(replan_slots, int) and 1 <= replan_slots <= max(1, self.fine_slots)):
+        if not (is_integer(replan_slots) and 1 <= replan_slots <= max(1, self.fine_slots)):
             raise InvalidInput(
                 f"controller: replan_slots = {replan_slots!r}; expected an integer 1 .. fine_slots "
                 f"({self.fine_slots}), so that the slots between plans lie in the fine blocks")
-        self.replan_slots = replan_slots
+        self.replan_slots = int(replan_slots)
         Blocks.telescoping(1, 1.0, self.fine_slots, coarse_blocks, fine_block_slots)  # refuses bad values now
-        self.coarse_blocks = coarse_blocks
-        self.fine_block_slots = fine_block_slots
+        self.coarse_blocks = None if coarse_blocks is None else int(coarse_blocks)
+        self.fine_block_slots = int(fine_block_slots)
         self._stored: _StoredPlan | None = None
         self.plans_solved = 0
         self.highs_s = 0.0
@@ -159,7 +160,7 @@ class Controller:
         self._move_cache: dict[tuple[float, str, str], float] = {}
         self._service_keys: dict[tuple, tuple[bool, ...]] = {}  # see _service_key
         self._mw_per_gpu_at: dict[tuple[int, float], float] = {}
-        check_forecast_days(inference_forecast_days, "controller")
+        inference_forecast_days = check_forecast_days(inference_forecast_days, "controller")
         self.inference_forecast = InferenceForecaster(self.step_s, inference_forecast_days, self.horizon_slots) \
             if inference_forecast_days and self.policy.planner and not self.policy.foresight else None
         if self.policy.planner and not self.policy.foresight and forecaster is None:

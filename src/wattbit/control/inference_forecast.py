@@ -69,7 +69,8 @@ class InferenceForecaster:
 
     def __init__(self, step_s: float, days: int = DEFAULT_CLIMATOLOGY_DAYS, horizon_slots: int = 96):
         self.slots_per_day = slots_per_day(step_s, "inference forecast")
-        if check_forecast_days(days, "inference forecast") < 1:
+        days = check_forecast_days(days, "inference forecast")
+        if days < 1:
             raise InvalidInput("inference forecast: inference_forecast_days = 0; a forecaster needs 1 or more")
         self.step_ns = NS_PER_DAY // self.slots_per_day
         self.days = days

@@ -85,7 +85,8 @@ def fraction(owner: str, field: str, value: float, *, low: float = 0, high: floa
 def integer(owner: str, field: str, value: object, *, low: int | None = None,
             note: str = "") -> int:
     """``value`` is an integer (not a bool, not a float such as 96.5), at least ``low`` if given;
-    ``note`` ends the message (what the field means). Returned as given.
+    ``note`` ends the message (what the field means). Returned as a Python int (numpy's integers
+    too), for the caller to keep.
 
     >>> integer("scenario 'x'", "horizon_slots", 96.5, low=1)
     Traceback (most recent call last):
@@ -97,7 +98,7 @@ def integer(owner: str, field: str, value: object, *, low: int | None = None,
         raise wrong_type(owner, field, value, expected + number_fix(value))
     if low is not None and value < low:
         raise InvalidInput(f"{owner}: {field} = {value!r}; expected {expected}")
-    return value
+    return int(value)
 
 
 def text(owner: str, field: str, value: object) -> str:

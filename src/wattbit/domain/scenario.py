@@ -10,6 +10,7 @@ from wattbit.domain._validate import (
     aware,
     fraction,
     integer,
+    is_integer,
     is_number,
     number_fix,
     positive,
@@ -71,8 +72,8 @@ class WorkloadSpec:
             raise InvalidInput(
                 f"workload: source = {self.source!r}; expected 'traces' or 'synthetic'"
             )
-        integer("workload", "seed", self.seed, low=0,
-                note=" (the random seed; the same seed gives the same jobs)")
+        object.__setattr__(self, "seed", integer(
+            "workload", "seed", self.seed, low=0, note=" (the random seed; the same seed gives the same jobs)"))
         for name in ("utilisation_pu", "inference_share_pu", "residency_share_pu"):
             fraction("workload", name, getattr(self, name))
 
@@ -85,12 +86,13 @@ follows a block of its fine part."""
 
 def check_forecast_days(days: object, owner: str) -> int:
     """``inference_forecast_days`` checked for ``owner``: an integer >= 0, the days of online-inference
-    arrivals the controller averages (0: no forecast); returned as given."""
-    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+    arrivals the controller averages (0: no forecast); returned as a Python int (numpy's integers
+    too)."""
+    if not is_integer(days) or days < 0:
         raise InvalidInput(
             f"{owner}: inference_forecast_days = {days!r}; expected an integer >= 0 (days of inference "
             f"arrivals the plan averages; 14 is the default, 0 turns the forecast off)")
-    return days
+    return int(days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,25 +140,25 @@ class Scenario:
             raise wrong_type(owner, "step_s", self.step_s,
                              "900, 1800 or 3600 (seconds)" + number_fix(self.step_s))
         object.__setattr__(self, "step_s", float(self.step_s))
-        integer(owner, "horizon_slots", self.horizon_slots, low=1, note=" (planner look-ahead in slots)")
-        if not (isinstance(self.replan_slots, int) and not isinstance(self.replan_slots, bool)
-                and 1 <= self.replan_slots <= MAX_REPLAN_SLOTS):
+        object.__setattr__(self, "horizon_slots", integer(
+            owner, "horizon_slots", self.horizon_slots, low=1, note=" (planner look-ahead in slots)"))
+        if not (is_integer(self.replan_slots) and 1 <= self.replan_slots <= MAX_REPLAN_SLOTS):
             raise InvalidInput(
                 f"{owner}: replan_slots = {self.replan_slots!r}; expected an integer 1 .. "
                 f"{MAX_REPLAN_SLOTS} (the slots the controller plans one by one)")
-        if not (isinstance(self.coarse_blocks, int) and not isinstance(self.coarse_blocks, bool)
-                and self.coarse_blocks >= 1):
+        if not (is_integer(self.coarse_blocks) and self.coarse_blocks >= 1):
             raise InvalidInput(
                 f"{owner}: coarse_blocks = {self.coarse_blocks!r}; expected an integer >= 1 (blocks of "
                 "each coarser size in the planner's horizon; 2 is the default, 1 a smaller LP)")
         divisors = [n for n in range(1, MAX_REPLAN_SLOTS + 1) if MAX_REPLAN_SLOTS % n == 0]
-        if (not isinstance(self.fine_block_slots, int) or isinstance(self.fine_block_slots, bool)
-                or self.fine_block_slots not in divisors):
+        if not is_integer(self.fine_block_slots) or self.fine_block_slots not in divisors:
             raise InvalidInput(
                 f"{owner}: fine_block_slots = {self.fine_block_slots!r}; expected "
                 f"{', '.join(map(str, divisors[:-1]))} or {divisors[-1]} (slots per block among the "
                 f"{MAX_REPLAN_SLOTS} the controller plans finely; 1 is the default)")
-        check_forecast_days(self.inference_forecast_days, owner)
+        for name in ("replan_slots", "coarse_blocks", "fine_block_slots"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "inference_forecast_days", check_forecast_days(self.inference_forecast_days, owner))
         for dr in self.demand_response:
             if dr.area not in self.fleet.areas:
                 raise InvalidInput(

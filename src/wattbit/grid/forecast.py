@@ -135,7 +135,7 @@ class SeasonalPersistenceForecaster(Forecaster):
                 if not 0.0 <= v <= 1.0:
                     raise InvalidInput(f"persistence_weight[{k!r}] = {v}; expected 0..1")
                 weights[k] = float(v)
-        integer("forecaster", "climatology_days", climatology_days, low=1)
+        climatology_days = integer("forecaster", "climatology_days", climatology_days, low=1)
         step_s = truth.step_s
         per_day = slots_per_day(step_s, "forecaster")
         self.truth = truth
