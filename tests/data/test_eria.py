@@ -109,16 +109,27 @@ def test_common_format_corrupted(fixtures_raw, tmp_path, how, expect):
 
 
 
-@pytest.mark.parametrize("area, hint", [("Kyushu", "did you mean 'kyushu'?"), ("kyusyu", "did you mean 'kyushu'?"),
-                                        ("okinawa-", "did you mean 'okinawa'?")])
+@pytest.mark.parametrize("area, hint", [("kyusyu", "did you mean 'kyushu'?"), ("okinawa-", "did you mean 'okinawa'?")])
 def test_an_unknown_area_name_is_refused_with_the_name_and_a_hint(fixtures_raw, tmp_path, area, hint):
-    """Not a bare KeyError: UnknownName naming the area and the lowercase name to use."""
+    """Not a bare KeyError: UnknownName naming the area and the name to use."""
     path = write_eria(tmp_path / "eria_jukyu_202404_09.csv", _hourly(fixtures_raw), year_shift=3,
                       end_label=True, quoted=True, compact_date=True, encoding="cp932")
     with pytest.raises(UnknownName) as exc:
         read_eria_jukyu(path, area)
     assert f"area {area!r} not found; {hint}" in str(exc.value)
     assert "(known: chubu, chugoku, " in str(exc.value)
+
+
+@pytest.mark.parametrize("area", ["Kyushu", "KYUSHU", " kyushu ", "KY"])
+def test_an_area_in_capitals_or_by_code_is_read_as_its_lowercase_name(fixtures_raw, tmp_path, area):
+    """As a site, a job or a demand-response request takes it; Kyushu's end labels still apply."""
+    path = write_eria(tmp_path / "eria_jukyu_202404_09.csv", _hourly(fixtures_raw), year_shift=3,
+                      end_label=True, quoted=True, compact_date=True, encoding="cp932")
+    got = read_eria_jukyu(path, area)
+    assert got.area == "kyushu"
+    assert got.frame.index[0] == pd.Timestamp("2024-04-01 00:00", tz="Asia/Tokyo")
+    assert got.frame.equals(read_eria_jukyu(path, "kyushu").frame)
+
 
 def test_import_common_format_files(fixtures_raw, tmp_path):
     raw = tmp_path / "downloads"

@@ -38,8 +38,9 @@ from wattbit.data._text import (
 )
 from wattbit.data.columns import HOURLY_COLUMN_NAMES
 from wattbit.data.jukyu import JukyuFile, jst_to_utc
+from wattbit.domain._validate import area_name
 from wattbit.domain.area import AREA_NAMES
-from wattbit.errors import DataSourceError, unknown_name
+from wattbit.errors import DataSourceError
 
 __all__ = ["AREA_BY_CODE", "ERIA_ENCODING", "ERIA_FILE", "SLOT_LABEL_IS_END", "read_eria_jukyu"]
 
@@ -111,11 +112,10 @@ def read_eria_jukyu(path: Path, area: str) -> JukyuFile:
     Raises DataSourceError for a wrong encoding, a missing column, a bad number, a gap or a
     repeated slot, or an hour with only one of its half-hours.
 
-    path : the ``eria_jukyu_YYYYMM_NN.csv`` file;  area : its area name, lowercase
-    (:data:`~wattbit.domain.AREA_NAMES`; an unknown name raises UnknownName)
+    path : the ``eria_jukyu_YYYYMM_NN.csv`` file;  area : its area, by name or code in any case
+    (as :func:`wattbit.domain.area` reads it: "Tokyo", "TK"; an unknown name raises UnknownName)
     """
-    if area not in ERIA_ENCODING:
-        raise unknown_name("area", area, ERIA_ENCODING, field="read_eria_jukyu")
+    area = area_name("read_eria_jukyu", "area", area)
     path = Path(path)
     rows = read_rows(path, ERIA_ENCODING[area])
     head_i = next((i for i, (_, c) in enumerate(rows[:10]) if trimmed(c)[:2] == ("DATE", "TIME")), None)
