@@ -389,3 +389,14 @@ def test_a_demand_response_window_past_midnight_shows_the_end_date():
     t = lambda s: pd.Timestamp(s, tz="Asia/Tokyo")
     assert _window_text(t("2023-03-19 10:00"), t("2023-03-19 15:00")) == "2023-03-19 10:00 – 15:00"
     assert _window_text(t("2023-03-19 22:00"), t("2023-03-20 02:00")) == "2023-03-19 22:00 – 2023-03-20 02:00"
+
+
+def test_a_demand_response_window_given_in_utc_is_shown_in_jst():
+    """The dates are compared in JST: a window on one UTC day may end on the next JST day, and one
+    across UTC midnight may lie in one JST day."""
+    from wattbit.sim.report import _window_text
+
+    t = lambda s: pd.Timestamp(s, tz="UTC")
+    assert _window_text(t("2023-03-19 01:00"), t("2023-03-19 06:00")) == "2023-03-19 10:00 – 15:00"
+    assert _window_text(t("2023-03-19 13:00"), t("2023-03-19 17:00")) == "2023-03-19 22:00 – 2023-03-20 02:00"
+    assert _window_text(t("2023-03-18 23:00"), t("2023-03-19 03:00")) == "2023-03-19 08:00 – 12:00"

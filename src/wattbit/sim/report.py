@@ -39,6 +39,7 @@ from wattbit.plan.build import fleet_arrays
 from wattbit.sim.kpi import KPI_LABELS, absorbed_by_area, kpi_table
 from wattbit.sim.run import Comparison
 from wattbit.sim.twin import TwinResult
+from wattbit.units import JST
 
 __all__ = [
     "HOURLY_AFTER_DAYS",
@@ -48,8 +49,6 @@ __all__ = [
     "report_summary",
     "write_report",
 ]
-
-JST = "Asia/Tokyo"
 
 HOURLY_AFTER_DAYS = 31.0
 """Runs longer than this are plotted as hourly means (link utilisation: hourly peaks) [days]."""
@@ -590,9 +589,14 @@ def _jst_text(ts) -> str:
 
 
 def _window_text(start, end) -> str:
-    """'2023-03-19 10:00 – 15:00', with the end's date where it falls on another day (JST)."""
-    a, b = _jst_text(start), _jst_text(end)
-    return f"{a} – {b[-5:] if a[:10] == b[:10] else b}"
+    """'2023-03-19 10:00 – 15:00', with the end's date where it falls on another day (JST).
+
+    >>> _window_text(pd.Timestamp("2023-03-19 13:00", tz="UTC"), pd.Timestamp("2023-03-19 17:00", tz="UTC"))
+    '2023-03-19 22:00 – 2023-03-20 02:00'
+    """
+    a, b = pd.Timestamp(start).tz_convert(JST), pd.Timestamp(end).tz_convert(JST)
+    end_format = "%H:%M" if b.date() == a.date() else "%Y-%m-%d %H:%M"
+    return f"{a:%Y-%m-%d %H:%M} – {b.strftime(end_format)}"
 
 
 def _dr_html(comparison: Comparison) -> str:
