@@ -176,6 +176,23 @@ def test_telescoping_blocks_take_numpy_integers_and_refuse_bools():
         Blocks.telescoping(16, 0.5, 4, coarse_blocks=2.5)
 
 
+def test_each_objective_weight_has_one_problem_field_with_the_weights_default():
+    """WEIGHT_FIELDS is read from the problem's fields, each defaulting to Weights' own value, and
+    covers every weight: weight_kwargs and weights_of undo each other."""
+    from wattbit.domain import Weights
+    from wattbit.plan.exact import weights_of
+    from wattbit.plan.problem import WEIGHT_FIELDS, weight_kwargs
+
+    defaults = {f.name: f.default for f in dataclasses.fields(PlanningProblem)}
+    assert sorted(WEIGHT_FIELDS.values()) == sorted(f.name for f in dataclasses.fields(Weights))
+    for problem_field, weight in WEIGHT_FIELDS.items():
+        assert defaults[problem_field] == getattr(Weights(), weight)
+    custom = Weights(carbon_price_jpy_per_t=1.0, unserved_inference_penalty_jpy_per_gpu_h=2.0)
+    kwargs = weight_kwargs(custom)
+    assert kwargs["unserved_penalty_jpy_per_gpu_h"] == 2.0
+    assert weights_of(dataclasses.replace(_problem(np.ones((2, 1)), np.zeros((2, 1)), due=[0]), **kwargs)) == custom
+
+
 def _with_restarts(p: PlanningProblem, running_gpus: float, restart_h: float) -> PlanningProblem:
     work = dataclasses.replace(p.work, running_gpus=np.array([running_gpus]), restart_h=np.array([restart_h]))
     return dataclasses.replace(p, work=work)

@@ -15,7 +15,7 @@ sites inside its round-trip budget. Every array is named with its unit; dimensio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -199,6 +199,13 @@ class DRConstraint:
 
 _DEFAULT_WEIGHTS = Weights()
 
+
+def _weight(name: str):
+    """A :class:`PlanningProblem` field for the objective weight ``name`` of
+    :class:`wattbit.domain.Weights`, defaulting to Weights' own value (the field names the weight
+    it takes; :data:`WEIGHT_FIELDS` is read from these)."""
+    return field(default=getattr(_DEFAULT_WEIGHTS, name), metadata={"weight": name})
+
 DR_PENALTY_JPY_PER_MWH = 1_000_000.0
 """Cost of a MWh of demand-response shortfall in the plan [JPY/MWh]. An assumption, not a market
 figure: dearer than any energy, carbon or curtailment term per MWh (prices reach 100,000 JPY/MWh),
@@ -231,13 +238,13 @@ class PlanningProblem:
     work: WorkClasses
     service: ServiceClasses
     dr: tuple[DRConstraint, ...] = ()
-    # the objective's weights: the defaults of wattbit.domain.Weights (WEIGHT_FIELDS below)
-    carbon_price_jpy_per_t: float = _DEFAULT_WEIGHTS.carbon_price_jpy_per_t
-    curtailment_value_jpy_per_mwh: float = _DEFAULT_WEIGHTS.curtailment_value_jpy_per_mwh
-    deadline_penalty_jpy_per_gpu_h: float = _DEFAULT_WEIGHTS.deadline_penalty_jpy_per_gpu_h
-    unserved_penalty_jpy_per_gpu_h: float = _DEFAULT_WEIGHTS.unserved_inference_penalty_jpy_per_gpu_h
-    move_penalty_jpy_per_gb: float = _DEFAULT_WEIGHTS.move_penalty_jpy_per_gb
-    gpu_hour_value_jpy: float = _DEFAULT_WEIGHTS.gpu_hour_value_jpy
+    # the objective's weights, each the Weights field it names, with its default
+    carbon_price_jpy_per_t: float = _weight("carbon_price_jpy_per_t")
+    curtailment_value_jpy_per_mwh: float = _weight("curtailment_value_jpy_per_mwh")
+    deadline_penalty_jpy_per_gpu_h: float = _weight("deadline_penalty_jpy_per_gpu_h")
+    unserved_penalty_jpy_per_gpu_h: float = _weight("unserved_inference_penalty_jpy_per_gpu_h")
+    move_penalty_jpy_per_gb: float = _weight("move_penalty_jpy_per_gb")
+    gpu_hour_value_jpy: float = _weight("gpu_hour_value_jpy")
     dr_penalty_jpy_per_mwh: float = DR_PENALTY_JPY_PER_MWH
     allow_moves: bool = True
     meta: dict = field(default_factory=dict)
@@ -251,16 +258,14 @@ class PlanningProblem:
         return self.price_jpy_per_mwh.shape[0]
 
 
-WEIGHT_FIELDS = {
-    "carbon_price_jpy_per_t": "carbon_price_jpy_per_t",
-    "curtailment_value_jpy_per_mwh": "curtailment_value_jpy_per_mwh",
-    "deadline_penalty_jpy_per_gpu_h": "deadline_penalty_jpy_per_gpu_h",
-    "unserved_penalty_jpy_per_gpu_h": "unserved_inference_penalty_jpy_per_gpu_h",
-    "move_penalty_jpy_per_gb": "move_penalty_jpy_per_gb",
-    "gpu_hour_value_jpy": "gpu_hour_value_jpy",
-}
-"""Objective field of a :class:`PlanningProblem` → field of :class:`wattbit.domain.Weights`
-(the one place the two vocabularies meet)."""
+WEIGHT_FIELDS: dict[str, str] = {f.name: f.metadata["weight"] for f in fields(PlanningProblem)
+                                 if "weight" in f.metadata}
+"""Objective field of a :class:`PlanningProblem` → field of :class:`wattbit.domain.Weights`, read
+from the problem's fields (where the two vocabularies meet).
+
+>>> WEIGHT_FIELDS["unserved_penalty_jpy_per_gpu_h"]
+'unserved_inference_penalty_jpy_per_gpu_h'
+"""
 
 
 def weight_kwargs(weights) -> dict[str, float]:
