@@ -40,6 +40,13 @@ def test_bad_settings_say_what_to_fix(changes, words):
         Settings(**changes)
 
 
+def test_a_numpy_integer_horizon_is_kept_as_a_python_int():
+    import numpy as np
+
+    s = Settings(horizon_slots=np.int64(16))
+    assert s.horizon_slots == 16 and type(s.horizon_slots) is int
+
+
 def test_replay_start_from_the_environment_in_utc():
     s = Settings.from_env({"WATTBIT_REPLAY_START": "2022-08-01T18:00+09:00"})
     assert s.replay_start == pd.Timestamp("2022-08-01 09:00", tz="UTC")

@@ -13,7 +13,7 @@ import pytest
 from wattbit.errors import InvalidInput
 from wattbit.examples import tiny_scenario
 from wattbit.plan.build import fleet_arrays
-from wattbit.sim.chunks import split_run, stitch, warmup_slots
+from wattbit.sim.chunks import check_chunk_count, split_run, stitch, warmup_slots
 from wattbit.sim.kpi import MEASURED_KPIS
 from wattbit.sim.run import build_world, simulate
 from wattbit.sim.twin import SLOT_COUNTERS, job_end
@@ -64,6 +64,14 @@ def test_split_run_covers_the_run_once_with_warm_ups(world, cuts):
 def test_split_run_refuses_a_bad_number_of_chunks(world, chunks):
     with pytest.raises(InvalidInput, match="chunks"):
         split_run(world.truth.time, chunks, 0)
+
+
+def test_a_numpy_integer_is_a_number_of_chunks(world):
+    cuts = split_run(world.truth.time, np.int64(2), 0)
+    assert len(cuts) == 2 and cuts == split_run(world.truth.time, 2, 0)
+    assert check_chunk_count(np.int64(3)) == 3 and type(check_chunk_count(np.int64(3))) is int
+    run = simulate(world.scenario, ("baseline",), world=world, workers=np.int64(1), chunks=np.int64(2))
+    assert run.results["baseline"].counters["chunks"] == 2
 
 
 def test_split_run_refuses_more_chunks_than_slots(world):

@@ -334,3 +334,19 @@ def test_bad_sweep_files_say_what_and_how(tmp_path, text, message):
 def test_missing_sweep_file():
     with pytest.raises(InvalidInput, match="does not exist"):
         load_sweep("no/such/sweep.yaml")
+
+
+def test_sweep_axes_take_numpy_numbers_and_keep_python_ones():
+    import numpy as np
+
+    spec = _small_spec(fleet_scale=(np.float64(1.0), np.int64(2)))
+    spec = dataclasses.replace(spec, fiber_pairs=(np.int64(1), 2))
+    assert spec.fleet_scale == (1.0, 2.0) and all(type(s) is float for s in spec.fleet_scale)
+    assert spec.fiber_pairs == (1, 2) and all(type(f) is int for f in spec.fiber_pairs)
+
+
+@pytest.mark.parametrize(("axis", "value"), [("fleet_scale", True), ("fleet_scale", 0), ("fiber_pairs", True),
+                                             ("fiber_pairs", 1.5)])
+def test_sweep_axes_refuse_bools_and_bad_numbers(axis, value):
+    with pytest.raises(InvalidInput, match=f"{axis} value {value!r}"):
+        dataclasses.replace(_small_spec(), **{axis: (value,)})

@@ -108,11 +108,12 @@ def test_policies_in_worker_processes_give_the_same_results(comparison):
         comparison.oracle.result.objective_jpy)
 
 
-def test_workers_must_be_a_positive_integer(comparison):
+@pytest.mark.parametrize("workers", [0, 1.0, True])
+def test_workers_must_be_a_positive_integer(comparison, workers):
     from wattbit.errors import InvalidInput
 
-    with pytest.raises(InvalidInput, match="workers = 0"):
-        simulate(tiny_scenario(), ("baseline",), world=comparison.world, workers=0)
+    with pytest.raises(InvalidInput, match=f"workers = {workers!r}"):
+        simulate(tiny_scenario(), ("baseline",), world=comparison.world, workers=workers)
 
 
 def test_decision_time_is_split_by_part(comparison):
@@ -169,3 +170,14 @@ def test_a_gap_in_the_forecasters_history_is_told_as_such():
     with pytest.warns(GapWarning, match="the forecaster.s history before the run: hourly values missing .*tokyo 336 h") as caught:
         build_world(sc)
     assert not [w for w in caught if "Choose a period" in str(w.message)]
+
+
+def test_data_that_end_before_the_last_deadline_are_told_in_jst():
+    """FY2022's data end at 2023-04-01 00:00 JST; the jobs released in its last days are due
+    later: the run stops at the data's end, and the warning gives both instants as users write them."""
+    from wattbit.scenarios import load_scenario, with_period
+
+    sc = with_period(load_scenario("full-year"), "2023-03-30", "2023-04-01")
+    with pytest.warns(UserWarning, match=r"the grid data end at 2023-04-01 00:00 JST, before the jobs' last "
+                                         r"deadline 2023-04-\d\d \d\d:\d\d JST; the run stops"):
+        build_world(sc)

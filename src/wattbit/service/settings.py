@@ -98,7 +98,7 @@ class Settings:
         positive("settings", "step_s", self.step_s)
         slots_per_day(self.step_s, "settings")  # the forecasts repeat by day
         positive("settings", "solver_time_limit_s", self.solver_time_limit_s)
-        integer("settings", "horizon_slots", self.horizon_slots, low=1)
+        object.__setattr__(self, "horizon_slots", integer("settings", "horizon_slots", self.horizon_slots, low=1))
         if self.lightpath_setup_s is not None:  # 0 for lightpaths kept standing
             positive("settings", "lightpath_setup_s", self.lightpath_setup_s, allow_zero=True)
         if self.admin_token is not None and len(self.admin_token) < 16:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from wattbit.domain import Job
+from wattbit.domain._validate import is_integer
 from wattbit.errors import InvalidInput
 from wattbit.sim.twin import SLOT_COUNTERS, TwinResult, job_end
 
@@ -71,10 +72,12 @@ def warmup_slots(jobs: Sequence[Job], step_s: float) -> int:
     return max(0, math.ceil(life_ns / (step_s * 1e9)))
 
 
-def check_chunk_count(chunks: int) -> None:
-    """Refuse a number of chunks that is not a whole number from 1 up."""
-    if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks < 1:
+def check_chunk_count(chunks: int) -> int:
+    """Refuse a number of chunks that is not a whole number from 1 up; the number, as a Python
+    int (numpy's integers are taken too)."""
+    if not is_integer(chunks) or chunks < 1:
         raise InvalidInput(f"chunks = {chunks!r}; expected an integer >= 1 (1 runs the period in one piece)")
+    return int(chunks)
 
 
 def split_run(time: pd.DatetimeIndex, chunks: int, warmup: int) -> tuple[Chunk, ...]:
@@ -89,7 +92,7 @@ def split_run(time: pd.DatetimeIndex, chunks: int, warmup: int) -> tuple[Chunk, 
     [('00:00', '00:00', '03:00'), ('02:00', '03:00', '05:00')]
     """
     n = len(time)
-    check_chunk_count(chunks)
+    chunks = check_chunk_count(chunks)
     if chunks > n:
         raise InvalidInput(f"chunks = {chunks}: the run has only {n} slots; give at most {n} chunks")
     if warmup < 0:

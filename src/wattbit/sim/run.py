@@ -19,6 +19,7 @@ from wattbit.control.oracle import OraclePlan, plan_oracle
 from wattbit.control.policies import POLICIES
 from wattbit.control.policies import policy as _policy
 from wattbit.domain import Job, Scenario
+from wattbit.domain._validate import is_integer
 from wattbit.domain.job import pack_jobs, unpack_jobs
 from wattbit.errors import InvalidInput
 from wattbit.grid import GapWarning, GridSignals
@@ -26,6 +27,7 @@ from wattbit.grid.forecast import DEFAULT_CLIMATOLOGY_DAYS
 from wattbit.sim.chunks import Chunk, check_chunk_count, split_run, stitch, warmup_slots
 from wattbit.sim.kpi import kpi_table
 from wattbit.sim.twin import TwinResult, run_twin, run_window
+from wattbit.units import jst_text
 
 __all__ = [
     "DEFAULT_POLICIES",
@@ -104,8 +106,8 @@ def build_world(scenario: Scenario, *, data_dir: Path | None = None,
         # the data end before the last deadline: the run stops there, and jobs still going
         # then are counted unfinished (not missed: their deadlines lie past the run)
         warnings.warn(
-            f"scenario {scenario.name!r}: the grid data end at {last} (UTC), before the jobs' last "
-            f"deadline {stop}; the run stops at the end of the data and reports unfinished work",
+            f"scenario {scenario.name!r}: the grid data end at {jst_text(last)}, before the jobs' last "
+            f"deadline {jst_text(stop)}; the run stops at the end of the data and reports unfinished work",
             stacklevel=2)
         stop = last
     horizon = pd.Timedelta(seconds=scenario.step_s * scenario.horizon_slots)
@@ -331,14 +333,15 @@ def relay(queue, handle: Callable[[tuple], None]):
         thread.join()
 
 
-def check_chunks(policies: Sequence[str], chunks: int) -> None:
+def check_chunks(policies: Sequence[str], chunks: int) -> int:
     """Refuse a number of chunks that is not a whole number from 1 up, or chunks with a policy
-    that has foresight (its plan sees the whole period at once)."""
-    check_chunk_count(chunks)
+    that has foresight (its plan sees the whole period at once); the number, as a Python int."""
+    chunks = check_chunk_count(chunks)
     foresight = [n for n in policies if _policy(n).foresight]
     if chunks > 1 and foresight:
         raise InvalidInput(f"chunks = {chunks} with policy {foresight[0]!r}, whose plan sees the whole "
                            "period at once; run it with chunks = 1, or leave it out")
+    return chunks
 
 
 def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
@@ -358,10 +361,10 @@ def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
     """
     for name in policies:
         _policy(name)
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+    if not is_integer(workers) or workers < 1:
         raise InvalidInput(f"simulate: workers = {workers!r}; expected an integer >= 1 (1 runs the "
                            "policies one after the other)")
-    check_chunks(policies, chunks)
+    workers, chunks = int(workers), check_chunks(policies, chunks)
     world = world or build_world(scenario, data_dir=data_dir)
     sc = scenario
     cuts = split_run(world.truth.time, chunks, warmup_slots(world.jobs, sc.step_s))

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from wattbit.domain import Fleet, Job, Scenario
+from wattbit.domain._validate import is_integer, is_number
 from wattbit.errors import InvalidInput, MissingExtra, SweepFailed
 from wattbit.files import write_whole
 from wattbit.sim.kpi import MEASURED_KPIS
@@ -143,11 +144,13 @@ class SweepSpec:
                 raise InvalidInput(f"{owner}: {name} is empty; give at least one value")
             object.__setattr__(self, name, values)
         for s in self.fleet_scale:
-            if not (isinstance(s, (int, float)) and 0 < s <= 100):
+            if not (is_number(s) and 0 < s <= 100):
                 raise InvalidInput(f"{owner}: fleet_scale value {s!r}; expected a number in (0, 100]")
         for f in self.fiber_pairs:
-            if not isinstance(f, int) or isinstance(f, bool) or f < 1:
+            if not is_integer(f) or f < 1:
                 raise InvalidInput(f"{owner}: fiber_pairs value {f!r}; expected a whole number >= 1")
+        object.__setattr__(self, "fleet_scale", tuple(float(s) for s in self.fleet_scale))
+        object.__setattr__(self, "fiber_pairs", tuple(int(f) for f in self.fiber_pairs))
         for a, b in self.periods:
             if b <= a:
                 raise InvalidInput(f"{owner}: period {a} .. {b} ends before it starts; swap them")
