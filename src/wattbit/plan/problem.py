@@ -206,6 +206,7 @@ def _weight(name: str):
     it takes; :data:`WEIGHT_FIELDS` is read from these)."""
     return field(default=getattr(_DEFAULT_WEIGHTS, name), metadata={"weight": name})
 
+
 DR_PENALTY_JPY_PER_MWH = 1_000_000.0
 """Cost of a MWh of demand-response shortfall in the plan [JPY/MWh]. An assumption, not a market
 figure: dearer than any energy, carbon or curtailment term per MWh (prices reach 100,000 JPY/MWh),
