@@ -35,6 +35,18 @@ KPIS = (("curtailment_absorbed_mwh", "absorbed MWh", "{:,.0f}"), ("cost_mjpy", "
         ("deadline_misses", "misses", "{:.0f}"), ("moves", "moves", "{:.0f}"),
         ("decide_ms_mean", "decide ms", "{:.1f}"))
 PARTS = ("build", "solve", "stored", "dispatch")
+
+
+def chunk_text(index: int, counters: dict) -> str:
+    """One chunk's run of a cut run, and where its time went: the decision's parts (HiGHS's
+    share of solving apart) and the twin's own accounting, the rest of its run [s]."""
+    run_s = counters.get("run_s", 0.0)
+    parts = {part: counters.get(f"decide_{part}_s", 0.0) for part in PARTS}
+    highs_s = counters.get("highs_s", 0.0)
+    return (f"chunk {index}: ran {run_s:.1f} s: HiGHS {highs_s:.1f}, "
+            + ", ".join(f"{part} {s - highs_s if part == 'solve' else s:.1f}" + (" besides HiGHS" if part == "solve" else "")
+                        for part, s in parts.items())
+            + f", the twin's accounting {run_s - sum(parts.values()):.1f}")
 """The controller's decision time by part (Controller.time_s, in the twin's counters)."""
 
 
@@ -136,6 +148,8 @@ def main() -> None:
             row["split"] = f"{longest:.1f} / {wall - longest:.1f}"
             extra += (f"  longest chunk {longest:.1f} s, the rest {wall - longest:.1f} s "
                       "(starting the chunks, their results back, stitching)")
+            extra += "".join(f"\n{'':26s} {chunk_text(i, c)}"
+                             for i, c in enumerate(comp.results[p].chunk_counters))
         rows.append(row)
         print(f"{label:26s} {n:6,} slots {row['plans']:6,} plans {row['wall_text']:>8s} s {n / wall:7.1f} slots/s  peak RSS {row['rss']:,.0f} MB  "
               + "  ".join(f"{h} {fmt.format(row[key])}" for key, h, fmt in KPIS)

@@ -131,6 +131,7 @@ def stitch(chunks: Sequence[Chunk], results: Sequence[TwinResult], peak_pu: Sequ
     kept slots; the time counters (``decide_*_s``, ``highs_s``, ``run_s``) over whole chunk runs,
     warm-ups included: they are the computing time spent. ``run_longest_s`` is the longest chunk's
     run: when the chunks run at once, the rest of the wall time is starting them and stitching.
+    Each chunk's own counters stay in ``chunk_counters``.
     """
     if not (len(chunks) == len(results) == len(peak_pu)) or not chunks:
         raise InvalidInput(f"stitch: {len(chunks)} chunks, {len(results)} results and {len(peak_pu)} "
@@ -174,4 +175,5 @@ def stitch(chunks: Sequence[Chunk], results: Sequence[TwinResult], peak_pu: Sequ
         first.policy, first.step_h,
         pd.concat([_kept(r.sites, c) for c, r in zip(chunks, results)]),
         pd.concat([_kept(r.areas, c) for c, r in zip(chunks, results)]),
-        jobs, pd.concat(dr, ignore_index=True) if dr else first.dr, counters, decide, slots)
+        jobs, pd.concat(dr, ignore_index=True) if dr else first.dr, counters, decide, slots,
+        tuple(dict(r.counters) for r in results))

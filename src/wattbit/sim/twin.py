@@ -68,7 +68,9 @@ class TwinResult:
                run's wall time, records included [s];
     decide_s : each slot's decision time [s];
     slots : time → the counters that add up over slots, slot by slot (:data:`SLOT_COUNTERS`: what
-            happened in the slot; their sums are the counters of the same names)
+            happened in the slot; their sums are the counters of the same names);
+    chunk_counters : for a run cut in time (:mod:`wattbit.sim.chunks`), each chunk's own
+            counters, over its whole run (warm-up included); empty for a run in one piece
     """
 
     policy: str
@@ -80,6 +82,7 @@ class TwinResult:
     counters: dict = field(default_factory=dict)
     decide_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     slots: pd.DataFrame = field(default_factory=pd.DataFrame)
+    chunk_counters: tuple[dict, ...] = ()
 
 
 def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
