@@ -35,19 +35,19 @@ KPIS = (("curtailment_absorbed_mwh", "absorbed MWh", "{:,.0f}"), ("cost_mjpy", "
         ("deadline_misses", "misses", "{:.0f}"), ("moves", "moves", "{:.0f}"),
         ("decide_ms_mean", "decide ms", "{:.1f}"))
 PARTS = ("build", "solve", "stored", "dispatch")
+"""The controller's decision time by part (Controller.time_s, in the twin's counters)."""
 
 
 def chunk_text(index: int, counters: dict) -> str:
-    """One chunk's run of a cut run, and where its time went: the decision's parts (HiGHS's
-    share of solving apart) and the twin's own accounting, the rest of its run [s]."""
+    """One chunk's run of a cut run, and where its time went: HiGHS, the decision's parts (solving
+    without HiGHS's share) and the twin's own accounting, the rest of its run [s]."""
     run_s = counters.get("run_s", 0.0)
     parts = {part: counters.get(f"decide_{part}_s", 0.0) for part in PARTS}
     highs_s = counters.get("highs_s", 0.0)
+    shown = {**parts, "solve": parts["solve"] - highs_s}
     return (f"chunk {index}: ran {run_s:.1f} s: HiGHS {highs_s:.1f}, "
-            + ", ".join(f"{part} {s - highs_s if part == 'solve' else s:.1f}" + (" besides HiGHS" if part == "solve" else "")
-                        for part, s in parts.items())
+            + ", ".join(f"{'solve besides HiGHS' if part == 'solve' else part} {s:.1f}" for part, s in shown.items())
             + f", the twin's accounting {run_s - sum(parts.values()):.1f}")
-"""The controller's decision time by part (Controller.time_s, in the twin's counters)."""
 
 
 def main() -> None:

@@ -160,10 +160,11 @@ def test_numpy_integers_are_accepted_and_kept_as_python_ints(fleet, apn):
         assert value == 2 and type(value) is int
 
 
-@pytest.mark.parametrize("name", ["replan_slots", "coarse_blocks", "fine_block_slots", "inference_forecast_days"])
+@pytest.mark.parametrize("name", ["replan_slots", "coarse_blocks", "fine_block_slots", "inference_forecast_days",
+                                  "horizon_slots", "fine_slots"])
 @pytest.mark.parametrize("bad", [True, 2.5], ids=["bool", "float"])
 def test_a_bool_or_a_fraction_is_refused_as_a_count_of_slots_or_days(fleet, apn, name, bad):
-    with pytest.raises(InvalidInput, match=rf"{name} = {bad!r}; expected"):
+    with pytest.raises(InvalidInput, match=rf"{name} = {bad!r}( is a boolean)?; expected"):
         Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), **{name: bad})
 
 

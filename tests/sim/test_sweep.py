@@ -320,6 +320,9 @@ def test_sweep_file(tmp_path):
 @pytest.mark.parametrize(("text", "message"), [
     ("fleet_scales: [1]\n", "did you mean 'fleet_scale'"),
     ("fiber_pairs: [0]\n", "fiber_pairs value 0"),
+    ("fiber_pairs: [true]\n", "fiber_pairs value True"),
+    ("fleet_scale: [true]\n", "fleet_scale value True"),
+    ("fleet_scale: ['2']\n", "fleet_scale value '2'"),
     ("policies: [wsl]\n", "did you mean 'wls'"),
     ("periods: [['2023-03-08', '2023-03-06']]\n", "ends before it starts"),
     ("periods: ['2023-03-08']\n", "expected [start, end]"),

@@ -178,6 +178,7 @@ def test_data_that_end_before_the_last_deadline_are_told_in_jst():
     from wattbit.scenarios import load_scenario, with_period
 
     sc = with_period(load_scenario("full-year"), "2023-03-30", "2023-04-01")
-    with pytest.warns(UserWarning, match=r"the grid data end at 2023-04-01 00:00 JST, before the jobs' last "
-                                         r"deadline 2023-04-\d\d \d\d:\d\d JST; the run stops"):
+    with pytest.warns(UserWarning, match=r"the grid data end at 2023-04-01 00:00 JST, before the run's end "
+                                         r"at 2023-04-\d\d \d\d:\d\d JST \(the jobs' last deadline, on "
+                                         r"the slot grid\); the run stops"):
         build_world(sc)

@@ -31,7 +31,7 @@ from wattbit.domain import (
     SiteOutage,
     Weights,
 )
-from wattbit.domain._validate import is_integer
+from wattbit.domain._validate import integer, is_integer
 from wattbit.domain.scenario import check_forecast_days
 from wattbit.errors import Infeasible, InvalidInput
 from wattbit.grid import Forecaster
@@ -129,8 +129,8 @@ class Controller:
         self.weights = weights if weights is not None else Weights()
         self.forecaster = forecaster
         self.step_s = float(step_s)
-        self.horizon_slots = int(horizon_slots)
-        self.fine_slots = int(fine_slots)
+        self.horizon_slots = integer("controller", "horizon_slots", horizon_slots, low=1)
+        self.fine_slots = integer("controller", "fine_slots", fine_slots, low=0)
         self.pacing_pu = float(pacing_pu)
         self.lightpaths = lightpaths
         self.oracle_plan = oracle_plan

@@ -172,8 +172,8 @@ def stitch(chunks: Sequence[Chunk], results: Sequence[TwinResult], peak_pu: Sequ
     counters["run_longest_s"] = float(max(r.counters.get("run_s", 0.0) for r in results))
     first = results[0]
     return TwinResult(
-        first.policy, first.step_h,
-        pd.concat([_kept(r.sites, c) for c, r in zip(chunks, results)]),
-        pd.concat([_kept(r.areas, c) for c, r in zip(chunks, results)]),
-        jobs, pd.concat(dr, ignore_index=True) if dr else first.dr, counters, decide, slots,
-        tuple(dict(r.counters) for r in results))
+        policy=first.policy, step_h=first.step_h,
+        sites=pd.concat([_kept(r.sites, c) for c, r in zip(chunks, results)]),
+        areas=pd.concat([_kept(r.areas, c) for c, r in zip(chunks, results)]),
+        jobs=jobs, dr=pd.concat(dr, ignore_index=True) if dr else first.dr, counters=counters,
+        decide_s=decide, slots=slots, chunk_counters=tuple(dict(r.counters) for r in results))

@@ -106,8 +106,9 @@ def build_world(scenario: Scenario, *, data_dir: Path | None = None,
         # the data end before the last deadline: the run stops there, and jobs still going
         # then are counted unfinished (not missed: their deadlines lie past the run)
         warnings.warn(
-            f"scenario {scenario.name!r}: the grid data end at {jst_text(last)}, before the jobs' last "
-            f"deadline {jst_text(stop)}; the run stops at the end of the data and reports unfinished work",
+            f"scenario {scenario.name!r}: the grid data end at {jst_text(last)}, before the run's end "
+            f"at {jst_text(stop)} (the jobs' last deadline, on the slot grid); the run stops at the end of "
+            "the data and reports unfinished work",
             stacklevel=2)
         stop = last
     horizon = pd.Timedelta(seconds=scenario.step_s * scenario.horizon_slots)

@@ -189,12 +189,10 @@ def _period(origin: str, value) -> tuple[pd.Timestamp, pd.Timestamp]:
             "write e.g. ['2023-03-06 00:00', '2023-03-20 00:00'] (JST)") from None
 
 
-def _as_tuple(origin: str, key: str, value, kind) -> tuple:
-    values = value if isinstance(value, (list, tuple)) else [value]
-    try:
-        return tuple(kind(v) if kind is float else v for v in values)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{origin}: {key} = {value!r}; expected a list of numbers") from None
+def _as_tuple(value) -> tuple:
+    """A field given as one value or a list of them, as a tuple of the values as written (the
+    spec checks them: a number written as text or a bool is refused there)."""
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 def sweep_from_dict(raw: dict, origin: str = "sweep", name: str = "sweep",
@@ -216,11 +214,11 @@ def sweep_from_dict(raw: dict, origin: str = "sweep", name: str = "sweep",
     base = load_scenario(path if path.suffix else scen)
     kwargs = {"name": str(raw.get("name", name)), "base": base}
     if "policies" in raw:
-        kwargs["policies"] = tuple(str(p) for p in _as_tuple(origin, "policies", raw["policies"], str))
+        kwargs["policies"] = tuple(str(p) for p in _as_tuple(raw["policies"]))
     if "fleet_scale" in raw:
-        kwargs["fleet_scale"] = _as_tuple(origin, "fleet_scale", raw["fleet_scale"], float)
+        kwargs["fleet_scale"] = _as_tuple(raw["fleet_scale"])
     if "fiber_pairs" in raw:
-        kwargs["fiber_pairs"] = _as_tuple(origin, "fiber_pairs", raw["fiber_pairs"], int)
+        kwargs["fiber_pairs"] = _as_tuple(raw["fiber_pairs"])
     if "periods" in raw:
         kwargs["periods"] = tuple(_period(origin, p) for p in raw["periods"])
     try:
