@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from wattbit.errors import MissingExtra
+from wattbit.errors import InvalidInput, MissingExtra
 from wattbit.network.qot import best_mode, calibrate_with_gnpy, gsnr_db, load_qot, span_lengths_km
 
 HAS_GNPY = importlib.util.find_spec("gnpy") is not None
@@ -75,3 +75,19 @@ def test_calibration_with_gnpy_reproduces_shipped_coefficients():
         assert f.floor_db == pytest.approx(c.floor_db, abs=0.5)
         assert f.span_db == pytest.approx(c.span_db, abs=0.5)
         assert "GNPy" in f.source
+
+
+@pytest.mark.parametrize("bad", [True, 0.0, "20"])
+def test_a_qot_model_refuses_a_bool_or_a_non_positive_span(bad):
+    import dataclasses
+
+    with pytest.raises(InvalidInput, match=f"QotModel: span_km_max = {bad!r}; expected a number > 0"):
+        dataclasses.replace(load_qot(), span_km_max=bad)
+
+
+def test_a_qot_model_takes_a_numpy_span():
+    import dataclasses
+
+    import numpy as np
+
+    assert dataclasses.replace(load_qot(), span_km_max=np.int64(80)).span_km_max == 80

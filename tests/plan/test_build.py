@@ -126,3 +126,10 @@ def test_a_job_that_cannot_meet_its_deadline_stays_in_the_plan_until_it_can_fini
                                 move_time_s=lambda *_: 10.0, home_index=lambda _: 0)
         assert wc.cap_gpus[0].tolist() == [64.0] * 10 + [0.0] * 6, deadline_in_h  # 5 h of 30 min
         assert wc.due_gpu_h[0, -1] == pytest.approx(320.0)  # all of it is due, as before
+
+
+def test_job_view_takes_now_as_a_timestamp_or_integer_nanoseconds(jobs_and_state):
+    sc, jobs, *_ = jobs_and_state
+    now = sc.start + pd.Timedelta(hours=7.5)
+    views = [pb.job_view(jobs[0], t, jobs[0].work_gpu_h, -1, False) for t in (now, now.value, np.int64(now.value))]
+    assert views[0] == views[1] == views[2]

@@ -61,6 +61,7 @@ import pandas as pd
 from wattbit.control.executor import Observed
 from wattbit.control.state import JobStatus
 from wattbit.domain import Action, Cancel, Fleet, Job, Migrate, Reroute, Start, Suspend, Throttle
+from wattbit.domain._validate import integer
 from wattbit.errors import ExecutorError, InvalidInput, ResidencyViolation, unknown_name
 from wattbit.files import write_whole
 
@@ -145,8 +146,8 @@ class SlurmSite:
     def __post_init__(self) -> None:
         object.__setattr__(self, "slurm_conf", Path(self.slurm_conf))
         object.__setattr__(self, "storage_dir", Path(self.storage_dir))
-        if self.cpus_per_gpu < 1:
-            raise InvalidInput(f"slurm site {self.site!r}: cpus_per_gpu = {self.cpus_per_gpu}; expected >= 1")
+        object.__setattr__(self, "cpus_per_gpu", integer(f"slurm site {self.site!r}", "cpus_per_gpu",
+                                                         self.cpus_per_gpu, low=1))
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "SLURM_CONF": str(self.slurm_conf)}
@@ -835,8 +836,11 @@ def load_slurm_sites(path: str | Path) -> dict[str, SlurmSite]:
         for key in ("slurm_conf", "storage_dir"):
             if key not in body:
                 raise InvalidInput(f"{path}: sites.{name}: {key} is missing")
-        out[name] = SlurmSite(
-            site=name, slurm_conf=path.parent / body["slurm_conf"], storage_dir=path.parent / body["storage_dir"],
-            partition=body.get("partition"), cpus_per_gpu=int(body.get("cpus_per_gpu", 1)),
-        )
+        try:
+            out[name] = SlurmSite(
+                site=name, slurm_conf=path.parent / body["slurm_conf"], storage_dir=path.parent / body["storage_dir"],
+                partition=body.get("partition"), cpus_per_gpu=body.get("cpus_per_gpu", 1),
+            )
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path}: {exc}") from None
     return out

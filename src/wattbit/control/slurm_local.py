@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from wattbit.domain._validate import integer
 from wattbit.errors import ExecutorError, InvalidInput
 
 __all__ = ["LocalCluster", "LocalSlurm", "free_ports", "missing_slurm_binaries"]
@@ -133,8 +134,8 @@ class LocalSlurm:
             raise InvalidInput("local slurm: no sites given; name at least one (e.g. ['tokyo-dc'])")
         if len(set(self.sites)) != len(self.sites):
             raise InvalidInput(f"local slurm: site names repeat in {list(self.sites)}")
-        if self.gpus < 1 or self.cpus < 1:
-            raise InvalidInput(f"local slurm: gpus = {self.gpus}, cpus = {self.cpus}; expected >= 1")
+        for name in ("gpus", "cpus"):
+            setattr(self, name, integer("local slurm", name, getattr(self, name), low=1))
 
     # --- life cycle ---------------------------------------------------------------------------
     def __enter__(self) -> Self:

@@ -29,6 +29,7 @@ import numpy as np
 
 from wattbit.domain import Fleet
 from wattbit.domain import area as _area
+from wattbit.domain._validate import is_number
 from wattbit.errors import Infeasible, InvalidInput, unknown_name
 from wattbit.network.qot import (
     QotModel,
@@ -65,7 +66,7 @@ DEFAULT_WAVELENGTHS_PER_PAIR = 64
 
 
 def _positive(owner: str, name: str, value, *, allow_zero: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = is_number(value) and math.isfinite(value)
     if not ok or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise InvalidInput(f"{owner}: {name} = {value!r}; expected a finite number {bound}")

@@ -176,8 +176,9 @@ def job_view(job: Job, now: pd.Timestamp | int, remaining_gpu_h: float, site_ind
              running: bool, nominal_slack_h: float = NOMINAL_SLACK_H,
              margin_h: float = DEADLINE_MARGIN_H) -> JobView:
     """One job's :class:`JobView`, by the rules of :func:`job_views` (written there once).
-    ``now`` may be given as integer nanoseconds since the epoch (UTC)."""
-    v = job_views([job], now if isinstance(now, int) else now.value, [remaining_gpu_h],
+    ``now`` may be given as integer nanoseconds since the epoch (UTC), a Python or a NumPy integer."""
+    now_ns = now.value if isinstance(now, pd.Timestamp) else int(now)
+    v = job_views([job], now_ns, [remaining_gpu_h],
                   [site_index], [running], nominal_slack_h, margin_h)
     return JobView(job, float(v.remaining_gpu_h[0]), int(v.origin[0]), bool(v.pinned[0]),
                    float(v.release_in_h[0]), float(v.deadline_in_h[0]), bool(v.running[0]))
