@@ -24,6 +24,7 @@ from wattbit.domain import (
     SiteOutage,
     WorkloadSpec,
 )
+from wattbit.units import JST
 
 __all__ = ["TINY_END", "TINY_START", "tiny_fleet", "tiny_jobs", "tiny_scenario"]
 
@@ -34,7 +35,7 @@ TINY_END = "2023-03-20 00:00"
 
 
 def _jst(text: str) -> pd.Timestamp:
-    return pd.Timestamp(text, tz="Asia/Tokyo").tz_convert("UTC")
+    return pd.Timestamp(text, tz=JST).tz_convert("UTC")
 
 
 def tiny_fleet() -> Fleet:

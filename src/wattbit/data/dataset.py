@@ -39,6 +39,7 @@ from wattbit.data.summaries import SUMMARY_FILES, read_curtailment_summary
 from wattbit.data.tepco import read_tepco_daily, read_tepco_yearly
 from wattbit.domain.area import AREA_NAMES
 from wattbit.errors import DataSourceError, InvalidInput
+from wattbit.units import JST
 
 __all__ = [
     "HOURLY_FILE",
@@ -212,7 +213,7 @@ def _fiscal_year(time_utc: pd.DatetimeIndex) -> np.ndarray:
     >>> _fiscal_year(pd.DatetimeIndex(["2022-03-31 14:59", "2022-03-31 15:00"], tz="UTC")).tolist()
     [2021, 2022]
     """
-    jst = time_utc.tz_convert("Asia/Tokyo")
+    jst = time_utc.tz_convert(JST)
     return np.where(jst.month >= 4, jst.year, jst.year - 1)
 
 

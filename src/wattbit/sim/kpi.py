@@ -9,6 +9,7 @@ import pandas as pd
 
 from wattbit.errors import InvalidInput
 from wattbit.sim.twin import TwinResult
+from wattbit.units import JST
 
 __all__ = ["KPI_LABELS", "MEASURED_KPIS", "absorbed_by_area", "kpi_table", "kpis"]
 
@@ -111,7 +112,7 @@ def absorbed_by_area(r: TwinResult, freq: str | None = None) -> pd.DataFrame:
     if freq is None:
         out = a.groupby(level="area").sum()
     else:
-        t = a.index.get_level_values("time").tz_convert("Asia/Tokyo")
+        t = a.index.get_level_values("time").tz_convert(JST)
         period = _PERIOD_OF_START.get(freq, freq)
         try:
             periods = t.tz_localize(None).to_period(period)

@@ -47,6 +47,7 @@ from wattbit.domain._validate import is_integer, is_number
 from wattbit.errors import InvalidInput, MissingExtra, SweepFailed
 from wattbit.files import write_whole
 from wattbit.sim.kpi import MEASURED_KPIS
+from wattbit.units import JST
 
 __all__ = [
     "CELL_RETRIES",
@@ -412,9 +413,8 @@ def _read_cell(path: Path) -> list[dict] | None:
 
 def describe_cell(cell: Cell) -> str:
     """'cell 3 (fleet x2, 1 fiber pairs, 2023-03-06 00:00 .. 2023-03-13 00:00 JST)'."""
-    jst = "Asia/Tokyo"
     return (f"cell {cell.index} (fleet x{cell.fleet_scale:g}, {cell.fiber_pairs} fiber pairs, "
-            f"{cell.start.tz_convert(jst):%Y-%m-%d %H:%M} .. {cell.end.tz_convert(jst):%Y-%m-%d %H:%M} JST)")
+            f"{cell.start.tz_convert(JST):%Y-%m-%d %H:%M} .. {cell.end.tz_convert(JST):%Y-%m-%d %H:%M} JST)")
 
 
 def check_cells(spec: SweepSpec, data_dir: Path | None = None) -> None:
@@ -424,14 +424,13 @@ def check_cells(spec: SweepSpec, data_dir: Path | None = None) -> None:
     from wattbit.grid import signal_span
     from wattbit.workload import check_jobs, check_workload_fleet
 
-    jst = "Asia/Tokyo"
     cells = sweep_cells(spec)
     first, last = signal_span(data_dir)
     outside = [c for c in cells if c.start < first or c.end > last]
     if outside:
         raise InvalidInput(
             f"sweep {spec.name!r}: {len(outside)} of {len(cells)} cells lie outside the grid data, "
-            f"which cover {first.tz_convert(jst):%Y-%m-%d %H:%M} .. {last.tz_convert(jst):%Y-%m-%d %H:%M} "
+            f"which cover {first.tz_convert(JST):%Y-%m-%d %H:%M} .. {last.tz_convert(JST):%Y-%m-%d %H:%M} "
             f"JST ({'the bundled dataset' if data_dir is None else data_dir}): "
             + "; ".join(describe_cell(c) for c in outside[:3]) + ("; ..." if len(outside) > 3 else "")
             + ". Choose periods inside the data, or import newer files (wattbit data import) and "
@@ -642,7 +641,6 @@ def _run_on_pool(ctx, workers: int, spec: SweepSpec, cells: Sequence[Cell], data
 def summary_markdown(result: SweepResult) -> str:
     """A short markdown report: what ran where, and the headline KPIs per cell and policy."""
     spec, t = result.spec, result.table
-    jst = "Asia/Tokyo"
     cells = sweep_cells(spec)
     cell_s = t.drop_duplicates("cell")["cell_wall_s"].sum() if len(t) else 0.0
     lines = [
@@ -658,8 +656,8 @@ def summary_markdown(result: SweepResult) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in t.itertuples(index=False):
         r = r._asdict()
-        period = (f"{r['period_start'].tz_convert(jst):%Y-%m-%d %H:%M} .. "
-                  f"{r['period_end'].tz_convert(jst):%Y-%m-%d %H:%M}")
+        period = (f"{r['period_start'].tz_convert(JST):%Y-%m-%d %H:%M} .. "
+                  f"{r['period_end'].tz_convert(JST):%Y-%m-%d %H:%M}")
         row = [str(r["cell"]), f"{r['fleet_scale']:g}", f"{r['fleet_gpus']:,}", str(r["fiber_pairs"]),
                period, r["policy"]]
         row += [fmt.format(r[k]) if k in r and pd.notna(r[k]) else "-" for k, _, fmt in KPI_SUMMARY]
