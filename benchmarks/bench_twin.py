@@ -144,7 +144,7 @@ def main() -> None:
         extra = f", full {full.name} extrapolated {row['full_s']:,.0f} s" if args.period else ""
         row["split"] = "-"
         if chunks > 1:  # where a cut run's wall time goes: its longest chunk, and the rest
-            longest = counters.get("run_longest_s", 0.0)
+            longest = max((c.get("run_s", 0.0) for c in comp.results[p].chunk_counters), default=0.0)
             row["split"] = f"{longest:.1f} / {wall - longest:.1f}"
             extra += (f"  longest chunk {longest:.1f} s, the rest {wall - longest:.1f} s "
                       "(starting the chunks, their results back, stitching)")

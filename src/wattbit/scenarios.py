@@ -37,6 +37,7 @@ __all__ = [
     "fleet_from_dict",
     "load_fleet",
     "load_scenario",
+    "read_time",
     "scenario_fields_markdown",
     "scenario_from_dict",
 ]
@@ -233,7 +234,10 @@ def _array(origin: str, raw: dict, key: str, each: str, doc: str = "docs/scenari
     return entries
 
 
-def _time(origin: str, where: str, field: str, value: object) -> pd.Timestamp:
+def read_time(origin: str, where: str, field: str, value: object) -> pd.Timestamp:
+    """A date-time as scenario and sweep files give it (text, or a date or date-time their parser
+    made; JST where it names no zone), refused with ``origin``, ``where`` and ``field`` named where
+    it is missing, empty or not a date-time."""
     if value is None:
         raise InvalidInput(f"{origin}: {where}: {field} is missing; give a date-time like '2023-03-06 00:00' (JST)")
     if isinstance(value, (_dt.datetime, _dt.date)) and not isinstance(value, _dt.datetime):
@@ -343,8 +347,8 @@ def scenario_from_dict(raw: dict, origin: str = "scenario", name: str = "scenari
     if not isinstance(period, dict):
         raise InvalidInput(f"{origin}: period = {period!r}; expected a [period] table with start and end")
     _check_keys(origin, "period", period)
-    start = _time(origin, "[period]", "start", period.get("start"))
-    end = _time(origin, "[period]", "end", period.get("end"))
+    start = read_time(origin, "[period]", "start", period.get("start"))
+    end = read_time(origin, "[period]", "end", period.get("end"))
     if end <= start:
         raise InvalidInput(f"{origin}: [period]: end {jst_text(end)} is not after start {jst_text(start)}; "
                            "give an end later than the start")
@@ -373,18 +377,18 @@ def scenario_from_dict(raw: dict, origin: str = "scenario", name: str = "scenari
         _check_keys(origin, "demand_response", dr, i)
         where = _where("demand_response", i)
         kw = dict(dr)
-        kw["start"] = _time(origin, where, "start", dr.get("start"))
-        kw["end"] = _time(origin, where, "end", dr.get("end"))
+        kw["start"] = read_time(origin, where, "start", dr.get("start"))
+        kw["end"] = read_time(origin, where, "end", dr.get("end"))
         if "issued_at" in dr:
-            kw["issued_at"] = _time(origin, where, "issued_at", dr.get("issued_at"))
+            kw["issued_at"] = read_time(origin, where, "issued_at", dr.get("issued_at"))
         events.append(_build(origin, where, DemandResponse, kw))
     outages = []
     for i, o in enumerate(_array(origin, raw, "outages", "outage")):
         _check_keys(origin, "outages", o, i)
         where = _where("outages", i)
         kw = dict(o)
-        kw["start"] = _time(origin, where, "start", o.get("start"))
-        kw["end"] = _time(origin, where, "end", o.get("end"))
+        kw["start"] = read_time(origin, where, "start", o.get("start"))
+        kw["end"] = read_time(origin, where, "end", o.get("end"))
         outages.append(_build(origin, where, SiteOutage, kw))
 
     kwargs = {
@@ -422,8 +426,8 @@ def with_period(scenario: Scenario, start: str | pd.Timestamp | None = None,
     (96, [])
     """
     origin = f"scenario {scenario.name!r}"
-    t0 = _time(origin, "period", "start", start) if start is not None else scenario.start
-    t1 = _time(origin, "period", "end", end) if end is not None else scenario.end
+    t0 = read_time(origin, "period", "start", start) if start is not None else scenario.start
+    t1 = read_time(origin, "period", "end", end) if end is not None else scenario.end
     if t1 <= t0:
         raise InvalidInput(f"{origin}: period: end {jst_text(t1)} is not after start {jst_text(t0)}; "
                            "give an end after the start")

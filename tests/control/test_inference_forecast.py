@@ -149,9 +149,10 @@ def test_the_controller_and_a_scenario_refuse_a_bad_number_of_days(fleet, apn, b
     time = pd.date_range(T0, periods=4, freq="30min", name="time")
     z = np.zeros((4, len(fleet.areas)))
     foresight = PerfectForesight(GridSignals(time, fleet.areas, z, z + 1e4, z + 400, z + 400))
-    with pytest.raises(InvalidInput, match=f"controller: inference_forecast_days = {bad}; expected an integer >= 0"):
+    said = f"inference_forecast_days = {bad}{' is a boolean' if bad is True else ''}; expected an integer >= 0"
+    with pytest.raises(InvalidInput, match=f"controller: {said}"):
         Controller(fleet, apn, "wls", forecaster=foresight, inference_forecast_days=bad)
-    with pytest.raises(InvalidInput, match=f"inference_forecast_days = {bad}; expected an integer >= 0"):
+    with pytest.raises(InvalidInput, match=said):
         dataclasses.replace(tiny_scenario(), inference_forecast_days=bad)
 
 

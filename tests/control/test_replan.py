@@ -13,7 +13,7 @@ import pytest
 from wattbit.control.controller import Controller
 from wattbit.control.state import FleetState, JobState
 from wattbit.domain import DemandResponse, Job, JobKind, Start
-from wattbit.errors import InvalidInput
+from wattbit.errors import Infeasible, InvalidInput
 from wattbit.examples import tiny_jobs, tiny_scenario
 from wattbit.grid import GridSignals, PerfectForesight
 from wattbit.network import LightpathBook
@@ -174,3 +174,22 @@ def test_coarse_blocks_must_be_a_positive_integer(fleet, apn, bad):
         Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), coarse_blocks=bad)
     with pytest.raises(InvalidInput, match=r"coarse_blocks = .*expected an integer >= 1"):
         dataclasses.replace(tiny_scenario(), coarse_blocks=bad)
+
+
+def test_users_with_no_railway_route_to_a_site_are_out_of_reach_not_an_error(fleet, apn):
+    """The APN refuses an RTT in two ways: users too far from any fiber (InvalidInput) and no
+    railway route between two stations (Infeasible). Either way no latency budget is met there,
+    and the job is served from its home site; neither may stop a turn."""
+    class NoRoute:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def rtt_s(self, user_area, site):
+            raise Infeasible(f"user_area {user_area!r}: no railway route to site {site!r}")
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    ctrl = Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)))
+    ctrl.apn = NoRoute(apn)
+    assert ctrl.rtt_s("kyushu", "tokyo-dc") == float("inf")

@@ -178,7 +178,7 @@ def test_wrong_type_is_invalid_input_naming_field_and_value(build, pattern):
     (lambda: replace(tiny_scenario(), horizon_slots="96"), r"horizon_slots = '96' is a string; expected an integer"),
     (lambda: replace(tiny_scenario(), name=5), r"scenario: name = 5; expected a non-empty string"),
     (lambda: replace(tiny_scenario(), step_s="half-hour"), r"step_s = 'half-hour' is a string; expected 900, 1800 or 3600"),
-    (lambda: replace(tiny_scenario(), replan_slots=True), r"replan_slots = True; expected an integer 1 .. 4"),
+    (lambda: replace(tiny_scenario(), replan_slots=True), r"replan_slots = True is a boolean; expected an integer 1 .. 4"),
     (lambda: replace(tiny_scenario(), fine_block_slots=2.0), r"fine_block_slots = 2.0; expected 1, 2 or 4"),
     (lambda: WorkloadSpec(seed=1.5), r"workload: seed = 1.5; expected an integer >= 0"),
     (lambda: WorkloadSpec(seed="one"), r"workload: seed = 'one' is a string; expected an integer >= 0"),

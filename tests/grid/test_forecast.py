@@ -186,6 +186,7 @@ def test_history_days_zero_loads_no_history(truth):
     ({"history_days": 2.5}, r"history_days = 2.5; expected an integer >= 0"),
     ({"climatology_days": 0}, r"climatology_days = 0; expected an integer >= 1"),
     ({"climatology_days": 2.5, "history_days": 3}, r"climatology_days = 2.5; expected an integer >= 1"),
+    ({"climatology_days": 2.5}, r"climatology_days = 2.5; expected an integer >= 1"),  # (not history_days)
 ])
 def test_from_dataset_bad_arguments(truth, kw, match):
     with pytest.raises(InvalidInput, match=match):

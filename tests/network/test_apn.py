@@ -299,8 +299,6 @@ def test_link_spans_follow_the_networks_qot_model(fleet, apn):
 
 
 def test_a_move_takes_numpy_numbers_and_refuses_a_bool(apn):
-    import numpy as np
-
     assert apn.move_time_s(np.int64(1000), "tokyo-dc", "kyushu-dc") == apn.move_time_s(1000.0, "tokyo-dc", "kyushu-dc")
-    with pytest.raises(InvalidInput, match="size_gb = True; expected a finite number >= 0"):
+    with pytest.raises(InvalidInput, match="size_gb = True is a boolean; expected a finite number >= 0"):
         apn.move_time_s(True, "tokyo-dc", "kyushu-dc")

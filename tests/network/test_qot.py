@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 
+import numpy as np
 import pytest
 
 from wattbit.errors import InvalidInput, MissingExtra
@@ -77,17 +79,11 @@ def test_calibration_with_gnpy_reproduces_shipped_coefficients():
         assert "GNPy" in f.source
 
 
-@pytest.mark.parametrize("bad", [True, 0.0, "20"])
-def test_a_qot_model_refuses_a_bool_or_a_non_positive_span(bad):
-    import dataclasses
-
-    with pytest.raises(InvalidInput, match=f"QotModel: span_km_max = {bad!r}; expected a number > 0"):
+@pytest.mark.parametrize("bad", [True, 0.0, "20", float("inf")])
+def test_a_qot_model_refuses_a_bool_or_a_span_that_is_not_a_finite_positive_number(bad):
+    with pytest.raises(InvalidInput, match=rf"QotModel: span_km_max = {bad!r}.*; expected a finite number > 0"):
         dataclasses.replace(load_qot(), span_km_max=bad)
 
 
 def test_a_qot_model_takes_a_numpy_span():
-    import dataclasses
-
-    import numpy as np
-
     assert dataclasses.replace(load_qot(), span_km_max=np.int64(80)).span_km_max == 80

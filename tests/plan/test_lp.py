@@ -10,9 +10,20 @@ import highspy
 import numpy as np
 import pytest
 
-from wattbit.errors import InvalidInput
+from wattbit.domain import Weights
+from wattbit.errors import InvalidInput, SolverError
+from wattbit.plan import lp
+from wattbit.plan.exact import weights_of
 from wattbit.plan.lp import _quiet_highs, run_highs, solve
-from wattbit.plan.problem import Blocks, DRConstraint, PlanningProblem, ServiceClasses, WorkClasses
+from wattbit.plan.problem import (
+    WEIGHT_FIELDS,
+    Blocks,
+    DRConstraint,
+    PlanningProblem,
+    ServiceClasses,
+    WorkClasses,
+    weight_kwargs,
+)
 
 MW_PER_GPU = 0.001  # 1 kW per busy GPU, facility
 
@@ -168,9 +179,9 @@ def test_telescoping_blocks_take_numpy_integers_and_refuse_bools():
     two = np.int64(2)
     assert Blocks.telescoping(16, 0.5, 4, coarse_blocks=two, fine_block_slots=two).slots.tolist() == \
         Blocks.telescoping(16, 0.5, 4, coarse_blocks=2, fine_block_slots=2).slots.tolist()
-    with pytest.raises(InvalidInput, match=r"coarse_blocks = True; expected an integer >= 1"):
+    with pytest.raises(InvalidInput, match=r"coarse_blocks = True is a boolean; expected an integer >= 1"):
         Blocks.telescoping(16, 0.5, 4, coarse_blocks=True)
-    with pytest.raises(InvalidInput, match=r"fine_block_slots = True; expected an integer >= 1"):
+    with pytest.raises(InvalidInput, match=r"fine_block_slots = True is a boolean; expected an integer >= 1"):
         Blocks.telescoping(16, 0.5, 4, fine_block_slots=True)
     with pytest.raises(InvalidInput, match=r"coarse_blocks = 2.5; expected an integer >= 1"):
         Blocks.telescoping(16, 0.5, 4, coarse_blocks=2.5)
@@ -179,10 +190,6 @@ def test_telescoping_blocks_take_numpy_integers_and_refuse_bools():
 def test_each_objective_weight_has_one_problem_field_with_the_weights_default():
     """WEIGHT_FIELDS is read from the problem's fields, each defaulting to Weights' own value, and
     covers every weight: weight_kwargs and weights_of undo each other."""
-    from wattbit.domain import Weights
-    from wattbit.plan.exact import weights_of
-    from wattbit.plan.problem import WEIGHT_FIELDS, weight_kwargs
-
     defaults = {f.name: f.default for f in dataclasses.fields(PlanningProblem)}
     assert sorted(WEIGHT_FIELDS.values()) == sorted(f.name for f in dataclasses.fields(Weights))
     for problem_field, weight in WEIGHT_FIELDS.items():
@@ -258,8 +265,9 @@ def test_a_run_out_of_time_is_not_retried():
 
 
 def test_every_plan_gets_the_whole_time_limit():
-    """HiGHS's time limit counts all the runs of one instance: plans that shared one stopped
-    'Time limit reached' once their runs added up to it."""
+    """HiGHS's time limit counts all the runs of one instance, and plans made on one thread share
+    one (wattbit.plan.lp._plan_highs): each plan's limit must still be its own, not spent once
+    their runs have added up to it."""
     p = _problem([[10_000.0, 20_000.0, 15_000.0], [12_000.0, 11_000.0, 30_000.0]],
                  [[0.0, 3.0, 0.0], [0.0, 0.0, 1.0]], due=[0.0, 4.0, 8.0])
     first = solve(p, time_limit_s=0.05)
@@ -269,11 +277,9 @@ def test_every_plan_gets_the_whole_time_limit():
     assert res.objective_jpy == first.objective_jpy
 
 
-def test_a_plans_time_limit_counts_its_own_runs_only():
-    """Plans made on one thread share a HiGHS instance, whose clock adds up all its runs; the
-    time limit of each plan must still be the plan's own."""
+def test_a_failed_plan_leaves_no_model_in_the_threads_instance():
     p = _problem([[10_000.0, 20_000.0], [15_000.0, 5_000.0]], np.zeros((2, 2)), due=[0, 8])
-    limit_s, spent_s = 0.02, 0.0
-    while spent_s < 3 * limit_s:  # runs adding up beyond one plan's limit
-        spent_s += solve(p).solve_s
-    assert solve(p, time_limit_s=limit_s).status == "Optimal"
+    with pytest.raises(SolverError, match="time limit 0.0 s"):
+        solve(p, time_limit_s=0.0)
+    assert lp._PLAN_HIGHS.instance.getNumCol() == 0
+    assert solve(p).status == "Optimal"  # and the next plan solves as ever

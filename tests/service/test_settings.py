@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -41,8 +42,6 @@ def test_bad_settings_say_what_to_fix(changes, words):
 
 
 def test_a_numpy_integer_horizon_is_kept_as_a_python_int():
-    import numpy as np
-
     s = Settings(horizon_slots=np.int64(16))
     assert s.horizon_slots == 16 and type(s.horizon_slots) is int
 

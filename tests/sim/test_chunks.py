@@ -109,15 +109,13 @@ def test_the_stitched_run_has_the_shape_of_one_piece(runs, policy):
     for name in SLOT_COUNTERS:
         assert cut.counters[name] == pytest.approx(cut.slots[name].sum()), name
     assert cut.counters["chunks"] == CHUNKS
-    # the time counters add up the chunks' whole runs; the longest run is one of them
+    # the time counters add up the chunks' whole runs
     assert cut.decide_s.sum() < cut.counters["run_s"]
-    assert cut.counters["run_s"] / CHUNKS <= cut.counters["run_longest_s"] < cut.counters["run_s"]
     # each chunk's own counters stay with the stitched run; the run in one piece has none
     assert len(cut.chunk_counters) == CHUNKS and whole.chunk_counters == ()
     for name in ("run_s", "highs_s", "decide_dispatch_s"):  # time spent, warm-ups included
         assert sum(c[name] for c in cut.chunk_counters) == pytest.approx(cut.counters[name]), name
     assert sum(c["plans"] for c in cut.chunk_counters) >= cut.counters["plans"]  # (warm-ups plan too)
-    assert max(c["run_s"] for c in cut.chunk_counters) == cut.counters["run_longest_s"]
 
 
 @pytest.mark.parametrize("policy", POLICIES)

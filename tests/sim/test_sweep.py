@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -326,6 +327,7 @@ def test_sweep_file(tmp_path):
     ("policies: [wsl]\n", "did you mean 'wls'"),
     ("periods: [['2023-03-08', '2023-03-06']]\n", "ends before it starts"),
     ("periods: ['2023-03-08']\n", "expected [start, end]"),
+    ("periods: [['', '2023-03-06']]\n", "start = '' is not a date-time"),
 ])
 def test_bad_sweep_files_say_what_and_how(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
@@ -340,8 +342,6 @@ def test_missing_sweep_file():
 
 
 def test_sweep_axes_take_numpy_numbers_and_keep_python_ones():
-    import numpy as np
-
     spec = _small_spec(fleet_scale=(np.float64(1.0), np.int64(2)))
     spec = dataclasses.replace(spec, fiber_pairs=(np.int64(1), 2))
     assert spec.fleet_scale == (1.0, 2.0) and all(type(s) is float for s in spec.fleet_scale)

@@ -117,6 +117,10 @@ class Controller:
     """Move times remembered per (checkpoint size, source, destination) before the memory is
     cleared: checkpoint sizes come from a few model sizes, so nearly every lookup hits."""
 
+    SERVICE_KEY_CACHE_SIZE = 10_000
+    """Service classes remembered per set of the fields they depend on before the memory is
+    cleared: jobs share a few sets (a live service takes any RTT budget its tenants give)."""
+
     def __init__(self, fleet: Fleet, apn, policy: str | Policy = "wls", weights: Weights | None = None,
                  forecaster: Forecaster | None = None, *, step_s: float = 1800.0,
                  horizon_slots: int = 96, fine_slots: int = 4, pacing_pu: float = 1.0,
@@ -184,7 +188,7 @@ class Controller:
         if key not in self._rtt_cache:
             try:
                 self._rtt_cache[key] = self.apn.rtt_s(user_area, site)
-            except InvalidInput:
+            except (InvalidInput, Infeasible):  # too far from the fiber, or no railway route
                 self._rtt_cache[key] = float("inf")
         return self._rtt_cache[key]
 
@@ -368,9 +372,11 @@ class Controller:
     def _service_key(self, job: Job) -> tuple[bool, ...]:
         """:func:`wattbit.plan.build.service_key`, remembered for the fields it reads (jobs share
         a few of them: this is asked for every online-inference job at every plan)."""
-        fields = (job.allowed_areas, job.user_area, job.rtt_budget_s, job.home_site)
+        fields = pb.service_key_fields(job)
         key = self._service_keys.get(fields)
         if key is None:
+            if len(self._service_keys) >= self.SERVICE_KEY_CACHE_SIZE:
+                self._service_keys.clear()
             key = self._service_keys[fields] = pb.service_key(
                 job, self.fa, reroute=self.policy.reroute, rtt_s=self.rtt_s, home_index=self.home_index)
         return key

@@ -210,7 +210,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     # 2. online inference that can be served from one site only;
     # 3. deferrable work whose slack is gone, of every class (it may run nowhere else in time);
     # 4. online inference that can be rerouted; 5. the rest of the work, class by class: what
-    #    runs already first, then earliest deadline
+    #    runs already first, then the least slack
     serve_inference(single_site=True)
     targets = np.asarray(x0, dtype=float).tolist()
     budgets = np.asarray(m if spatial else np.zeros_like(m), dtype=float).tolist()
@@ -221,8 +221,8 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
     inf = float("inf")
     # the queue's order: jobs out of slack first (those with the fewest sites to go to first,
     # then by class), then the others class by class; within either, running jobs first, then
-    # the least slack (and the job id, to break ties). Each part is sorted on its own: its
-    # tuples end with the job id, which is unique, so the job states are never compared.
+    # the least slack (and the job id, to break ties). Each part is sorted on its own; in its
+    # tuples the job id, which is unique, comes before the job state, so states are never compared.
     urgent_jobs = []  # (sites it may go to, class, waiting, slack, job id, state)
     by_class = []  # (class, [(waiting, slack, job id, state), ...]) for the jobs with slack left
     for c, members in enumerate(work_members):
@@ -288,17 +288,11 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                 if candidates is None:
                     candidates = order[c] = [s for s in _by_value_desc(target) if ok[s]]
                 if not urgent and (not candidates or target[candidates[0]] < min_fill * g):
-                    # no site's target can take it (the first candidate has the largest target)
-                    if waiting:
-                        if quiet and g < no_room.get(room_key, inf):
-                            no_room[room_key] = g
-                        continue  # it waits, and no command results
-                    candidates = []
+                    candidates = []  # no site's target can take it (the first has the largest)
             chosen = next((s for s in candidates
                            if free[s] >= g and (urgent or target[s] >= fill[s] * g)), None)
         if chosen is None and quiet:
-            if g < no_room.get(room_key, inf):
-                no_room[room_key] = g
+            no_room[room_key] = g  # (smaller than any before it: larger ones were skipped above)
             continue  # it waits, and no command results
         if chosen is None and urgent:
             # the plan did not reach this job: run it wherever it may and fits

@@ -74,8 +74,7 @@ def plan_oracle(fleet: Fleet, apn, jobs: Sequence[Job], truth: GridSignals, *,
         area = fa.areas.index(r.area)
         if first == 0:  # nothing runs before the run: measured against the area's base load
             ref_mw = float(fa.base_mw[fa.site_area == area].sum())
-            target_mw = ref_mw + r.power_mw if up else max(0.0, ref_mw - r.power_mw)
-            dr.append(DRConstraint(r.request_id, area, mask, 1 if up else -1, target_mw))
+            dr.append(DRConstraint(r.request_id, area, mask, 1 if up else -1, pb.dr_target_mw(r, ref_mw)))
         else:  # against the planned load of the slot before its window
             dr.append(DRConstraint(r.request_id, area, mask, 1 if up else -1, r.power_mw, ref_block=first - 1))
     problem = PlanningProblem(

@@ -83,20 +83,27 @@ def fraction(owner: str, field: str, value: float, *, low: float = 0, high: floa
 
 
 def integer(owner: str, field: str, value: object, *, low: int | None = None,
-            note: str = "") -> int:
-    """``value`` is an integer (not a bool, not a float such as 96.5), at least ``low`` if given;
-    ``note`` ends the message (what the field means). Returned as a Python int (numpy's integers
-    too), for the caller to keep.
+            high: int | None = None, note: str = "") -> int:
+    """``value`` is an integer (not a bool, not a float such as 96.5), at least ``low`` and at
+    most ``high`` if given; ``note`` ends the message (what the field means). Returned as a
+    Python int (numpy's integers too), for the caller to keep.
 
     >>> integer("scenario 'x'", "horizon_slots", 96.5, low=1)
     Traceback (most recent call last):
     ...
     wattbit.errors.InvalidInput: scenario 'x': horizon_slots = 96.5; expected an integer >= 1
+    >>> import numpy as np
+    >>> integer("scenario 'x'", "replan_slots", np.int64(2), low=1, high=4)
+    2
     """
-    expected = "an integer" + (f" >= {low}" if low is not None else "") + note
+    if high is None:
+        expected = "an integer" + (f" >= {low}" if low is not None else "")
+    else:
+        expected = f"an integer {low} .. {high}" if low is not None else f"an integer <= {high}"
+    expected += note
     if not is_integer(value):
         raise wrong_type(owner, field, value, expected + number_fix(value))
-    if low is not None and value < low:
+    if (low is not None and value < low) or (high is not None and value > high):
         raise InvalidInput(f"{owner}: {field} = {value!r}; expected {expected}")
     return int(value)
 

@@ -113,8 +113,9 @@ class Job:
             kinds = ", ".join(k.value for k in JobKind)
             raise InvalidInput(f"{owner}: kind = {self.kind!r}; expected one of {kinds}") from None
         if not is_integer(self.gpus) or self.gpus <= 0:
-            raise InvalidInput(f"{owner}: gpus = {self.gpus!r}; expected a positive integer")
-        object.__setattr__(self, "gpus", int(self.gpus))
+            raise wrong_type(owner, "gpus", self.gpus, "a positive integer")
+        if type(self.gpus) is not int:  # (a NumPy integer; checked for every job built)
+            object.__setattr__(self, "gpus", int(self.gpus))
         positive(owner, "runtime_h", self.runtime_h)
         aware(owner, "release", self.release)
         aware(owner, "deadline", self.deadline)
@@ -147,7 +148,8 @@ class Job:
             )
         if not (is_integer(self.priority) and 0 <= self.priority <= 9):
             raise wrong_type(owner, "priority", self.priority, "an integer 0..9")
-        object.__setattr__(self, "priority", int(self.priority))
+        if type(self.priority) is not int:
+            object.__setattr__(self, "priority", int(self.priority))
         positive(owner, "checkpoint_gb", self.checkpoint_gb, allow_zero=True)
         if self.kind is JobKind.ONLINE_INFERENCE:
             if self.user_area is None or self.rtt_budget_s is None or self.deadline is None:

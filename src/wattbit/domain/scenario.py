@@ -88,11 +88,9 @@ def check_forecast_days(days: object, owner: str) -> int:
     """``inference_forecast_days`` checked for ``owner``: an integer >= 0, the days of online-inference
     arrivals the controller averages (0: no forecast); returned as a Python int (numpy's integers
     too)."""
-    if not is_integer(days) or days < 0:
-        raise InvalidInput(
-            f"{owner}: inference_forecast_days = {days!r}; expected an integer >= 0 (days of inference "
-            f"arrivals the plan averages; 14 is the default, 0 turns the forecast off)")
-    return int(days)
+    return integer(owner, "inference_forecast_days", days, low=0,
+                   note=" (days of inference arrivals the plan averages; 14 is the default, 0 turns the "
+                        "forecast off)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,22 +140,18 @@ class Scenario:
         object.__setattr__(self, "step_s", float(self.step_s))
         object.__setattr__(self, "horizon_slots", integer(
             owner, "horizon_slots", self.horizon_slots, low=1, note=" (planner look-ahead in slots)"))
-        if not (is_integer(self.replan_slots) and 1 <= self.replan_slots <= MAX_REPLAN_SLOTS):
-            raise InvalidInput(
-                f"{owner}: replan_slots = {self.replan_slots!r}; expected an integer 1 .. "
-                f"{MAX_REPLAN_SLOTS} (the slots the controller plans one by one)")
-        if not (is_integer(self.coarse_blocks) and self.coarse_blocks >= 1):
-            raise InvalidInput(
-                f"{owner}: coarse_blocks = {self.coarse_blocks!r}; expected an integer >= 1 (blocks of "
-                "each coarser size in the planner's horizon; 2 is the default, 1 a smaller LP)")
+        object.__setattr__(self, "replan_slots", integer(
+            owner, "replan_slots", self.replan_slots, low=1, high=MAX_REPLAN_SLOTS,
+            note=" (the slots the controller plans one by one)"))
+        object.__setattr__(self, "coarse_blocks", integer(
+            owner, "coarse_blocks", self.coarse_blocks, low=1,
+            note=" (blocks of each coarser size in the planner's horizon; 2 is the default, 1 a smaller LP)"))
         divisors = [n for n in range(1, MAX_REPLAN_SLOTS + 1) if MAX_REPLAN_SLOTS % n == 0]
+        fine_block_choices = f"{', '.join(map(str, divisors[:-1]))} or {divisors[-1]} (slots per block among the " \
+            f"{MAX_REPLAN_SLOTS} the controller plans finely; 1 is the default)"
         if not is_integer(self.fine_block_slots) or self.fine_block_slots not in divisors:
-            raise InvalidInput(
-                f"{owner}: fine_block_slots = {self.fine_block_slots!r}; expected "
-                f"{', '.join(map(str, divisors[:-1]))} or {divisors[-1]} (slots per block among the "
-                f"{MAX_REPLAN_SLOTS} the controller plans finely; 1 is the default)")
-        for name in ("replan_slots", "coarse_blocks", "fine_block_slots"):
-            object.__setattr__(self, name, int(getattr(self, name)))
+            raise wrong_type(owner, "fine_block_slots", self.fine_block_slots, fine_block_choices)
+        object.__setattr__(self, "fine_block_slots", int(self.fine_block_slots))
         object.__setattr__(self, "inference_forecast_days", check_forecast_days(self.inference_forecast_days, owner))
         for dr in self.demand_response:
             if dr.area not in self.fleet.areas:

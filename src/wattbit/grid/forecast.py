@@ -187,10 +187,11 @@ class SeasonalPersistenceForecaster(Forecaster):
         """
         from wattbit.grid.truth import load_signals, signal_span
 
-        if history_days is None:
-            history_days = climatology_days
-        integer("from_dataset", "history_days", history_days, low=0, note=" (days of history; 0 loads none)")
-        integer("from_dataset", "climatology_days", climatology_days, low=1)  # before loading history
+        # both checked before any history is loaded; a bad climatology_days is named as such,
+        # not as the history_days it gives by default
+        climatology_days = integer("from_dataset", "climatology_days", climatology_days, low=1)
+        history_days = climatology_days if history_days is None else integer(
+            "from_dataset", "history_days", history_days, low=0, note=" (days of history; 0 loads none)")
         first, _ = signal_span(data_dir)
         start = max(truth.time[0] - pd.Timedelta(days=history_days), first)
         history = None

@@ -29,7 +29,7 @@ import numpy as np
 
 from wattbit.domain import Fleet
 from wattbit.domain import area as _area
-from wattbit.domain._validate import is_number
+from wattbit.domain._validate import positive
 from wattbit.errors import Infeasible, InvalidInput, unknown_name
 from wattbit.network.qot import (
     QotModel,
@@ -63,13 +63,6 @@ default fiber_factor 1.03); to be replaced by the fiber owner's OTDR lengths."""
 DEFAULT_WAVELENGTHS_PER_PAIR = 64
 """Wavelengths per fiber pair: 4.8 THz of C band on a 75 GHz grid = 64 (notes §4.1 and F15;
 75 GHz is the 400ZR / 63 GBd slot, F12). 126 GBd modes need 150 GHz, i.e. 32 wavelengths."""
-
-
-def _positive(owner: str, name: str, value, *, allow_zero: bool = False) -> None:
-    ok = is_number(value) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise InvalidInput(f"{owner}: {name} = {value!r}; expected a finite number {bound}")
 
 
 def _count(owner: str, name: str, value, low: int = 1) -> None:
@@ -125,10 +118,10 @@ class ApnParams:
     def __post_init__(self) -> None:
         for name in ("access_slack_pu", "access_limit_km", "transfer_efficiency_pu", "storage_write_gbps",
                      "storage_read_gbps", "flow_window_gb"):
-            _positive("ApnParams", name, getattr(self, name))
+            positive("ApnParams", name, getattr(self, name))
         for name in ("transceiver_latency_s", "regen_latency_s", "roadm_latency_s", "lightpath_setup_s",
                      "ila_power_w", "roadm_base_w", "roadm_per_degree_w"):
-            _positive("ApnParams", name, getattr(self, name), allow_zero=True)
+            positive("ApnParams", name, getattr(self, name), allow_zero=True)
         if self.transfer_efficiency_pu > 1:
             raise InvalidInput(f"ApnParams: transfer_efficiency_pu = {self.transfer_efficiency_pu}; expected 0 < x <= 1")
         if self.access_slack_pu < 1:
@@ -525,7 +518,7 @@ class APN:
         size_gb : checkpoint size [GB];  src, dst : site names;  wavelengths : allocated [-];
         concurrent_moves : moves sharing them [-]
         """
-        _positive("move", "size_gb", size_gb, allow_zero=True)
+        positive("move", "size_gb", size_gb, allow_zero=True)
         _count("move", "wavelengths", wavelengths)
         _count("move", "concurrent_moves", concurrent_moves)
         path = self.path(src, dst)
@@ -576,7 +569,7 @@ class APN:
         n = len(moves)
         paths, size_gbit, start_s = [], [], []
         for size_gb, src, dst in moves:
-            _positive("move", "size_gb", size_gb, allow_zero=True)
+            positive("move", "size_gb", size_gb, allow_zero=True)
             paths.append(self.path(src, dst))
             size_gbit.append(size_gb * 8.0)
             start_s.append(size_gb * 8.0 / p.storage_write_gbps + p.lightpath_setup_s)
@@ -675,7 +668,7 @@ def build_apn(
     """
     _count("build_apn", "fiber_pairs", fiber_pairs)
     _count("build_apn", "wavelengths_per_pair", wavelengths_per_pair)
-    _positive("build_apn", "slack_pu", slack_pu)
+    positive("build_apn", "slack_pu", slack_pu)
     if slack_pu < 1.0:
         raise InvalidInput(f"build_apn: slack_pu = {slack_pu}; expected >= 1 (fiber is never shorter than the track)")
     qot = qot or load_qot()

@@ -15,7 +15,6 @@ answers only for windows that start at or after ``t`` (an earlier start raises I
 from __future__ import annotations
 
 import itertools
-import numbers
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from itertools import accumulate
 
 import pandas as pd
 
+from wattbit.domain._validate import integer
 from wattbit.errors import Infeasible, InvalidInput, unknown_name
 from wattbit.network.apn import APN
 
@@ -141,9 +141,6 @@ class LightpathBook:
         events.sort()
         return max(accumulate(n for _, n in events), default=0)  # (an end follows its start: never < 0)
 
-    def _busy(self, link_id: str, start: pd.Timestamp, end: pd.Timestamp) -> set[int]:
-        return self._busy_ns(link_id, start.value, end.value)
-
     def _busy_ns(self, link_id: str, start_ns: int, end_ns: int) -> set[int]:
         """Channels of the link held at some instant of ``[start_ns, end_ns)``."""
         busy: set[int] = set()
@@ -161,13 +158,23 @@ class LightpathBook:
         path = self.apn.path(src, dst)
         if not path.link_ids:
             return ()
-        # channels are numbered from 0 on every link: free on all = below the smallest
-        # capacity and busy on none
+        return tuple(self._free_on_path(path.link_ids, start.value, end.value))
+
+    def _free_on_path(self, link_ids: tuple[str, ...], start_ns: int, end_ns: int,
+                      limit: int | None = None) -> list[int]:
+        """The channels free on every link of a path for the whole of ``[start_ns, end_ns)``,
+        lowest first (the first ``limit`` of them, if given: first fit stops there). Channels are
+        numbered from 0 on every link: free on all = below the smallest capacity and busy on none."""
         busy: set[int] = set()
-        for lid in path.link_ids:
-            busy |= self._busy(lid, start, end)
-        n = min(self.capacity(lid) for lid in path.link_ids)
-        return tuple(c for c in range(n) if c not in busy)
+        for lid in link_ids:
+            busy |= self._busy_ns(lid, start_ns, end_ns)
+        free: list[int] = []
+        for channel in range(min(self.capacity(lid) for lid in link_ids)):
+            if channel not in busy:
+                free.append(channel)
+                if len(free) == limit:
+                    break
+        return free
 
     def reserve(
         self,
@@ -187,9 +194,7 @@ class LightpathBook:
         start, end = _utc(start, "start"), _utc(end, "end")
         if not end > start:
             raise InvalidInput(f"reservation window: end = {end} is not after start = {start}; give end > start")
-        if not isinstance(wavelengths, numbers.Integral) or isinstance(wavelengths, bool) or wavelengths < 1:
-            raise InvalidInput(f"reservation: wavelengths = {wavelengths!r}; expected an integer >= 1")
-        wavelengths = int(wavelengths)  # (np.int64 and the like: keep plain ints in the book)
+        wavelengths = integer("reservation", "wavelengths", wavelengths, low=1)  # (a Python int in the book)
         if src == dst:
             raise InvalidInput(f"reservation: src and dst are both {src!r}; a lightpath joins two different sites")
         self._check_after_retire(f"reservation {src!r} -> {dst!r}", start)
@@ -200,19 +205,10 @@ class LightpathBook:
                 f"reservation {src!r} -> {dst!r}: wavelengths = {wavelengths}; a link carries at most {cap}. "
                 "Ask for fewer, or build the APN with more fiber_pairs"
             )
-        # first fit: the lowest channels free on every link (free_channels, stopping early)
         start_ns, end_ns = start.value, end.value
-        busy: set[int] = set()
-        for lid in path.link_ids:
-            busy |= self._busy_ns(lid, start_ns, end_ns)
-        free: list[int] = []
-        for channel in range(cap):
-            if channel not in busy:
-                free.append(channel)
-                if len(free) == wavelengths:
-                    break
+        free = self._free_on_path(path.link_ids, start_ns, end_ns, limit=wavelengths)  # first fit
         if len(free) < wavelengths:
-            per_link = {lid: self.capacity(lid) - len(self._busy(lid, start, end)) for lid in path.link_ids}
+            per_link = {lid: self.capacity(lid) - len(self._busy_ns(lid, start_ns, end_ns)) for lid in path.link_ids}
             blocking = min(per_link, key=per_link.get)
             raise Infeasible(
                 f"lightpath {src!r} -> {dst!r} for {start.isoformat()} .. {end.isoformat()}: needs {wavelengths} "

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 
-from wattbit.domain._validate import is_number
+from wattbit.domain._validate import positive
 from wattbit.errors import DataSourceError, InvalidInput, require_extra
 
 __all__ = [
@@ -114,9 +114,7 @@ class QotModel:
 
     def __post_init__(self) -> None:
         for name in ("loss_db_per_km", "span_km_max", "band_ghz"):
-            value = getattr(self, name)
-            if not (is_number(value) and value > 0):
-                raise InvalidInput(f"QotModel: {name} = {value!r}; expected a number > 0")
+            positive("QotModel", name, getattr(self, name))
         if not self.coefficients or not self.modes:
             raise InvalidInput("QotModel: needs at least one [[coefficients]] and one [[modes]] entry")
 

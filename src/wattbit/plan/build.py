@@ -26,11 +26,13 @@ __all__ = [
     "JobView",
     "JobViews",
     "dr_constraints",
+    "dr_target_mw",
     "fleet_arrays",
     "grid_blocks",
     "job_views",
     "service_classes",
     "service_key",
+    "service_key_fields",
     "with_expected_demand",
     "work_classes",
     "work_keys",
@@ -231,6 +233,12 @@ def work_keys(views: JobViews, fa: FleetArrays, *, spatial: bool, home_index) ->
     return keys
 
 
+def service_key_fields(job: Job) -> tuple:
+    """The fields of an online-inference job that :func:`service_key` reads (with ``home_index``
+    reading its home site): jobs equal in them have the same service class."""
+    return job.allowed_areas, job.user_area, job.rtt_budget_s, job.home_site
+
+
 def service_key(job: Job, fa: FleetArrays, *, reroute: bool, rtt_s, home_index) -> tuple[bool, ...]:
     """The service class of an online-inference job: the sites that may serve it (inside its
     area set and RTT budget; its home site alone if none is, or without rerouting)."""
@@ -399,6 +407,12 @@ def with_expected_demand(classes: ServiceClasses, members: list, keys: Sequence,
     return ServiceClasses(allowed, demand, (*classes.keys, *new)), [*members, *([()] * len(new))]
 
 
+def dr_target_mw(dr: DemandResponse, ref_mw: float) -> float:
+    """The area's fleet load a request asks for, from the reference load ``ref_mw`` [MW]: at
+    least ref + MW (上げ), at most ref - MW (下げ; not below 0)."""
+    return ref_mw + dr.power_mw if dr.direction is DRDirection.UP else max(0.0, ref_mw - dr.power_mw)
+
+
 def dr_constraints(requests: Iterable[tuple[DemandResponse, float]], now: pd.Timestamp,
                    fa: FleetArrays, blocks: Blocks) -> tuple[DRConstraint, ...]:
     """Each (request, reference load [MW]) pair becomes a constraint on the area's fleet load
@@ -413,7 +427,6 @@ def dr_constraints(requests: Iterable[tuple[DemandResponse, float]], now: pd.Tim
         mask = (end_h > a + 1e-9) & (start_h < b - 1e-9)
         if not mask.any():
             continue
-        up = dr.direction is DRDirection.UP
-        target = ref_mw + dr.power_mw if up else max(0.0, ref_mw - dr.power_mw)
-        out.append(DRConstraint(dr.request_id, fa.areas.index(dr.area), mask, 1 if up else -1, target))
+        out.append(DRConstraint(dr.request_id, fa.areas.index(dr.area), mask,
+                                1 if dr.direction is DRDirection.UP else -1, dr_target_mw(dr, ref_mw)))
     return tuple(out)

@@ -62,7 +62,6 @@ from wattbit.power import restart_h_per_gpu
 __all__ = ["ExactResult", "solve_exact", "solve_exact_like", "weights_of"]
 
 
-
 @dataclass(frozen=True, eq=False)
 class ExactResult:
     """The job-level LP's answer.

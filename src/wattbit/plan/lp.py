@@ -127,15 +127,13 @@ _PLAN_HIGHS = threading.local()
 
 
 def _plan_highs(highspy):
-    """This thread's HiGHS instance for plans, with no model in it: made once per thread
-    instead of once per plan (making one takes 0.2 ms; in all, 1 to 6 % of HiGHS's time), with
-    the same plans to the last digit (docs/benchmarks.md, "The LP's floor"). The caller sets
-    every option a plan needs."""
+    """This thread's HiGHS instance for plans: made once per thread instead of once per plan
+    (making one takes 0.2 ms; in all, 1 to 6 % of HiGHS's time), with the same plans to the last
+    digit (docs/benchmarks.md, "The LP's floor"). The caller sets every option a plan needs, and
+    clears the model it passed when it is done, however it ends."""
     hs = getattr(_PLAN_HIGHS, "instance", None)
     if hs is None:
         hs = _PLAN_HIGHS.instance = _quiet_highs(highspy)
-    else:
-        hs.clearModel()
     return hs
 
 
@@ -363,27 +361,29 @@ def solve(p: PlanningProblem, *, time_limit_s: float = 60.0, solver: str = "choo
     np.cumsum(np.bincount(cols, minlength=ncol), out=start[1:])
 
     hs = _plan_highs(highspy)
-    # HiGHS's time limit counts every run of an instance: this plan's runs may take time_limit_s
-    # more than the instance's runs before it
-    hs.setOptionValue("time_limit", float(time_limit_s) + hs.getRunTime())
-    hs.setOptionValue("solver", solver)
-    hs.setOptionValue("presolve", "on" if presolve else "off")
-    # the arrays straight to HiGHS (filling a HighsLp's fields copies each one more time)
-    hs.passModel(ncol, bld.n_rows, len(vals), int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize),
-                 0.0, cost, lb, ub, np.concatenate(bld.lo) if bld.lo else np.zeros(0),
-                 np.concatenate(bld.up) if bld.up else np.zeros(0), start.astype(np.int32),
-                 rows.astype(np.int32), vals, np.zeros(ncol, dtype=np.int32))  # (all continuous)
-    solve_s, attempts = run_highs(hs, highspy)
-    status = hs.modelStatusToString(hs.getModelStatus())
-    if hs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        raise SolverError(
-            f"HiGHS ended with status {status!r} after {solve_s:.1f} s and {attempts} attempts on "
-            f"a model of {ncol} columns and {bld.n_rows} rows (time limit {time_limit_s} s); "
-            "raise the time limit or shorten the horizon"
-        )
-    sol = np.array(hs.getSolution().col_value)
-    objective = float(hs.getInfo().objective_function_value)
-    hs.clearModel()  # (the instance outlives the plan: it keeps no model, large or small, in between)
+    try:  # (the instance outlives the plan: it keeps no model, large or small, in between)
+        # HiGHS's time limit counts every run of an instance: this plan's runs may take time_limit_s
+        # more than the instance's runs before it
+        hs.setOptionValue("time_limit", float(time_limit_s) + hs.getRunTime())
+        hs.setOptionValue("solver", solver)
+        hs.setOptionValue("presolve", "on" if presolve else "off")
+        # the arrays straight to HiGHS (filling a HighsLp's fields copies each one more time)
+        hs.passModel(ncol, bld.n_rows, len(vals), int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize),
+                     0.0, cost, lb, ub, np.concatenate(bld.lo) if bld.lo else np.zeros(0),
+                     np.concatenate(bld.up) if bld.up else np.zeros(0), start.astype(np.int32),
+                     rows.astype(np.int32), vals, np.zeros(ncol, dtype=np.int32))  # (all continuous)
+        solve_s, attempts = run_highs(hs, highspy)
+        status = hs.modelStatusToString(hs.getModelStatus())
+        if hs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            raise SolverError(
+                f"HiGHS ended with status {status!r} after {solve_s:.1f} s and {attempts} attempts on "
+                f"a model of {ncol} columns and {bld.n_rows} rows (time limit {time_limit_s} s); "
+                "raise the time limit or shorten the horizon"
+            )
+        sol = np.array(hs.getSolution().col_value)
+        objective = float(hs.getInfo().objective_function_value)
+    finally:
+        hs.clearModel()
 
     # ---- extract -------------------------------------------------------------------------
     x = np.zeros((C, S, B))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from wattbit.domain import Weights
-from wattbit.domain._validate import is_integer
+from wattbit.domain._validate import integer, is_integer, wrong_type
 from wattbit.errors import InvalidInput
 
 __all__ = [
@@ -80,13 +80,13 @@ class Blocks:
         >>> Blocks.telescoping(96, 0.5, fine_slots=4, coarse_blocks=1, fine_block_slots=4).slots.tolist()
         [4, 8, 16, 32, 36]
         """
-        if coarse_blocks is not None and (not is_integer(coarse_blocks) or coarse_blocks < 1):
-            raise InvalidInput(f"blocks: coarse_blocks = {coarse_blocks!r}; expected an integer >= 1")
+        if coarse_blocks is not None:
+            coarse_blocks = integer("blocks", "coarse_blocks", coarse_blocks, low=1)
         unit = fine_block_slots
         if not (is_integer(unit) and unit >= 1 and fine_slots % unit == 0):
-            raise InvalidInput(
-                f"blocks: fine_block_slots = {unit!r}; expected an integer >= 1 that divides the "
-                f"{fine_slots} fine slots (1 plans them one by one)")
+            raise wrong_type("blocks", "fine_block_slots", unit, f"an integer >= 1 that divides the {fine_slots} "
+                             "fine slots (1 plans them one by one)")
+        unit = int(unit)
         fine_blocks = fine_slots // unit
         sizes: list[int] = []
         used, size = 0, 1

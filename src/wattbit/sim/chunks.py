@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from wattbit.domain import Job
-from wattbit.domain._validate import is_integer
+from wattbit.domain._validate import integer
 from wattbit.errors import InvalidInput
 from wattbit.sim.twin import SLOT_COUNTERS, TwinResult, job_end
 
@@ -75,9 +75,7 @@ def warmup_slots(jobs: Sequence[Job], step_s: float) -> int:
 def check_chunk_count(chunks: int) -> int:
     """Refuse a number of chunks that is not a whole number from 1 up; the number, as a Python
     int (numpy's integers are taken too)."""
-    if not is_integer(chunks) or chunks < 1:
-        raise InvalidInput(f"chunks = {chunks!r}; expected an integer >= 1 (1 runs the period in one piece)")
-    return int(chunks)
+    return integer("run", "chunks", chunks, low=1, note=" (1 runs the period in one piece)")
 
 
 def split_run(time: pd.DatetimeIndex, chunks: int, warmup: int) -> tuple[Chunk, ...]:
@@ -129,9 +127,9 @@ def stitch(chunks: Sequence[Chunk], results: Sequence[TwinResult], peak_pu: Sequ
 
     Counters that add up over slots (:data:`wattbit.sim.twin.SLOT_COUNTERS`) are summed over the
     kept slots; the time counters (``decide_*_s``, ``highs_s``, ``run_s``) over whole chunk runs,
-    warm-ups included: they are the computing time spent. ``run_longest_s`` is the longest chunk's
-    run: when the chunks run at once, the rest of the wall time is starting them and stitching.
-    Each chunk's own counters stay in ``chunk_counters``.
+    warm-ups included: they are the computing time spent. Each chunk's own counters stay in
+    ``chunk_counters``: when the chunks run at once, the wall time beyond the longest chunk's
+    ``run_s`` is starting them and stitching.
     """
     if not (len(chunks) == len(results) == len(peak_pu)) or not chunks:
         raise InvalidInput(f"stitch: {len(chunks)} chunks, {len(results)} results and {len(peak_pu)} "
@@ -169,7 +167,6 @@ def stitch(chunks: Sequence[Chunk], results: Sequence[TwinResult], peak_pu: Sequ
                     peak_link_utilisation_pu=float(max(peak_pu)))
     timed = [k for k in results[0].counters if k.startswith("decide_") or k in ("highs_s", "run_s")]
     counters.update({k: float(sum(r.counters.get(k, 0.0) for r in results)) for k in timed})
-    counters["run_longest_s"] = float(max(r.counters.get("run_s", 0.0) for r in results))
     first = results[0]
     return TwinResult(
         policy=first.policy, step_h=first.step_h,

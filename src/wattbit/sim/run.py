@@ -19,7 +19,7 @@ from wattbit.control.oracle import OraclePlan, plan_oracle
 from wattbit.control.policies import POLICIES
 from wattbit.control.policies import policy as _policy
 from wattbit.domain import Job, Scenario
-from wattbit.domain._validate import is_integer
+from wattbit.domain._validate import integer
 from wattbit.domain.job import pack_jobs, unpack_jobs
 from wattbit.errors import InvalidInput
 from wattbit.grid import GapWarning, GridSignals
@@ -41,6 +41,7 @@ __all__ = [
     "reports_progress",
     "save_outputs",
     "simulate",
+    "start_worker",
     "twin_controller",
 ]
 
@@ -240,12 +241,14 @@ WORKER_GC_THRESHOLDS = (100_000, 20, 100)
 run allocates objects by the million and frees nearly all of them by reference counting, so the
 collector mostly sweeps live ones: in the second half of FY2022 under wls it swept 1,949 times,
 1.34 s of a 64 s run; with these thresholds 8 times, 0.17 s. Reading that chunk's world takes
-0.75 s instead of 1.20 (docs/benchmarks.md, "A year cut in time"). Set in the worker processes
-this module starts (:func:`_start_worker`), never in the caller's."""
+0.75 s instead of 1.20 (docs/benchmarks.md, "A year cut in time"); the largest worker's peak
+RSS was 871 MB against 789 MB. Set in the worker processes that run twins (:func:`start_worker`:
+this module's and the sweep's pool), never in the caller's."""
 
 
-def _start_worker() -> None:
-    """Set up a worker process before its first task arrives."""
+def start_worker() -> None:
+    """Set up a worker process that runs twins, before its first task arrives (a process
+    pool's ``initializer``)."""
     gc.set_threshold(*WORKER_GC_THRESHOLDS)
 
 
@@ -272,7 +275,7 @@ def _run_parallel(tasks: Sequence[_Task], workers: int,
     queue = manager.Queue() if manager else None
     try:
         with relay(queue, lambda item: on_slot(*item)), single_threaded_workers(), \
-                ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker) as pool:
+                ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=start_worker) as pool:
             longest_first = sorted(tasks, key=lambda t: (not _policy(t.key[0]).foresight,
                                                          not _policy(t.key[0]).planner, -len(t.world.truth.time)))
             futures = {t.key: pool.submit(_run_task_in_worker, t, queue) for t in longest_first}
@@ -362,10 +365,8 @@ def simulate(scenario: Scenario, policies: Sequence[str] = DEFAULT_POLICIES, *,
     """
     for name in policies:
         _policy(name)
-    if not is_integer(workers) or workers < 1:
-        raise InvalidInput(f"simulate: workers = {workers!r}; expected an integer >= 1 (1 runs the "
-                           "policies one after the other)")
-    workers, chunks = int(workers), check_chunks(policies, chunks)
+    workers = integer("simulate", "workers", workers, low=1, note=" (1 runs the policies one after the other)")
+    chunks = check_chunks(policies, chunks)
     world = world or build_world(scenario, data_dir=data_dir)
     sc = scenario
     cuts = split_run(world.truth.time, chunks, warmup_slots(world.jobs, sc.step_s))

@@ -174,7 +174,7 @@ class SweepResult:
 
 
 def _period(origin: str, value) -> tuple[pd.Timestamp, pd.Timestamp]:
-    from wattbit.domain._validate import to_timestamp
+    from wattbit.scenarios import read_time
 
     if isinstance(value, dict):
         pair = (value.get("start"), value.get("end"))
@@ -182,12 +182,8 @@ def _period(origin: str, value) -> tuple[pd.Timestamp, pd.Timestamp]:
         pair = tuple(value)
     else:
         raise InvalidInput(f"{origin}: periods entry {value!r}; expected [start, end] or {{start, end}}")
-    try:
-        return to_timestamp(str(pair[0])), to_timestamp(str(pair[1]))
-    except (ValueError, TypeError):
-        raise InvalidInput(
-            f"{origin}: periods entry {value!r} is not a pair of date-times; "
-            "write e.g. ['2023-03-06 00:00', '2023-03-20 00:00'] (JST)") from None
+    where = f"periods entry {value!r}"
+    return read_time(origin, where, "start", pair[0]), read_time(origin, where, "end", pair[1])
 
 
 def _as_tuple(value) -> tuple:
@@ -616,10 +612,12 @@ def _run_on_pool(ctx, workers: int, spec: SweepSpec, cells: Sequence[Cell], data
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
+    from wattbit.sim.run import start_worker
+
     todo = list(cells)
     for _ in range(CELL_RETRIES + 1):
         lost: list[Cell] = []
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=start_worker) as pool:
             futures = {pool.submit(run_cell, spec.base, c, spec.policies, spec.jobs, data_dir, queue): c
                        for c in todo}
             for fut in as_completed(futures):
