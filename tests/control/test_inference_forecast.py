@@ -15,6 +15,7 @@ from wattbit.domain import Job, JobKind
 from wattbit.errors import InvalidInput
 from wattbit.examples import tiny_scenario
 from wattbit.grid import GridSignals, PerfectForesight
+from wattbit.units import NS_PER_DAY
 
 T0 = pd.Timestamp("2023-03-01 09:00", tz="UTC")  # 18:00 JST
 DAY = pd.Timedelta(days=1)
@@ -120,6 +121,32 @@ def test_blocks_average_their_slots():
     total = demand.sum(0)
     assert total[:2] == pytest.approx([0.0, 96.0])
     assert total[2] == pytest.approx(96.0 * 8 / 90)  # slots 6 .. 13 of the block's 90
+
+
+def test_windows_off_the_slot_grid_are_counted_by_the_part_of_each_slot_they_cover():
+    """Each slot gets the mean, over the days it looks back that were observed, of the GPUs times
+    the share of the slot that day's moved window covers, windows starting and ending mid-slot
+    included (checked against the sum written out slot by slot)."""
+    days, step_ns = 3, 1800 * 10**9
+    fc = InferenceForecaster(1800.0, days=days, horizon_slots=96)
+    jobs = [_service(d, g, hours=h, opens_h=o) for d, (g, h, o) in enumerate(
+        [(64, 6.0, 0.25), (32, 2.3, 1.1), (128, 6.0, 23.9), (16, 0.4, 0.05)])]
+    fc.observe(jobs, key_of=lambda job: TIGHT)
+    now_ns = _at(T0 + 4 * DAY - pd.Timedelta(minutes=47))
+    _, demand = fc.forecast(now_ns, 96)
+    expected = np.zeros(96)
+    first_ns = min(job.release_ns for job in jobs)  # the record starts at the first release seen
+    for t in range(96):
+        k = t // 48  # the horizon's day: looks back k + 1 .. k + days days, those observed
+        looked = [d for d in range(k + 1, k + days + 1) if now_ns - d * NS_PER_DAY >= first_ns]
+        for d in looked:
+            for job in jobs:
+                a, b = job.release_ns + d * NS_PER_DAY, job.deadline_ns + d * NS_PER_DAY
+                if now_ns < a < now_ns + 96 * step_ns:
+                    lo, hi = now_ns + t * step_ns, now_ns + (t + 1) * step_ns
+                    expected[t] += job.gpus * max(0, min(b, hi) - max(a, lo)) / step_ns / len(looked)
+    assert demand[0] == pytest.approx(expected, abs=1e-9)
+    assert 0 < np.count_nonzero(expected) < 96
 
 
 def test_a_lap_of_records_is_forgotten_but_the_forecast_stays():

@@ -184,6 +184,23 @@ def test_move_to_same_site_is_free(apn):
     assert apn.move_time_s(1000.0, "tokyo-dc", "tokyo-dc") == 0.0
 
 
+def test_a_pairs_move_cost_gives_the_move_time_to_the_last_bit(apn):
+    """A planner's move times come from each site pair's constants (APN.move_cost): the same
+    float as move_time_s for any size, also window-bound and with shared capacity."""
+    rng = np.random.default_rng(7)
+    sizes = [0.0, 1e-3, *rng.uniform(0.0, 5000.0, 20).tolist()]
+    pairs = [("tokyo-dc", "kyushu-dc"), ("kansai-dc", "tokyo-dc"), ("kyushu-dc", "kyushu-dc")]
+    for (src, dst), (w, k) in itertools.product(pairs, [(1, 1), (2, 1), (1, 3)]):
+        cost = apn.move_cost(src, dst, wavelengths=w, concurrent_moves=k)
+        for size in sizes:
+            assert cost.time_s(size) == apn.move_time_s(size, src, dst, w, k)
+            assert cost.breakdown(size) == apn.move_breakdown(size, src, dst, w, k)
+    with pytest.raises(InvalidInput, match="size_gb = nan"):
+        apn.move_cost("tokyo-dc", "kansai-dc").time_s(float("nan"))
+    with pytest.raises(InvalidInput, match="size_gb = -1.0"):
+        apn.move_cost("tokyo-dc", "kansai-dc").time_s(-1.0)
+
+
 def test_rtt_from_user_area(apn):
     local = apn.rtt_s("kyushu", "kyushu-dc")
     far = apn.rtt_s("tokyo", "kyushu-dc")

@@ -36,6 +36,7 @@ from wattbit.domain.scenario import check_forecast_days
 from wattbit.errors import Infeasible, InvalidInput
 from wattbit.grid import Forecaster
 from wattbit.grid.forecast import DEFAULT_CLIMATOLOGY_DAYS
+from wattbit.network.apn import MoveCost
 from wattbit.plan import build as pb
 from wattbit.plan.lp import PlanResult, solve
 from wattbit.plan.problem import Blocks, PlanningProblem, weight_kwargs
@@ -113,10 +114,6 @@ class Controller:
     0 plans with released inference only.
     """
 
-    MOVE_CACHE_SIZE = 100_000
-    """Move times remembered per (checkpoint size, source, destination) before the memory is
-    cleared: checkpoint sizes come from a few model sizes, so nearly every lookup hits."""
-
     SERVICE_KEY_CACHE_SIZE = 10_000
     """Service classes remembered per set of the fields they depend on before the memory is
     cleared: jobs share a few sets (a live service takes any RTT budget its tenants give)."""
@@ -161,7 +158,7 @@ class Controller:
         self._dr: dict[str, tuple[DemandResponse, float]] = {}
         self._outages: list[SiteOutage] = []
         self._rtt_cache: dict[tuple[str, str], float] = {}
-        self._move_cache: dict[tuple[float, str, str], float] = {}
+        self._move_costs: dict[tuple[str, str], MoveCost] = {}  # per (source, destination)
         self._service_keys: dict[tuple, tuple[bool, ...]] = {}  # see _service_key
         self._mw_per_gpu_at: dict[tuple[int, float], float] = {}
         inference_forecast_days = check_forecast_days(inference_forecast_days, "controller")
@@ -193,13 +190,12 @@ class Controller:
         return self._rtt_cache[key]
 
     def move_time_s(self, size_gb: float, src: str, dst: str) -> float:
-        key = (size_gb, src, dst)
-        t = self._move_cache.get(key)
-        if t is None:
-            if len(self._move_cache) >= self.MOVE_CACHE_SIZE:
-                self._move_cache.clear()
-            t = self._move_cache[key] = float(self.apn.move_time_s(size_gb, src, dst))
-        return t
+        """A move's duration [s] (:meth:`wattbit.network.APN.move_time_s`, from each site pair's
+        constants, found once: a plan asks for one per class and site)."""
+        cost = self._move_costs.get((src, dst))
+        if cost is None:
+            cost = self._move_costs[(src, dst)] = self.apn.move_cost(src, dst)
+        return cost.time_s(size_gb)
 
     def _transfer_s(self, job: Job, src: str, dst: str) -> float:
         return self.move_time_s(job.checkpoint_gb, src, dst)

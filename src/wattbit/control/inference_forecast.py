@@ -147,14 +147,19 @@ class InferenceForecaster:
             return keys, out
         a, b = rel[ri, di], rec[ri, 2] + shifts[di] * NS_PER_DAY
         # the slots each moved window covers, as fractions of a slot (only its first and last
-        # slot can be partial)
+        # slot can be partial); a window spans a few slots of the horizon, so only the (window,
+        # slot) cells it touches are listed, window by window and slot by slot within one
         lo, hi = (a - now_ns) / self.step_ns, (b - now_ns) / self.step_ns
-        overlap = np.clip(np.minimum(hi[:, None], t + 1.0) - np.maximum(lo[:, None], t), 0.0, None)
-        weight = usable[:, di].T / np.maximum(count, 1)[None, :]  # (pairs, slots): 1/days where used
+        first = np.floor(lo).astype(np.int64)
+        span = np.maximum(np.minimum(np.ceil(hi).astype(np.int64), n_slots) - first, 0)
+        pair = np.repeat(np.arange(len(ri)), span)
+        ts = np.arange(len(pair)) - np.repeat(np.cumsum(span) - span - first, span)
+        overlap = np.clip(np.minimum(hi[pair], ts + 1.0) - np.maximum(lo[pair], ts), 0.0, None)
+        weight = usable[ts, di[pair]] / np.maximum(count, 1)[ts]  # 1/days where the day is used
         # summed per row with bincount: a matrix product here would start BLAS threads, which
         # steal the other core from a second run (a year cut in two) and slow both
-        cells = (rec[ri, 0, None] * n_slots + t[None, :]).ravel()
-        by_row = np.bincount(cells, (rec[ri, 3, None] * overlap * weight).ravel(),
+        cells = rec[ri[pair], 0] * n_slots + ts
+        by_row = np.bincount(cells, rec[ri[pair], 3] * overlap * weight,
                              len(keys) * n_slots).reshape(len(keys), n_slots)
         recorded = set(rec[:, 0].tolist())
         for rows in self._area_rows.values():

@@ -50,6 +50,7 @@ __all__ = [
     "ApnParams",
     "Link",
     "MoveBreakdown",
+    "MoveCost",
     "Path",
     "build_apn",
     "transport_power_w",
@@ -230,13 +231,24 @@ class MoveBreakdown:
         return self.write_s + self.transfer_s + self.restore_s + self.setup_s
 
 
+def goodput_gbps(line_gbps: float, rtt_s: float, params: ApnParams = DEFAULT_PARAMS) -> tuple[float, bool]:
+    """A move's goodput [Gbit/s] and whether the flows' windows bind it: min(efficiency × line
+    rate, flows × window / RTT).
+
+    line_gbps : capacity allocated to the move [Gbit/s];  rtt_s : round-trip time [s]
+    """
+    line = params.transfer_efficiency_pu * line_gbps
+    window = params.flows * params.flow_window_gb * 8.0 / rtt_s if rtt_s > 0 else math.inf
+    return min(line, window), window < line
+
+
 def transfer_parts_s(
     size_gb: float, line_gbps: float, rtt_s: float, params: ApnParams = DEFAULT_PARAMS
 ) -> tuple[float, float, bool]:
     """Transfer time [s], goodput [Gbit/s] and whether the windows bind, for one move.
 
-    goodput = min(efficiency × line rate, flows × window / RTT); time = size / goodput + RTT
-    (connection handshake) + RTT/2 (the last byte in flight).
+    goodput: :func:`goodput_gbps`; time = size / goodput + RTT (connection handshake) + RTT/2
+    (the last byte in flight).
 
     size_gb : data moved [GB];  line_gbps : capacity allocated to the move [Gbit/s];
     rtt_s : round-trip time [s]
@@ -245,10 +257,55 @@ def transfer_parts_s(
     >>> round(t, 3), r, w
     (22.222, 360.0, False)
     """
-    line = params.transfer_efficiency_pu * line_gbps
-    window = params.flows * params.flow_window_gb * 8.0 / rtt_s if rtt_s > 0 else math.inf
-    rate = min(line, window)
-    return size_gb * 8.0 / rate + 1.5 * rtt_s if size_gb > 0 else 0.0, rate, window < line
+    rate, window_limited = goodput_gbps(line_gbps, rtt_s, params)
+    return size_gb * 8.0 / rate + 1.5 * rtt_s if size_gb > 0 else 0.0, rate, window_limited
+
+
+@dataclass(frozen=True, slots=True)
+class MoveCost:
+    """What a move between two sites costs in time, for any checkpoint size: one path's
+    constants, found once (:meth:`APN.move_cost`), so that a planner asking for hundreds of move
+    times a plan skips the path search and the checks of :meth:`APN.move_breakdown`.
+
+    src, dst : site names;  write_gbps, read_gbps : checkpoint write and restore rates [Gbit/s];
+    rate_gbps : the move's goodput [Gbit/s];  rtt_s : the path's round trip [s];  setup_s :
+    lightpath setup [s];  line_gbps : capacity allocated to the move [Gbit/s]
+    """
+
+    src: str
+    dst: str
+    write_gbps: float
+    read_gbps: float
+    rate_gbps: float
+    rtt_s: float
+    setup_s: float
+    line_gbps: float
+    window_limited: bool
+
+    def breakdown(self, size_gb: float) -> MoveBreakdown:
+        """The parts of moving ``size_gb`` [GB] (nothing moves between a site and itself)."""
+        if self.src == self.dst or size_gb == 0:
+            return MoveBreakdown(0.0, 0.0, 0.0, 0.0, math.inf, 0.0, False)
+        return MoveBreakdown(
+            write_s=size_gb * 8.0 / self.write_gbps,
+            transfer_s=size_gb * 8.0 / self.rate_gbps + 1.5 * self.rtt_s,
+            restore_s=size_gb * 8.0 / self.read_gbps,
+            setup_s=self.setup_s,
+            rate_gbps=self.rate_gbps,
+            bdp_gb=self.line_gbps * self.rtt_s / 8.0,
+            window_limited=self.window_limited,
+        )
+
+    def time_s(self, size_gb: float) -> float:
+        """``breakdown(size_gb).total_s``, summed in the same order without building the parts
+        [s]; a negative or NaN size is refused."""
+        if not size_gb >= 0:
+            raise InvalidInput(f"move {self.src!r} -> {self.dst!r}: size_gb = {size_gb!r}; expected >= 0")
+        if self.src == self.dst or size_gb == 0:
+            return 0.0
+        bits = size_gb * 8.0
+        return bits / self.write_gbps + (bits / self.rate_gbps + 1.5 * self.rtt_s) + bits / self.read_gbps \
+            + self.setup_s
 
 
 @dataclass(frozen=True)
@@ -519,12 +576,15 @@ class APN:
         concurrent_moves : moves sharing them [-]
         """
         positive("move", "size_gb", size_gb, allow_zero=True)
+        return self.move_cost(src, dst, wavelengths, concurrent_moves).breakdown(size_gb)
+
+    def move_cost(self, src: str, dst: str, wavelengths: int = 1, concurrent_moves: int = 1) -> MoveCost:
+        """The constants of a move from ``src`` to ``dst`` (:class:`MoveCost`: its ``time_s(size_gb)``
+        is :meth:`move_time_s` for any size); the arguments as :meth:`move_breakdown`'s."""
         _count("move", "wavelengths", wavelengths)
         _count("move", "concurrent_moves", concurrent_moves)
         path = self.path(src, dst)
         p = self.params
-        if src == dst or size_gb == 0:
-            return MoveBreakdown(0.0, 0.0, 0.0, 0.0, math.inf, 0.0, False)
         capacity = self.fiber_pairs * self.wavelengths_per_pair
         if wavelengths > capacity:
             raise InvalidInput(
@@ -533,16 +593,9 @@ class APN:
                 "APN with more fiber_pairs"
             )
         line = wavelengths * path.rate_gbps / concurrent_moves
-        transfer_s, rate, window_limited = transfer_parts_s(size_gb, line, path.rtt_s, p)
-        return MoveBreakdown(
-            write_s=size_gb * 8.0 / p.storage_write_gbps,
-            transfer_s=transfer_s,
-            restore_s=size_gb * 8.0 / p.storage_read_gbps,
-            setup_s=p.lightpath_setup_s,
-            rate_gbps=rate,
-            bdp_gb=line * path.rtt_s / 8.0,
-            window_limited=window_limited,
-        )
+        rate, window_limited = goodput_gbps(line, path.rtt_s, p)
+        return MoveCost(src, dst, p.storage_write_gbps, p.storage_read_gbps, rate, path.rtt_s,
+                        p.lightpath_setup_s, line, window_limited)
 
     def move_time_s(
         self, size_gb: float, src: str, dst: str, wavelengths: int = 1, concurrent_moves: int = 1

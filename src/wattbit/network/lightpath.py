@@ -102,7 +102,8 @@ class LightpathBook:
         self._counter = itertools.count(1)
         self._retired_to: pd.Timestamp | None = None  # latest retire(before): windows start here or later
         self._peak: dict[str, int] = {}  # link -> most channels ever in use at once [-]
-        self._stale: set[str] = set()  # links whose peak a release may have lowered: swept again on demand
+        self._stale: set[str] = set()  # links booked or released since their peak was swept
+        self._path_cap: dict[tuple[str, ...], int] = {}  # a path's links -> its fewest channels [-]
 
     @property
     def reservations(self) -> tuple[Reservation, ...]:
@@ -160,6 +161,13 @@ class LightpathBook:
             return ()
         return tuple(self._free_on_path(path.link_ids, start.value, end.value))
 
+    def _path_capacity(self, link_ids: tuple[str, ...]) -> int:
+        """Channels of a path's link with the fewest [-] (remembered per path: asked at every booking)."""
+        cap = self._path_cap.get(link_ids)
+        if cap is None:
+            cap = self._path_cap[link_ids] = min(self.capacity(lid) for lid in link_ids)
+        return cap
+
     def _free_on_path(self, link_ids: tuple[str, ...], start_ns: int, end_ns: int,
                       limit: int | None = None) -> list[int]:
         """The channels free on every link of a path for the whole of ``[start_ns, end_ns)``,
@@ -169,7 +177,7 @@ class LightpathBook:
         for lid in link_ids:
             busy |= self._busy_ns(lid, start_ns, end_ns)
         free: list[int] = []
-        for channel in range(min(self.capacity(lid) for lid in link_ids)):
+        for channel in range(self._path_capacity(link_ids)):
             if channel not in busy:
                 free.append(channel)
                 if len(free) == limit:
@@ -199,7 +207,7 @@ class LightpathBook:
             raise InvalidInput(f"reservation: src and dst are both {src!r}; a lightpath joins two different sites")
         self._check_after_retire(f"reservation {src!r} -> {dst!r}", start)
         path = self.apn.path(src, dst)
-        cap = min(self.capacity(lid) for lid in path.link_ids)
+        cap = self._path_capacity(path.link_ids)
         if wavelengths > cap:
             raise InvalidInput(
                 f"reservation {src!r} -> {dst!r}: wavelengths = {wavelengths}; a link carries at most {cap}. "
@@ -225,11 +233,7 @@ class LightpathBook:
         for lid in path.link_ids:
             self._by_link[lid].add(rid)
             self._history_by_link[lid].add(rid)
-            # use changes only within the new window, where every reservation is still live (the
-            # retired ones ended by the retire point, which this window does not start before)
-            if lid not in self._stale:
-                window_peak = self._peak_in_use(self._by_link[lid], start_ns, end_ns)
-                self._peak[lid] = max(self._peak.get(lid, 0), window_peak)
+        self._stale.update(path.link_ids)  # (the peaks are swept when asked for, not at every booking)
         return r
 
     def retire(self, before: pd.Timestamp) -> int:
@@ -283,8 +287,8 @@ class LightpathBook:
     def peak_utilisation(self) -> float:
         """Highest fraction of any link's wavelengths in use at any instant, over every reservation
         held (retired ones included, released ones not) [pu]: the largest :meth:`utilisation`
-        over all time. Kept up to date at each booking; links a release touched are swept again
-        when asked."""
+        over all time. Each link booked or released since the last call is swept again (once
+        per call, not at every booking: a controller books a move at a time)."""
         for lid in self._stale:
             self._peak[lid] = self._peak_in_use(self._history_by_link.get(lid, ()), -(2**63), 2**63)
         self._stale.clear()
