@@ -431,11 +431,15 @@ class Controller:
         price = problem.price_jpy_per_mwh[:, block]
         curt = problem.curtailment_mw[:, block]
         sites, areas, site_area = self.fa.sites, self.fa.areas, self.fa.site_area
+        said: dict[tuple[str, int], str] = {}  # a slot's commands share a few verbs and sites
 
         def explain(verb: str, s: int) -> str:
-            a = site_area[s]
-            return (f"{verb} {sites[s]} ({areas[a]}: {price[a] / 1000:.2f} JPY/kWh, "
-                    f"curtailment {curt[a]:.0f} MW)")
+            text = said.get((verb, s))
+            if text is None:
+                a = site_area[s]
+                text = said[(verb, s)] = (f"{verb} {sites[s]} ({areas[a]}: {price[a] / 1000:.2f} JPY/kWh, "
+                                          f"curtailment {curt[a]:.0f} MW)")
+            return text
         return explain
 
     def _dispatch(self, state: FleetState, problem: PlanningProblem, res: PlanResult, t0: float, *,

@@ -7,7 +7,7 @@ controller reconciles desired against observed (see :mod:`wattbit.control.execut
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pandas as pd
@@ -40,7 +40,7 @@ RUNNING_STATUSES = frozenset({JobStatus.RUNNING, JobStatus.MIGRATING})
 _KEEP: Any = object()  # "leave this field as it is" (None is a value some fields take)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class JobState:
     """One job as observed now.
 
@@ -56,6 +56,18 @@ class JobState:
     done_gpu_h: float = 0.0
     busy_until: pd.Timestamp | None = None
 
+    def __init__(self, job: Job, status: JobStatus = JobStatus.PENDING, site: str | None = None,
+                 duty_pu: float = 0.0, done_gpu_h: float = 0.0, busy_until: pd.Timestamp | None = None) -> None:
+        # the fields set through their slots' own setters (_SET): a frozen dataclass's own
+        # __init__ goes through object.__setattr__ per field, which takes twice as long, and a
+        # twin builds a state per running job per slot
+        _SET[0](self, job)
+        _SET[1](self, status)
+        _SET[2](self, site)
+        _SET[3](self, duty_pu)
+        _SET[4](self, done_gpu_h)
+        _SET[5](self, busy_until)
+
     @property
     def remaining_gpu_h(self) -> float:
         return max(0.0, self.job.work_gpu_h - self.done_gpu_h)
@@ -69,6 +81,10 @@ class JobState:
                         self.duty_pu if duty_pu is None else duty_pu,
                         self.done_gpu_h if done_gpu_h is None else done_gpu_h,
                         self.busy_until if busy_until is _KEEP else busy_until)
+
+
+_SET = tuple(JobState.__dict__[f.name].__set__ for f in fields(JobState))
+"""JobState's slot setters, in field order."""
 
 
 @dataclass(frozen=True, slots=True)

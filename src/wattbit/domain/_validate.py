@@ -75,6 +75,8 @@ def fraction(owner: str, field: str, value: float, *, low: float = 0, high: floa
     ...
     wattbit.errors.InvalidInput: workload: utilisation_pu = 'high' is a string; expected a fraction in [0, 1], written without quotes or unit
     """
+    if type(value) is float and low <= value <= high:
+        return  # (the common case, first: every command with a duty cycle is checked)
     expected = f"a fraction in [{low}, {high}]"
     if not is_number(value):
         raise wrong_type(owner, field, value, expected + number_fix(value))
