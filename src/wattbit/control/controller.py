@@ -8,6 +8,7 @@ schedulers. Policies only switch levers (see :mod:`wattbit.control.policies`).
 
 from __future__ import annotations
 
+import bisect
 import time as _time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,13 +70,15 @@ class Decision:
 
 @dataclass(frozen=True, eq=False)
 class _StoredPlan:
-    """The last plan solved: when, the problem and its answer, and each job's class in it."""
+    """The last plan solved: when, the problem and its answer, each job's class in it, and the
+    slot (from the plan's start) before which each of its blocks ends."""
 
     now: pd.Timestamp
     problem: PlanningProblem
     result: PlanResult
     work_of: dict[str, int]
     service_of: dict[str, int]
+    block_ends: tuple[int, ...]
 
 
 def check_job(job: Job, fleet: Fleet) -> None:
@@ -161,6 +164,7 @@ class Controller:
         self._move_costs: dict[tuple[str, str], MoveCost] = {}  # per (source, destination)
         self._service_keys: dict[tuple, tuple[bool, ...]] = {}  # see _service_key
         self._mw_per_gpu_at: dict[tuple[int, float], float] = {}
+        self._one_slot = Blocks.uniform(1, self.step_h)  # this slot alone: its capacities
         inference_forecast_days = check_forecast_days(inference_forecast_days, "controller")
         self.inference_forecast = InferenceForecaster(self.step_s, inference_forecast_days, self.horizon_slots) \
             if inference_forecast_days and self.policy.planner and not self.policy.foresight else None
@@ -272,7 +276,7 @@ class Controller:
         return cap
 
     def _now_caps(self, state: FleetState) -> np.ndarray:
-        return self._site_caps(state, Blocks.uniform(1, self.step_h))[:, 0]
+        return self._site_caps(state, self._one_slot)[:, 0]
 
     # --- the decision ---------------------------------------------------------------------
     def step(self, state: FleetState, events: Sequence[DemandResponse | SiteOutage] = ()) -> Decision:
@@ -302,7 +306,8 @@ class Controller:
         self.time_s["solve"] += _time.perf_counter() - t2
         self.plans_solved += 1
         self.highs_s += res.solve_s
-        self._stored = _StoredPlan(state.now, problem, res, self._member_index(wmem), self._member_index(smem))
+        self._stored = _StoredPlan(state.now, problem, res, self._member_index(wmem), self._member_index(smem),
+                                   tuple(problem.blocks.end_slot.tolist()))
         return self._dispatch(state, problem, res, t0, block=0, wmem=wmem, smem=smem,
                               x=res.x_gpus[:, :, 0], m=res.m_gpus, y=res.y_gpus[:, :, 0],
                               w_ok=problem.work.allowed, s_ok=problem.service.allowed)
@@ -321,10 +326,10 @@ class Controller:
         if plan is None or self.replan_slots <= 1:
             return None
         k = round((state.now - plan.now).total_seconds() / self.step_s)
-        ends = plan.problem.blocks.end_slot
+        ends = plan.block_ends
         if not 0 < k < self.replan_slots or k >= ends[-1]:
             return None
-        block = int(np.searchsorted(ends, k, side="right"))  # the block that holds slot k
+        block = bisect.bisect_right(ends, k)  # the block that holds slot k
         work, service = plan.problem.work, plan.problem.service
         wkeys = {key: c for c, key in enumerate(work.keys)}
         skeys = {key: c for c, key in enumerate(service.keys)}
