@@ -90,19 +90,23 @@ class _Builder:
 
     def add_rows(self, n: int, lo, up) -> int:
         first = self.n_rows
-        self.lo.append(np.broadcast_to(np.asarray(lo, dtype=float), (n,)).copy())
-        self.up.append(np.broadcast_to(np.asarray(up, dtype=float), (n,)).copy())
+        self.lo.append(_flat(np.asarray(lo, dtype=float), (n,)).copy())
+        self.up.append(_flat(np.asarray(up, dtype=float), (n,)).copy())
         self.n_rows += n
         return first
 
     def add(self, rows, cols, vals) -> None:
-        rows, cols, vals = np.broadcast_arrays(
-            np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64),
-            np.asarray(vals, dtype=float))
-        rows, cols, vals = rows.ravel(), cols.ravel(), vals.ravel()
-        self.rows.append(rows)
-        self.cols.append(cols)
-        self.vals.append(vals)
+        rows, cols, vals = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64), np.asarray(vals, dtype=float)
+        shape = np.broadcast(rows, cols, vals).shape
+        self.rows.append(_flat(rows, shape))
+        self.cols.append(_flat(cols, shape))
+        self.vals.append(_flat(vals, shape))
+
+
+def _flat(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``a`` broadcast to ``shape``, flattened (np.broadcast_arrays' work without its Python
+    layer, which took longer than the rest of a plan's triplets: a plan adds some forty)."""
+    return (a if a.shape == shape else np.broadcast_to(a, shape)).ravel()
 
 
 def _quiet_highs(highspy):
