@@ -195,10 +195,10 @@ def test_a_pairs_move_cost_gives_the_move_time_to_the_last_bit(apn):
         for size in sizes:
             assert cost.time_s(size) == apn.move_time_s(size, src, dst, w, k)
             assert cost.breakdown(size) == apn.move_breakdown(size, src, dst, w, k)
-    with pytest.raises(InvalidInput, match="size_gb = nan"):
-        apn.move_cost("tokyo-dc", "kansai-dc").time_s(float("nan"))
-    with pytest.raises(InvalidInput, match="size_gb = -1.0"):
-        apn.move_cost("tokyo-dc", "kansai-dc").time_s(-1.0)
+    assert apn.move_cost("tokyo-dc", "kansai-dc").time_s(100) == apn.move_time_s(100.0, "tokyo-dc", "kansai-dc")
+    for bad in (float("nan"), -1.0, math.inf, "100", True):
+        with pytest.raises(InvalidInput, match=f"size_gb = {bad!r}"):
+            apn.move_cost("tokyo-dc", "kansai-dc").time_s(bad)
 
 
 def test_rtt_from_user_area(apn):

@@ -298,9 +298,9 @@ class MoveCost:
 
     def time_s(self, size_gb: float) -> float:
         """``breakdown(size_gb).total_s``, summed in the same order without building the parts
-        [s]; a negative or NaN size is refused."""
-        if not size_gb >= 0:
-            raise InvalidInput(f"move {self.src!r} -> {self.dst!r}: size_gb = {size_gb!r}; expected >= 0")
+        [s]; a size that is not a finite number >= 0 is refused."""
+        if not (type(size_gb) is float and 0.0 <= size_gb < math.inf):  # (checked in full only then)
+            positive(f"move {self.src!r} -> {self.dst!r}", "size_gb", size_gb, allow_zero=True)
         if self.src == self.dst or size_gb == 0:
             return 0.0
         bits = size_gb * 8.0

@@ -18,8 +18,8 @@ import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import accumulate
 
+import numpy as np
 import pandas as pd
 
 from wattbit.domain._validate import integer
@@ -96,7 +96,7 @@ class LightpathBook:
     def __init__(self, apn: APN) -> None:
         self.apn = apn
         self._reservations: dict[str, Reservation] = {}
-        self._span_ns: dict[str, tuple[int, int, int]] = {}  # rid -> (start, end [ns], wavelengths)
+        self._span_ns: dict[str, tuple[int, int, int, tuple[int, ...]]] = {}  # rid -> (start, end [ns], wavelengths, channels)
         self._by_link: dict[str, set[str]] = defaultdict(set)  # live: may still conflict
         self._history_by_link: dict[str, set[str]] = defaultdict(set)  # every reservation
         self._counter = itertools.count(1)
@@ -119,43 +119,51 @@ class LightpathBook:
         """Channels on a link [-]."""
         return self.apn.link(link_id).wavelengths
 
-    def _check_after_retire(self, what: str, start: pd.Timestamp) -> None:
+    def _check_after_retire(self, what: str, src: str, dst: str, start: pd.Timestamp) -> None:
         point = self._retired_to
         if point is not None and start < point:
             raise InvalidInput(
-                f"{what}: start = {start} is before the book's retire point {point} (retire(before={point})): "
+                f"{what} {src!r} -> {dst!r}: start = {start} is before the book's retire point {point} (retire(before={point})): "
                 "reservations that ended by then are no longer checked for conflicts, so the book answers only "
                 f"for windows from that instant on. Give start >= {point}"
             )
 
-    def _peak_in_use(self, rids: Iterable[str], start_ns: int, end_ns: int) -> int:
-        """Most channels the reservations ``rids`` hold at once within ``[start_ns, end_ns)`` [-]."""
-        span = self._span_ns
-        # a sweep over the reservations' starts and ends within the window; at one instant an
-        # end comes before a start (windows are [start, end): the two do not overlap)
-        events = []
-        for rid in rids:
-            r_start, r_end, n = span[rid]
-            if r_start < end_ns and start_ns < r_end:
-                events.append((max(start_ns, r_start), n))
-                events.append((r_end, -n))
-        events.sort()
-        return max(accumulate(n for _, n in events), default=0)  # (an end follows its start: never < 0)
+    def _peak_in_use(self, rids: Iterable[str], start_ns: int | None = None, end_ns: int | None = None) -> int:
+        """Most channels the reservations ``rids`` hold at once within ``[start_ns, end_ns)``
+        (None: unbounded) [-]: a sweep over their starts and ends, in arrays (a link's whole
+        history is swept when its peak is asked for)."""
+        spans = np.array([self._span_ns[rid][:3] for rid in rids], dtype=np.int64).reshape(-1, 3)
+        starts, ends, n = spans[:, 0], spans[:, 1], spans[:, 2]
+        if start_ns is not None or end_ns is not None:
+            hit = np.ones(len(spans), dtype=bool)
+            if end_ns is not None:
+                hit &= starts < end_ns
+            if start_ns is not None:
+                hit &= ends > start_ns
+                starts = np.maximum(starts, start_ns)
+            starts, ends, n = starts[hit], ends[hit], n[hit]
+        if not len(n):
+            return 0
+        # at one instant an end comes before a start (windows are [start, end): the two do not
+        # overlap): events sorted by instant, then by change, negative first
+        at, change = np.concatenate([ends, starts]), np.concatenate([-n, n])
+        order = np.lexsort((change, at))
+        return int(np.cumsum(change[order]).max())  # (an end follows its start: never < 0)
 
     def _busy_ns(self, link_id: str, start_ns: int, end_ns: int) -> set[int]:
         """Channels of the link held at some instant of ``[start_ns, end_ns)``."""
         busy: set[int] = set()
         span = self._span_ns
         for rid in self._by_link.get(link_id, ()):
-            r_start, r_end, _ = span[rid]
+            r_start, r_end, _, channels = span[rid]
             if r_start < end_ns and start_ns < r_end:  # Reservation.overlaps, in integers
-                busy.update(self._reservations[rid].channels)
+                busy.update(channels)
         return busy
 
     def free_channels(self, src: str, dst: str, start: pd.Timestamp, end: pd.Timestamp) -> tuple[int, ...]:
         """Channels free on every link of the src–dst path for the whole window."""
         start, end = _utc(start, "start"), _utc(end, "end")
-        self._check_after_retire(f"free channels {src!r} -> {dst!r}", start)
+        self._check_after_retire("free channels", src, dst, start)
         path = self.apn.path(src, dst)
         if not path.link_ids:
             return ()
@@ -205,7 +213,7 @@ class LightpathBook:
         wavelengths = integer("reservation", "wavelengths", wavelengths, low=1)  # (a Python int in the book)
         if src == dst:
             raise InvalidInput(f"reservation: src and dst are both {src!r}; a lightpath joins two different sites")
-        self._check_after_retire(f"reservation {src!r} -> {dst!r}", start)
+        self._check_after_retire("reservation", src, dst, start)
         path = self.apn.path(src, dst)
         cap = self._path_capacity(path.link_ids)
         if wavelengths > cap:
@@ -229,7 +237,7 @@ class LightpathBook:
             rid, src, dst, start, end, tuple(free[:wavelengths]), path.link_ids, owner, wavelengths * path.rate_gbps
         )
         self._reservations[rid] = r
-        self._span_ns[rid] = (start_ns, end_ns, wavelengths)
+        self._span_ns[rid] = (start_ns, end_ns, wavelengths, r.channels)
         for lid in path.link_ids:
             self._by_link[lid].add(rid)
             self._history_by_link[lid].add(rid)
@@ -290,6 +298,6 @@ class LightpathBook:
         over all time. Each link booked or released since the last call is swept again (once
         per call, not at every booking: a controller books a move at a time)."""
         for lid in self._stale:
-            self._peak[lid] = self._peak_in_use(self._history_by_link.get(lid, ()), -(2**63), 2**63)
+            self._peak[lid] = self._peak_in_use(self._history_by_link.get(lid, ()))
         self._stale.clear()
         return max((n / self.capacity(lid) for lid, n in self._peak.items()), default=0.0)

@@ -203,11 +203,14 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
                     done_now.append(jid)
                 continue
             s = site_i[st.site]
-            lost_h = min(step_h, lost_s.get(jid, 0.0) / 3600.0)
-            r = rate(st.duty_pu)
-            can = job.gpus * r * (step_h - lost_h)
+            lost = lost_s.get(jid)  # (most jobs lose no time in a slot)
+            lost_h = 0.0 if lost is None else min(step_h, lost / 3600.0)
+            duty = st.duty_pu
+            r = 1.0 if duty >= 1.0 else rate(duty)
             run_h = step_h - lost_h
-            remaining = max(0.0, job.work_gpu_h - st.done_gpu_h)  # (JobState.remaining_gpu_h)
+            can = job.gpus * r * run_h
+            left = job.work_gpu_h - st.done_gpu_h
+            remaining = left if left > 0.0 else 0.0  # (JobState.remaining_gpu_h)
             if can >= remaining - 1e-9:
                 run_h = remaining / (job.gpus * r)
                 states[jid] = JobState(job, JobStatus.DONE, st.site, 0.0, job.work_gpu_h, st.busy_until)
@@ -216,8 +219,8 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
                 done_now.append(jid)
             else:
                 states[jid] = JobState(job, st.status, st.site, st.duty_pu, st.done_gpu_h + can, st.busy_until)
-            busy_t[s] += job.gpus * st.duty_pu * (run_h + lost_h) / step_h
-            mwh_t[s] += job.gpus * mw_per_gpu(st.site, st.duty_pu) * (run_h + lost_h)
+            busy_t[s] += job.gpus * duty * (run_h + lost_h) / step_h
+            mwh_t[s] += job.gpus * mw_per_gpu(st.site, duty) * (run_h + lost_h)
         busy[t] = busy_t
         site_mwh[t] = mwh_t
         for jid in done_now:
