@@ -357,12 +357,11 @@ class Controller:
                 unplanned.append(st)
             else:
                 wmem[c].append(jid)
-        if unplanned:
-            views = self._work_views(unplanned, state.now.value)
-            for st, key in zip(unplanned, pb.work_keys(views, self.fa, spatial=pol.spatial,
-                                                       home_index=self.home_index)):
-                if key is None:
-                    continue
+        for st in unplanned:  # (their class needs no more of their view than this)
+            running = st.status in RUNNING_STATUSES
+            origin, pinned = pb.state_origin(st.job, self._state_site(st, running), running)
+            key = pb.work_key(st.job, origin, pinned, self.fa, spatial=pol.spatial, home_index=self.home_index)
+            if key is not None:
                 c = wkeys.get(key)
                 if c is None:
                     c = wkeys[key] = len(wmem)

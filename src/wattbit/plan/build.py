@@ -33,8 +33,10 @@ __all__ = [
     "service_classes",
     "service_key",
     "service_key_fields",
+    "state_origin",
     "with_expected_demand",
     "work_classes",
+    "work_key",
     "work_keys",
 ]
 
@@ -213,24 +215,35 @@ def job_views(jobs: Sequence[Job], now_ns: int, remaining_gpu_h: Sequence[float]
     deadline_in_h = np.where(has_dl,
                              np.maximum(np.minimum(to_deadline_h, earliest_h), to_deadline_h - margin_h),
                              release_in_h + runtime_h + nominal_slack_h)
-    origin = np.where(run | preemptible, site, -1)
+    origin = np.where(run | preemptible, site, -1)  # (state_origin's rule, in columns)
     return JobViews(tuple(jobs), rem, origin, run & ~preemptible, release_in_h, deadline_in_h, run)
 
 
+def state_origin(job: Job, site_index: int, running: bool) -> tuple[int, bool]:
+    """One job's ``origin`` and ``pinned`` as :func:`job_views` gives them: the site that holds
+    its state (``site_index``, -1 for none) if it runs or can be resumed, else -1; and whether it
+    runs and cannot be preempted."""
+    preemptible = job.kind.preemptible
+    return (site_index if running or preemptible else -1), (running and not preemptible)
+
+
+def work_key(job: Job, origin: int, pinned: bool, fa: FleetArrays, *, spatial: bool,
+             home_index) -> tuple | None:
+    """A job's flexibility class: (allowed-site flags, origin site index or -1, pinned); None
+    where the job may run nowhere in the fleet."""
+    if pinned:
+        allowed = fa.only(origin)
+    elif spatial:
+        allowed = fa.allowed_sites(job.allowed_areas)
+    else:
+        allowed = fa.only(origin if origin >= 0 else home_index(job))
+    return (allowed, (origin if (origin >= 0 and allowed[origin]) else -1), pinned) if any(allowed) else None
+
+
 def work_keys(views: JobViews, fa: FleetArrays, *, spatial: bool, home_index) -> list[tuple | None]:
-    """Each job's flexibility class: (allowed-site flags, origin site index or -1, pinned);
-    None where the job may run nowhere in the fleet."""
-    keys: list[tuple | None] = []
-    for job, origin, pinned in zip(views.jobs, views.origin.tolist(), views.pinned.tolist()):
-        if pinned:
-            allowed = fa.only(origin)
-        elif spatial:
-            allowed = fa.allowed_sites(job.allowed_areas)
-        else:
-            allowed = fa.only(origin if origin >= 0 else home_index(job))
-        keys.append((allowed, (origin if (origin >= 0 and allowed[origin]) else -1), pinned)
-                    if any(allowed) else None)
-    return keys
+    """Each job's :func:`work_key`."""
+    return [work_key(job, origin, pinned, fa, spatial=spatial, home_index=home_index)
+            for job, origin, pinned in zip(views.jobs, views.origin.tolist(), views.pinned.tolist())]
 
 
 def service_key_fields(job: Job) -> tuple:

@@ -209,8 +209,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
             r = 1.0 if duty >= 1.0 else rate(duty)
             run_h = step_h - lost_h
             can = job.gpus * r * run_h
-            left = job.work_gpu_h - st.done_gpu_h
-            remaining = left if left > 0.0 else 0.0  # (JobState.remaining_gpu_h)
+            remaining = max(0.0, job.work_gpu_h - st.done_gpu_h)  # (JobState.remaining_gpu_h)
             if can >= remaining - 1e-9:
                 run_h = remaining / (job.gpus * r)
                 states[jid] = JobState(job, JobStatus.DONE, st.site, 0.0, job.work_gpu_h, st.busy_until)
