@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from wattbit.errors import InvalidInput, SweepFailed, WattbitError
-from wattbit.units import JST
+from wattbit.units import JST, jst_minute
 
 app = typer.Typer(
     name="wattbit",
@@ -76,10 +76,10 @@ def data_import(
     for col in ("area", "first (JST)", "last (JST)", "hours"):
         table.add_column(col, justify="right" if col == "hours" else "left")
     for area, (a, b, n) in report.coverage.items():
-        table.add_row(area, f"{a.tz_convert(JST):%Y-%m-%d %H:%M}", f"{b.tz_convert(JST):%Y-%m-%d %H:%M}", f"{n:,}")
+        table.add_row(area, jst_minute(a), jst_minute(b), f"{n:,}")
     if report.price_coverage:
         a, b, n = report.price_coverage
-        table.add_row("JEPX prices", f"{a.tz_convert(JST):%Y-%m-%d %H:%M}", f"{b.tz_convert(JST):%Y-%m-%d %H:%M}", f"{n:,} slots")
+        table.add_row("JEPX prices", jst_minute(a), jst_minute(b), f"{n:,} slots")
     console.print(table)
     console.print(f"{len(report.sources)} files read, {len(report.ignored)} other files ignored", highlight=False)
     shown = IGNORED_SHOWN
@@ -268,7 +268,7 @@ def fleet_workload(
     t0 = _when(start, "--start") or sc.start
     t1 = _when(end, "--end") or sc.end
     reports = describe_workload(sc.fleet, spec, t0, t1)
-    span = f"{t0.tz_convert(JST):%Y-%m-%d %H:%M} .. {t1.tz_convert(JST):%Y-%m-%d %H:%M} JST"
+    span = f"{jst_minute(t0)} .. {jst_minute(t1)} JST"
     mix = reports["mix"][["jobs", "gpu_h", "gpu_h_share_pu", "gpus_p50", "gpus_max", "runtime_h_p50",
                           "runtime_h_mean", "runtime_h_p90", "resident_share_pu"]]
     mix.columns = ["jobs", "GPU-h", "share", "GPUs p50", "GPUs max", "h p50", "h mean", "h p90", "resident"]
@@ -293,8 +293,8 @@ def _run_with_progress(scenario, policies, data, out: Path, report: bool, worker
     make_out_dir(out)  # and the folder the outputs go to, rather than after the run
     console.print(
         f"[bold]{scenario.name}[/]: fleet {scenario.fleet.name} ({len(scenario.fleet.sites)} sites, "
-        f"{scenario.fleet.gpu_count:,} GPUs), {scenario.start.tz_convert(JST):%Y-%m-%d %H:%M} .. "
-        f"{scenario.end.tz_convert(JST):%Y-%m-%d %H:%M} JST, policies: {', '.join(policies)}")
+        f"{scenario.fleet.gpu_count:,} GPUs), {jst_minute(scenario.start)} .. "
+        f"{jst_minute(scenario.end)} JST, policies: {', '.join(policies)}")
     with console.status("loading grid data, building jobs and the APN"):
         world = build_world(scenario, data_dir=data)
     console.print(f"{len(world.jobs):,} jobs, {len(world.truth.time):,} slots of "
@@ -438,7 +438,7 @@ def serve(
                 console.print(f"{f.name} = {getattr(settings, f.name)}", highlight=False, markup=False)
         return
     replay = ("" if settings.replay_start is None else
-              f", grid replayed from {settings.replay_start.tz_convert(JST):%Y-%m-%d %H:%M} JST")
+              f", grid replayed from {jst_minute(settings.replay_start)} JST")
     console.print(f"wattbit control plane on http://{host}:{port} (fleet {fleet}, executor {executor}{replay}); "
                   f"API docs at /docs")
     serve_api(settings, host=host, port=port)

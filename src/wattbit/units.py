@@ -169,6 +169,16 @@ def jst_text(ts: pd.Timestamp) -> str:
     return t.strftime(fmt) + " JST"
 
 
+def jst_minute(ts: pd.Timestamp) -> str:
+    """An instant in JST, to the minute, without the zone's name (for table cells and ranges
+    that name it once).
+
+    >>> jst_minute(pd.Timestamp("2023-03-05 15:00", tz="UTC"))
+    '2023-03-06 00:00'
+    """
+    return f"{pd.Timestamp(ts).tz_convert(JST):%Y-%m-%d %H:%M}"
+
+
 def fiscal_year(ts: pd.Timestamp) -> int:
     """Japanese fiscal year (April–March) of an instant, judged in JST.
 

@@ -87,3 +87,15 @@ def test_aware_instants_in_any_zone_still_work():
     assert s.slot(pd.Timestamp("2022-04-30 17:00", tz="UTC")) == 2
     assert s.slot("2022-05-01 03:59+09:00") == 3
     assert s.at(jst("2022-05-01 00:00"))["price_jpy_per_mwh"] == {"kyushu": 1e4, "tokyo": 1e4}
+
+
+def test_selecting_areas_orders_the_columns_and_keeps_signals_that_have_them_already():
+    s = signals(3)
+    price = np.array([[10.0, 20.0]] * 3)  # kyushu, tokyo
+    s = GridSignals(s.time, s.areas, s.curtailment_mw, price, s.carbon_avg_g_per_kwh, s.carbon_marginal_g_per_kwh)
+    swapped = s.select_areas(["tokyo", "kyushu"])
+    assert swapped.areas == ("tokyo", "kyushu")
+    assert swapped.price_jpy_per_mwh.tolist() == [[20.0, 10.0]] * 3
+    assert s.select_areas(("kyushu", "tokyo")) is s
+    with pytest.raises(InvalidInput, match="hokkaido"):
+        s.select_areas(["hokkaido"])

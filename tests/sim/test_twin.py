@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from wattbit.errors import InvalidInput
 from wattbit.examples import tiny_jobs, tiny_scenario
 from wattbit.plan.build import fleet_arrays
 from wattbit.sim.kpi import format_kpi_table
-from wattbit.sim.run import build_world, simulate
+from wattbit.sim.run import build_world, simulate, twin_controller
+from wattbit.sim.twin import run_twin
 
 GOLDEN = Path(__file__).parent / "golden" / "kpi_tiny.txt"
 POLICIES = ("baseline", "temporal", "spatial", "wls", "oracle")
@@ -182,3 +185,13 @@ def test_data_that_end_before_the_last_deadline_are_told_in_jst():
                                          r"at 2023-04-\d\d \d\d:\d\d JST \(the jobs' last deadline, on "
                                          r"the slot grid\); the run stops"):
         build_world(sc)
+
+
+@pytest.mark.parametrize(("change", "message"), [({"home_site": "okinawa-dc"}, "okinawa-dc"),
+                                                ({"allowed_areas": frozenset({"hokkaido"})}, "hold no site of fleet")])
+def test_the_twin_refuses_a_job_the_fleet_has_no_site_for(change, message):
+    sc = tiny_scenario()
+    world = build_world(sc)
+    job = dataclasses.replace(tiny_jobs()[0], **change)
+    with pytest.raises(InvalidInput, match=message):
+        run_twin(twin_controller(sc, world, "wls"), [job], world.truth)

@@ -43,7 +43,7 @@ from wattbit.plan.lp import PlanResult, solve
 from wattbit.plan.problem import Blocks, PlanningProblem, weight_kwargs
 from wattbit.power import throttled_mw_per_gpu
 
-__all__ = ["Controller", "Decision", "check_job"]
+__all__ = ["Controller", "Decision"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,16 +79,6 @@ class _StoredPlan:
     work_of: dict[str, int]
     service_of: dict[str, int]
     block_ends: tuple[int, ...]
-
-
-def check_job(job: Job, fleet: Fleet) -> None:
-    """Reject a job the fleet cannot run: unknown home site, or allowed only where no site is."""
-    fleet.site(job.home_site)
-    if not fleet.sites_in(job.allowed_areas):
-        raise InvalidInput(
-            f"job {job.job_id!r}: allowed_areas = {sorted(job.allowed_areas)} holds no site of fleet "
-            f"{fleet.name!r} (its areas: {', '.join(fleet.areas)}); allow an area with a site"
-        )
 
 
 class Controller:
@@ -416,8 +406,7 @@ class Controller:
         wc, wmem = pb.work_classes(
             views, self.fa, blocks, spatial=pol.spatial, temporal=pol.temporal,
             pacing_pu=self.pacing_pu, move_time_s=self.move_time_s, home_index=self.home_index)
-        sc, smem = pb.service_classes(services, now, self.fa, blocks, reroute=pol.reroute,
-                                      rtt_s=self.rtt_s, home_index=self.home_index, key_of=self._service_key)
+        sc, smem = pb.service_classes(services, now, self.fa, blocks, key_of=self._service_key)
         if self.inference_forecast is not None:
             self.inference_forecast.observe(services, self._service_key, now.value)
             sc, smem = pb.with_expected_demand(sc, smem, *self.inference_forecast.block_demand(now.value, blocks.slots))

@@ -56,8 +56,8 @@ def plan_oracle(fleet: Fleet, apn, jobs: Sequence[Job], truth: GridSignals, *,
     services = [j for j in jobs if j.kind is JobKind.ONLINE_INFERENCE]
     wc, wmem = pb.work_classes(views, fa, blocks, spatial=True, temporal=True, pacing_pu=1.0,
                                move_time_s=lambda *a: 0.0, home_index=lambda j: index[j.home_site])
-    sc, smem = pb.service_classes(services, start, fa, blocks, reroute=True, rtt_s=apn.rtt_s,
-                                  home_index=lambda j: index[j.home_site])
+    sc, smem = pb.service_classes(services, start, fa, blocks, key_of=lambda j: pb.service_key(
+        j, fa, reroute=True, rtt_s=apn.rtt_s, home_index=lambda j: index[j.home_site]))
     cap = np.repeat(fa.cap_gpus[:, None], blocks.n, 1).astype(float)
     for o in outages:
         hit = (truth.time < o.end) & (truth.time + pd.Timedelta(hours=step_h) > o.start)

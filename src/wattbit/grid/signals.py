@@ -118,7 +118,10 @@ class GridSignals:
                            step_s=self.step_s)
 
     def select_areas(self, areas) -> GridSignals:
-        """Columns for ``areas``, in that order."""
+        """Columns for ``areas``, in that order (these signals themselves when they are already
+        those columns: signals are immutable)."""
+        if tuple(areas) == self.areas:
+            return self
         idx = [self.area_index(a) for a in areas]
         return GridSignals(self.time, tuple(areas), *(getattr(self, f)[:, idx] for f in SIGNAL_FIELDS),
                            step_s=self.step_s)

@@ -8,7 +8,7 @@ Online inference forms service classes (same sites inside the RTT budget).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,7 +103,7 @@ def grid_blocks(signals: GridSignals, areas: Sequence[str], blocks: Blocks):
     :data:`wattbit.grid.carbon.MARGINAL_THERMAL_G_PER_KWH` (LNG combined cycle, 490 g/kWh, the
     value the signals carry outside curtailment): the same in every window, so a slot is charged
     alike in a plan's horizon, in a run in one piece and in a chunk of it."""
-    sig = signals if tuple(areas) == signals.areas else signals.select_areas(areas)
+    sig = signals.select_areas(areas)
     price = blocks.aggregate_mean(sig.price_jpy_per_mwh).T
     curt = blocks.aggregate_mean(sig.curtailment_mw).T
     mc_eff = np.where(sig.curtailment_mw > 0, MARGINAL_THERMAL_G_PER_KWH, sig.carbon_marginal_g_per_kwh)
@@ -362,19 +362,12 @@ def work_classes(views: JobViews | Iterable[JobView], fa: FleetArrays, blocks: B
 
 
 def service_classes(jobs: Iterable[Job], now: pd.Timestamp, fa: FleetArrays, blocks: Blocks, *,
-                    reroute: bool, rtt_s, home_index, key_of=None) -> tuple[ServiceClasses, list]:
-    """Online inference grouped by the sites that may serve it; demand per block [GPU] is each
-    job's GPUs times the share of the block inside its serving window.
-
-    rtt_s(user_area, site) gives the round trip from a grid area's users to a site [s];
-    key_of(job), if given, is :func:`service_key` with these arguments (a caller that remembers
-    keys passes its own).
-    """
+                    key_of: Callable[[Job], tuple[bool, ...]]) -> tuple[ServiceClasses, list]:
+    """Online inference grouped by the sites that may serve it (``key_of(job)``: its
+    :func:`service_key`, which a caller may remember); demand per block [GPU] is each job's GPUs
+    times the share of the block inside its serving window."""
     S, B = len(fa.sites), blocks.n
     start_h, end_h = blocks.offset_h, blocks.end_h
-    if key_of is None:
-        def key_of(job: Job) -> tuple[bool, ...]:
-            return service_key(job, fa, reroute=reroute, rtt_s=rtt_s, home_index=home_index)
     groups: dict[tuple, list[Job]] = defaultdict(list)
     for job in jobs:
         groups[key_of(job)].append(job)

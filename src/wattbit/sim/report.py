@@ -39,7 +39,7 @@ from wattbit.plan.build import fleet_arrays
 from wattbit.sim.kpi import KPI_LABELS, absorbed_by_area, kpi_table
 from wattbit.sim.run import Comparison
 from wattbit.sim.twin import TwinResult
-from wattbit.units import JST
+from wattbit.units import JST, jst_minute
 
 __all__ = [
     "HOURLY_AFTER_DAYS",
@@ -584,10 +584,6 @@ def _kpi_html(t: pd.DataFrame) -> str:
     return _html_table(["KPI"] + list(t.columns), rows, "kpi")
 
 
-def _jst_text(ts) -> str:
-    return pd.Timestamp(ts).tz_convert(JST).strftime("%Y-%m-%d %H:%M")
-
-
 def _window_text(start, end) -> str:
     """'2023-03-19 10:00 – 15:00', with the end's date where it falls on another day (JST).
 
@@ -596,7 +592,7 @@ def _window_text(start, end) -> str:
     """
     a, b = pd.Timestamp(start).tz_convert(JST), pd.Timestamp(end).tz_convert(JST)
     end_format = "%H:%M" if b.date() == a.date() else "%Y-%m-%d %H:%M"
-    return f"{a:%Y-%m-%d %H:%M} – {b.strftime(end_format)}"
+    return f"{jst_minute(a)} – {b.strftime(end_format)}"
 
 
 def _dr_html(comparison: Comparison) -> str:
@@ -874,15 +870,15 @@ def write_report(comparison: Comparison, path: Path, *, title: str | None = None
     times = first.areas.index.get_level_values("time")
     run_start, run_end = times.min(), times.max() + pd.Timedelta(hours=first.step_h)
     v = _View(comparison, _table(comparison), _focus(list(results)), _long_run(first), run_start,
-              run_end, _jst_text(sc.end) if sc.end < run_end else None)
+              run_end, jst_minute(sc.end) if sc.end < run_end else None)
     body = (_headline_section(v) + _curtailment_section(v) + _sites_section(v) + _delays_section(v)
             + _apn_section(v, (lightpaths or {}).get(v.focus)) + _policies_section(v)
             + _monthly_section(v))
-    title = title or f"wattbit: scenario {sc.name}, {_jst_text(sc.start)} – {_jst_text(sc.end)} JST"
+    title = title or f"wattbit: scenario {sc.name}, {jst_minute(sc.start)} – {jst_minute(sc.end)} JST"
     nav = "".join(f'<a href="#{a}">{html.escape(h)}</a>' for a, h in SECTIONS)
     meta = (f"Fleet {sc.fleet.name} ({len(sc.fleet.sites)} sites, {sc.fleet.gpu_count:,} GPUs, "
             f"areas {', '.join(sc.fleet.areas)}); {len(comparison.world.jobs):,} jobs; run window "
-            f"{_jst_text(run_start)} – {_jst_text(run_end)} JST in {_fmt(first.step_h * 60)}-minute "
+            f"{jst_minute(run_start)} – {jst_minute(run_end)} JST in {_fmt(first.step_h * 60)}-minute "
             f"slots; policies {', '.join(results)}.")
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -47,7 +47,7 @@ from wattbit.domain._validate import is_integer, is_number
 from wattbit.errors import InvalidInput, MissingExtra, SweepFailed
 from wattbit.files import write_whole
 from wattbit.sim.kpi import MEASURED_KPIS
-from wattbit.units import JST
+from wattbit.units import jst_minute
 
 __all__ = [
     "CELL_RETRIES",
@@ -410,7 +410,7 @@ def _read_cell(path: Path) -> list[dict] | None:
 def describe_cell(cell: Cell) -> str:
     """'cell 3 (fleet x2, 1 fiber pairs, 2023-03-06 00:00 .. 2023-03-13 00:00 JST)'."""
     return (f"cell {cell.index} (fleet x{cell.fleet_scale:g}, {cell.fiber_pairs} fiber pairs, "
-            f"{cell.start.tz_convert(JST):%Y-%m-%d %H:%M} .. {cell.end.tz_convert(JST):%Y-%m-%d %H:%M} JST)")
+            f"{jst_minute(cell.start)} .. {jst_minute(cell.end)} JST)")
 
 
 def check_cells(spec: SweepSpec, data_dir: Path | None = None) -> None:
@@ -426,7 +426,7 @@ def check_cells(spec: SweepSpec, data_dir: Path | None = None) -> None:
     if outside:
         raise InvalidInput(
             f"sweep {spec.name!r}: {len(outside)} of {len(cells)} cells lie outside the grid data, "
-            f"which cover {first.tz_convert(JST):%Y-%m-%d %H:%M} .. {last.tz_convert(JST):%Y-%m-%d %H:%M} "
+            f"which cover {jst_minute(first)} .. {jst_minute(last)} "
             f"JST ({'the bundled dataset' if data_dir is None else data_dir}): "
             + "; ".join(describe_cell(c) for c in outside[:3]) + ("; ..." if len(outside) > 3 else "")
             + ". Choose periods inside the data, or import newer files (wattbit data import) and "
@@ -654,8 +654,8 @@ def summary_markdown(result: SweepResult) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in t.itertuples(index=False):
         r = r._asdict()
-        period = (f"{r['period_start'].tz_convert(JST):%Y-%m-%d %H:%M} .. "
-                  f"{r['period_end'].tz_convert(JST):%Y-%m-%d %H:%M}")
+        period = (f"{jst_minute(r['period_start'])} .. "
+                  f"{jst_minute(r['period_end'])}")
         row = [str(r["cell"]), f"{r['fleet_scale']:g}", f"{r['fleet_gpus']:,}", str(r["fiber_pairs"]),
                period, r["policy"]]
         row += [fmt.format(r[k]) if k in r and pd.notna(r[k]) else "-" for k, _, fmt in KPI_SUMMARY]

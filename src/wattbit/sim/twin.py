@@ -17,7 +17,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from wattbit.control.controller import Controller, check_job
+from wattbit.control.controller import Controller
 from wattbit.control.state import JobState, JobStatus
 from wattbit.domain import DemandResponse, Job, JobKind, Migrate, SiteOutage
 from wattbit.grid import GridSignals
@@ -25,6 +25,7 @@ from wattbit.plan import build as pb
 from wattbit.plan.problem import Blocks
 from wattbit.sim.executor import SimulatedExecutor
 from wattbit.units import NS_PER_H
+from wattbit.workload import job_sites
 
 __all__ = ["SLOT_COUNTERS", "TwinResult", "job_end", "run_twin", "run_window"]
 
@@ -99,7 +100,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     checked: set[tuple[str, frozenset[str]]] = set()  # jobs share a few (home, areas) pairs
     for job in jobs:
         if (job.home_site, job.allowed_areas) not in checked:
-            check_job(job, fleet)
+            job_sites(fleet, job)  # a site it may run at (a job larger than any of them just waits)
             checked.add((job.home_site, job.allowed_areas))
     step_s = truth.step_s
     step_h = step_s / 3600.0

@@ -21,6 +21,7 @@ __all__ = [
     "check_jobs",
     "compare_to_trace",
     "describe_workload",
+    "job_sites",
     "jobs_frame",
     "mix_report",
     "size_distribution",
@@ -189,6 +190,19 @@ def compare_to_trace(jobs: Sequence[Job]) -> pd.DataFrame:
     return out.set_index(["kind", "statistic"])
 
 
+def job_sites(fleet: Fleet, job: Job) -> list:
+    """The fleet's sites a job may run at; InvalidInput, naming the job and the fix, if its home
+    site is not the fleet's or its allowed areas hold none of the fleet's sites."""
+    fleet.site(job.home_site)
+    sites = fleet.sites_in(job.allowed_areas)
+    if not sites:
+        raise InvalidInput(
+            f"job {job.job_id!r}: allowed_areas = {sorted(job.allowed_areas)} hold no site of fleet "
+            f"{fleet.name!r} (its areas: {', '.join(fleet.areas)}); allow one of those areas"
+        )
+    return sites
+
+
 def check_jobs(fleet: Fleet, jobs: Sequence[Job]) -> None:
     """Reject jobs a fleet cannot run: unknown home site, no fleet site in the allowed areas, or
     more GPUs than any allowed site holds. Raises InvalidInput naming the job and the fix.
@@ -197,13 +211,7 @@ def check_jobs(fleet: Fleet, jobs: Sequence[Job]) -> None:
     >>> check_jobs(tiny_fleet(), tiny_jobs())
     """
     for j in jobs:
-        fleet.site(j.home_site)
-        sites = fleet.sites_in(j.allowed_areas)
-        if not sites:
-            raise InvalidInput(
-                f"job {j.job_id!r}: allowed_areas = {sorted(j.allowed_areas)} hold no site of fleet "
-                f"{fleet.name!r} (its areas: {', '.join(fleet.areas)}); allow one of those areas"
-            )
+        sites = job_sites(fleet, j)
         largest = max(s.gpu_count for s in sites)
         if j.gpus > largest:
             raise InvalidInput(
