@@ -142,13 +142,15 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     totals = [name for name in SLOT_COUNTERS if name != "lightpaths"]
     so_far = np.zeros((T, len(totals)))  # the running totals after each slot
     for t, now in enumerate(times):
-        while ptr < len(pending) and pending[ptr].release <= now:
+        now_ns = now.value  # (instants compared as integer nanoseconds: Timestamps compare slowly)
+        end_ns = now_ns + step_ns
+        while ptr < len(pending) and pending[ptr].release_ns <= now_ns:
             ex.submit(pending[ptr])
             active[pending[ptr].job_id] = None
             ptr += 1
-        events = [d for d in demand_response if now <= d.notice_at < now + step] + \
-                 [o for o in outages if now <= o.start < now + step]
-        out = frozenset(o.site for o in outages if o.start < now + step and o.end > now)
+        events = [d for d in demand_response if now_ns <= d.notice_at.value < end_ns] + \
+                 [o for o in outages if now_ns <= o.start.value < end_ns]
+        out = frozenset(o.site for o in outages if o.start.value < end_ns and o.end.value > now_ns)
         state = ex.fleet_state(now, out, job_ids=active)
         decision = controller.step(state, events)
         decide[t] = decision.decide_s
@@ -176,8 +178,6 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
 
         # --- advance the slot ---------------------------------------------------------------
         done_now = []
-        now_ns = now.value
-        end_ns = now_ns + step_ns
         states, lost_s = ex.states, ex.lost_s
         busy_t = [0.0] * S  # this slot's rows, as lists: per-element NumPy indexing is slow here
         mwh_t = [0.0] * S
