@@ -345,12 +345,12 @@ def work_classes(views: JobViews | Iterable[JobView], fa: FleetArrays, blocks: B
     members: list[list[str]] = [[] for _ in range(C)]
     for c, job in zip(cls, kept):
         members[c].append(job.job_id)
-    if spatial:
-        for c in np.flatnonzero(origin >= 0):
-            mean_gb = gb_c[c] / count[c]
-            for s in np.flatnonzero(allowed[c]):
-                if s != origin[c]:
-                    move_h[c, s] = move_time_s(mean_gb, fa.sites[origin[c]], fa.sites[s]) / 3600.0
+    if spatial:  # (Python numbers in the loop: NumPy scalars are slow to index and to check)
+        moving = np.flatnonzero(origin >= 0)
+        for c, o, mean_gb in zip(moving.tolist(), origin[moving].tolist(), (gb_c[moving] / count[moving]).tolist()):
+            for s in np.flatnonzero(allowed[c]).tolist():
+                if s != o:
+                    move_h[c, s] = move_time_s(mean_gb, fa.sites[o], fa.sites[s]) / 3600.0
     running_gpus = restart_h = None
     if restart_costs:
         running = cols.running[idx]
