@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,3 +102,21 @@ def test_a_waiting_job_too_large_for_the_plan_leaves_room_for_a_smaller_one_afte
     placed, actions = _dispatch(states, [tuple(jobs)], [[200.0, 0.0, 0.0]])
     assert sorted(placed) == ["a", "c"] and {p.site for p in placed.values()} == {"tokyo-dc"}
     assert sorted(a.job_id for a in actions if isinstance(a, Start)) == ["a", "c"]
+
+
+def test_a_job_state_is_the_frozen_dataclass_its_fields_say():
+    """JobState's own __init__ (through its slots' setters) takes the fields' names, order and
+    defaults, so that JobState(job), dataclasses.replace and pickling agree."""
+    import inspect
+    import pickle
+
+    params = list(inspect.signature(JobState.__init__).parameters.values())[1:]
+    assert [(p.name, p.default) for p in params] == [
+        (f.name, inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
+        for f in dataclasses.fields(JobState)]
+    job = Job("j", "t", JobKind.TRAINING, 8, 1.0, NOW, NOW + pd.Timedelta(hours=4), "tokyo-dc", frozenset({"tokyo"}))
+    st = JobState(job, JobStatus.RUNNING, "tokyo-dc", 0.5, 2.0)
+    assert dataclasses.replace(st, site="kansai-dc") == JobState(job, JobStatus.RUNNING, "kansai-dc", 0.5, 2.0)
+    assert pickle.loads(pickle.dumps(st)) == st and hash(st) == hash(JobState(job, JobStatus.RUNNING, "tokyo-dc", 0.5, 2.0))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        st.site = "kansai-dc"

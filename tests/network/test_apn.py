@@ -199,6 +199,9 @@ def test_a_pairs_move_cost_gives_the_move_time_to_the_last_bit(apn):
     for bad in (float("nan"), -1.0, math.inf, "100", True):
         with pytest.raises(InvalidInput, match=f"size_gb = {bad!r}"):
             apn.move_cost("tokyo-dc", "kansai-dc").time_s(bad)
+    # the arguments are checked even where nothing would move
+    with pytest.raises(InvalidInput, match="wavelengths = 65"):
+        apn.move_time_s(10.0, "tokyo-dc", "tokyo-dc", wavelengths=65)
 
 
 def test_rtt_from_user_area(apn):

@@ -189,7 +189,7 @@ class Controller:
         cost = self._move_costs.get((src, dst))
         if cost is None:
             cost = self._move_costs[(src, dst)] = self.apn.move_cost(src, dst)
-        return cost.time_s(size_gb)
+        return float(cost.time_s(size_gb))
 
     def _transfer_s(self, job: Job, src: str, dst: str) -> float:
         return self.move_time_s(job.checkpoint_gb, src, dst)

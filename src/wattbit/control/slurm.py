@@ -221,15 +221,15 @@ def job_from_dict(d: Mapping) -> Job:
     )
 
 
-def _native_order(native_id: str) -> tuple:
-    """The order Slurm gave a native job id in: its numbers in turn, then the text around them
-    (an array task's ``_4`` after ``_3`` and before ``_10``, a heterogeneous component's ``+0``).
+def _native_order(native_id: str) -> tuple[int, int, str]:
+    """The order Slurm gave a native job id in: its leading number, an array task's index (``_4``
+    before ``_10``; -1 for none), then the text (a heterogeneous component's ``+0``).
 
     >>> sorted(["12+1", "9", "12_10", "12_3", "12+0", "x"], key=_native_order)
     ['x', '9', '12+0', '12+1', '12_3', '12_10']
     """
-    numbers = tuple(int(n) for n in re.findall(r"\d+", native_id))
-    return (native_id[:1].isdigit(), numbers, native_id)
+    m = re.match(r"(\d*)(?:_(\d+))?", native_id)
+    return (int(m.group(1)) if m.group(1) else -1, int(m.group(2)) if m.group(2) else -1, native_id)
 
 
 def _parse_comment(text: str) -> dict[str, str]:

@@ -53,6 +53,7 @@ __all__ = [
     "MoveCost",
     "Path",
     "build_apn",
+    "goodput_gbps",
     "transport_power_w",
 ]
 
@@ -236,29 +237,13 @@ def goodput_gbps(line_gbps: float, rtt_s: float, params: ApnParams = DEFAULT_PAR
     rate, flows × window / RTT).
 
     line_gbps : capacity allocated to the move [Gbit/s];  rtt_s : round-trip time [s]
+
+    >>> goodput_gbps(400.0, 0.0)
+    (360.0, False)
     """
     line = params.transfer_efficiency_pu * line_gbps
     window = params.flows * params.flow_window_gb * 8.0 / rtt_s if rtt_s > 0 else math.inf
     return min(line, window), window < line
-
-
-def transfer_parts_s(
-    size_gb: float, line_gbps: float, rtt_s: float, params: ApnParams = DEFAULT_PARAMS
-) -> tuple[float, float, bool]:
-    """Transfer time [s], goodput [Gbit/s] and whether the windows bind, for one move.
-
-    goodput: :func:`goodput_gbps`; time = size / goodput + RTT (connection handshake) + RTT/2
-    (the last byte in flight).
-
-    size_gb : data moved [GB];  line_gbps : capacity allocated to the move [Gbit/s];
-    rtt_s : round-trip time [s]
-
-    >>> t, r, w = transfer_parts_s(1000.0, 400.0, 0.0)
-    >>> round(t, 3), r, w
-    (22.222, 360.0, False)
-    """
-    rate, window_limited = goodput_gbps(line_gbps, rtt_s, params)
-    return size_gb * 8.0 / rate + 1.5 * rtt_s if size_gb > 0 else 0.0, rate, window_limited
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +268,8 @@ class MoveCost:
     window_limited: bool
 
     def breakdown(self, size_gb: float) -> MoveBreakdown:
-        """The parts of moving ``size_gb`` [GB] (nothing moves between a site and itself)."""
+        """The parts of moving ``size_gb`` [GB] (nothing moves between a site and itself): the
+        transfer is size / goodput + RTT (connection handshake) + RTT/2 (the last byte in flight)."""
         if self.src == self.dst or size_gb == 0:
             return MoveBreakdown(0.0, 0.0, 0.0, 0.0, math.inf, 0.0, False)
         return MoveBreakdown(
@@ -298,7 +284,12 @@ class MoveCost:
 
     def time_s(self, size_gb: float) -> float:
         """``breakdown(size_gb).total_s``, summed in the same order without building the parts
-        [s]; a size that is not a finite number >= 0 is refused."""
+        [s]; a size that is not a finite number >= 0 is refused.
+
+        >>> cost = MoveCost("a", "b", 800.0, 800.0, 360.0, 0.0, 60.0, 400.0, False)
+        >>> round(cost.time_s(1000.0), 3)  # write 10 s + transfer 22.222 s + restore 10 s + setup 60 s
+        102.222
+        """
         if not (type(size_gb) is float and 0.0 <= size_gb < math.inf):  # (checked in full only then)
             positive(f"move {self.src!r} -> {self.dst!r}", "size_gb", size_gb, allow_zero=True)
         if self.src == self.dst or size_gb == 0:
@@ -576,11 +567,13 @@ class APN:
         concurrent_moves : moves sharing them [-]
         """
         positive("move", "size_gb", size_gb, allow_zero=True)
-        return self.move_cost(src, dst, wavelengths, concurrent_moves).breakdown(size_gb)
+        return self.move_cost(src, dst, wavelengths, concurrent_moves).breakdown(size_gb)  # (all checked)
 
     def move_cost(self, src: str, dst: str, wavelengths: int = 1, concurrent_moves: int = 1) -> MoveCost:
         """The constants of a move from ``src`` to ``dst`` (:class:`MoveCost`: its ``time_s(size_gb)``
-        is :meth:`move_time_s` for any size); the arguments as :meth:`move_breakdown`'s."""
+        is :meth:`move_time_s` for any size); the arguments as :meth:`move_breakdown`'s, each
+        checked even where nothing would move (more wavelengths than a link carries are refused
+        between a site and itself too)."""
         _count("move", "wavelengths", wavelengths)
         _count("move", "concurrent_moves", concurrent_moves)
         path = self.path(src, dst)

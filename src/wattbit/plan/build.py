@@ -228,9 +228,10 @@ def state_origin(job: Job, site_index: int, running: bool) -> tuple[int, bool]:
 
 
 def work_key(job: Job, origin: int, pinned: bool, fa: FleetArrays, *, spatial: bool,
-             home_index) -> tuple | None:
+             home_index: Callable[[Job], int]) -> tuple | None:
     """A job's flexibility class: (allowed-site flags, origin site index or -1, pinned); None
-    where the job may run nowhere in the fleet."""
+    where the job may run nowhere in the fleet. ``origin`` and ``pinned`` as :func:`job_views`
+    gives them (or :func:`state_origin`, for one job)."""
     if pinned:
         allowed = fa.only(origin)
     elif spatial:

@@ -115,9 +115,7 @@ def run_twin(controller: Controller, jobs: Sequence[Job], truth: GridSignals, *,
     def mw_per_gpu(site: str, duty: float) -> float:
         return throttled_mw_per_gpu(fleet.site(site), duty)
 
-    @cache
-    def rate(duty: float) -> float:
-        return 1.0 if duty >= 1.0 else work_rate_pu(duty)
+    rate = cache(work_rate_pu)  # (asked below only for a duty under 1: at full duty the rate is 1)
 
     ex = SimulatedExecutor(fleet)
     pending = sorted(jobs, key=lambda j: (j.release_ns, j.job_id))
