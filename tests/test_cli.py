@@ -89,7 +89,8 @@ def test_an_error_keeps_the_brackets_of_the_section_it_names(tmp_path, monkeypat
 
 @pytest.mark.parametrize("args", [["simulate", "--start", "yesterday"],
                                   ["fleet", "workload", "--start", "garbage"],
-                                  ["data", "forecast-error", "--end", "garbage"]])
+                                  ["data", "forecast-error", "--end", "garbage"],
+                                  ["fleet", "workload", "--end", ""]])
 def test_a_date_that_is_no_date_is_refused_naming_the_option(monkeypatch, capsys, args):
     code, out = _run_main(monkeypatch, capsys, *args)
     assert code == 2

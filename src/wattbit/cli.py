@@ -37,15 +37,20 @@ app.add_typer(data_app, name="data")
 def _when(text: str | None, option: str):
     """An instant given on the command line (JST unless it names a zone), as a UTC timestamp; None
     stays None. Text that is no date is refused naming the option."""
+    import pandas as pd
+
     from wattbit.domain._validate import to_timestamp
 
     if text is None:
         return None
     try:
-        return to_timestamp(text)
+        ts = to_timestamp(text)
     except ValueError:
+        ts = pd.NaT
+    if pd.isna(ts):  # (an empty text parses as NaT)
         raise InvalidInput(f"{option} = {text!r} is not a date or time; give e.g. 2023-03-06 or "
-                           "'2023-03-06 18:00' (JST unless a zone is given, e.g. 2023-03-06T09:00+00:00)") from None
+                           "'2023-03-06 18:00' (JST unless a zone is given, e.g. 2023-03-06T09:00+00:00)")
+    return ts
 
 
 IGNORED_SHOWN = 20

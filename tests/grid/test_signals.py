@@ -97,5 +97,6 @@ def test_selecting_areas_orders_the_columns_and_keeps_signals_that_have_them_alr
     assert swapped.areas == ("tokyo", "kyushu")
     assert swapped.price_jpy_per_mwh.tolist() == [[20.0, 10.0]] * 3
     assert s.select_areas(("kyushu", "tokyo")) is s
+    assert s.select_areas(a for a in ["tokyo", "kyushu"]).price_jpy_per_mwh.tolist() == [[20.0, 10.0]] * 3
     with pytest.raises(InvalidInput, match="hokkaido"):
         s.select_areas(["hokkaido"])

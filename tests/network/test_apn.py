@@ -193,12 +193,12 @@ def test_a_pairs_move_cost_gives_the_move_time_to_the_last_bit(apn):
     for (src, dst), (w, k) in itertools.product(pairs, [(1, 1), (2, 1), (1, 3)]):
         cost = apn.move_cost(src, dst, wavelengths=w, concurrent_moves=k)
         for size in sizes:
-            assert cost.time_s(size) == apn.move_time_s(size, src, dst, w, k)
-            assert cost.breakdown(size) == apn.move_breakdown(size, src, dst, w, k)
+            assert cost.time_s(size) == apn.move_time_s(size, src, dst, w, k)  # (its parts summed)
     assert apn.move_cost("tokyo-dc", "kansai-dc").time_s(100) == apn.move_time_s(100.0, "tokyo-dc", "kansai-dc")
     for bad in (float("nan"), -1.0, math.inf, "100", True):
-        with pytest.raises(InvalidInput, match=f"size_gb = {bad!r}"):
-            apn.move_cost("tokyo-dc", "kansai-dc").time_s(bad)
+        for ask in (apn.move_cost("tokyo-dc", "kansai-dc").time_s, apn.move_cost("tokyo-dc", "kansai-dc").breakdown):
+            with pytest.raises(InvalidInput, match=f"size_gb = {bad!r}"):
+                ask(bad)
     # the arguments are checked even where nothing would move
     with pytest.raises(InvalidInput, match="wavelengths = 65"):
         apn.move_time_s(10.0, "tokyo-dc", "tokyo-dc", wavelengths=65)

@@ -133,7 +133,8 @@ def test_cancelling_a_job_that_is_over_is_a_conflict(client, tokens):
 def test_a_job_no_site_could_ever_run_is_refused(client, tokens, changes, field, words):
     r = client.post("/v1/jobs", json=job_body(**changes), headers=bearer(tokens["acme"]))
     assert r.status_code == 422, r.text
-    assert words in str(r.json()["detail"]) and field in str(r.json()["detail"])
+    assert words in str(r.json()["detail"])
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", field]]
 
 
 def test_one_unreachable_users_service_does_not_stop_the_turns(client, tokens, plane):

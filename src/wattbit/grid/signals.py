@@ -120,10 +120,11 @@ class GridSignals:
     def select_areas(self, areas) -> GridSignals:
         """Columns for ``areas``, in that order (these signals themselves when they are already
         those columns: signals are immutable)."""
-        if tuple(areas) == self.areas:
+        areas = tuple(areas)  # (any iterable, once)
+        if areas == self.areas:
             return self
         idx = [self.area_index(a) for a in areas]
-        return GridSignals(self.time, tuple(areas), *(getattr(self, f)[:, idx] for f in SIGNAL_FIELDS),
+        return GridSignals(self.time, areas, *(getattr(self, f)[:, idx] for f in SIGNAL_FIELDS),
                            step_s=self.step_s)
 
     def to_frame(self) -> pd.DataFrame:

@@ -29,7 +29,7 @@ import numpy as np
 
 from wattbit.domain import Fleet
 from wattbit.domain import area as _area
-from wattbit.domain._validate import positive
+from wattbit.domain._validate import integer, positive
 from wattbit.errors import Infeasible, InvalidInput, unknown_name
 from wattbit.network.qot import (
     QotModel,
@@ -65,11 +65,6 @@ default fiber_factor 1.03); to be replaced by the fiber owner's OTDR lengths."""
 DEFAULT_WAVELENGTHS_PER_PAIR = 64
 """Wavelengths per fiber pair: 4.8 THz of C band on a 75 GHz grid = 64 (notes §4.1 and F15;
 75 GHz is the 400ZR / 63 GBd slot, F12). 126 GBd modes need 150 GHz, i.e. 32 wavelengths."""
-
-
-def _count(owner: str, name: str, value, low: int = 1) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-        raise InvalidInput(f"{owner}: {name} = {value!r}; expected an integer >= {low}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +123,7 @@ class ApnParams:
             raise InvalidInput(f"ApnParams: transfer_efficiency_pu = {self.transfer_efficiency_pu}; expected 0 < x <= 1")
         if self.access_slack_pu < 1:
             raise InvalidInput(f"ApnParams: access_slack_pu = {self.access_slack_pu}; expected >= 1 (a cable is never shorter than the great circle)")
-        _count("ApnParams", "flows", self.flows)
+        integer("ApnParams", "flows", self.flows, low=1)
 
 
 DEFAULT_PARAMS = ApnParams()
@@ -254,7 +249,8 @@ class MoveCost:
 
     src, dst : site names;  write_gbps, read_gbps : checkpoint write and restore rates [Gbit/s];
     rate_gbps : the move's goodput [Gbit/s];  rtt_s : the path's round trip [s];  setup_s :
-    lightpath setup [s];  line_gbps : capacity allocated to the move [Gbit/s]
+    lightpath setup [s];  line_gbps : capacity allocated to the move [Gbit/s];  window_limited :
+    True when the flows' windows, not the line, bound the goodput
     """
 
     src: str
@@ -267,9 +263,15 @@ class MoveCost:
     line_gbps: float
     window_limited: bool
 
+    def _check_size(self, size_gb: float) -> None:
+        if not (type(size_gb) is float and 0.0 <= size_gb < math.inf):  # (checked in full only then)
+            positive(f"move {self.src!r} -> {self.dst!r}", "size_gb", size_gb, allow_zero=True)
+
     def breakdown(self, size_gb: float) -> MoveBreakdown:
         """The parts of moving ``size_gb`` [GB] (nothing moves between a site and itself): the
-        transfer is size / goodput + RTT (connection handshake) + RTT/2 (the last byte in flight)."""
+        transfer is size / goodput + RTT (connection handshake) + RTT/2 (the last byte in flight).
+        A size that is not a finite number >= 0 is refused."""
+        self._check_size(size_gb)
         if self.src == self.dst or size_gb == 0:
             return MoveBreakdown(0.0, 0.0, 0.0, 0.0, math.inf, 0.0, False)
         return MoveBreakdown(
@@ -290,8 +292,7 @@ class MoveCost:
         >>> round(cost.time_s(1000.0), 3)  # write 10 s + transfer 22.222 s + restore 10 s + setup 60 s
         102.222
         """
-        if not (type(size_gb) is float and 0.0 <= size_gb < math.inf):  # (checked in full only then)
-            positive(f"move {self.src!r} -> {self.dst!r}", "size_gb", size_gb, allow_zero=True)
+        self._check_size(size_gb)
         if self.src == self.dst or size_gb == 0:
             return 0.0
         bits = size_gb * 8.0
@@ -566,16 +567,15 @@ class APN:
         size_gb : checkpoint size [GB];  src, dst : site names;  wavelengths : allocated [-];
         concurrent_moves : moves sharing them [-]
         """
-        positive("move", "size_gb", size_gb, allow_zero=True)
-        return self.move_cost(src, dst, wavelengths, concurrent_moves).breakdown(size_gb)  # (all checked)
+        return self.move_cost(src, dst, wavelengths, concurrent_moves).breakdown(size_gb)  # (each checks its own)
 
     def move_cost(self, src: str, dst: str, wavelengths: int = 1, concurrent_moves: int = 1) -> MoveCost:
         """The constants of a move from ``src`` to ``dst`` (:class:`MoveCost`: its ``time_s(size_gb)``
         is :meth:`move_time_s` for any size); the arguments as :meth:`move_breakdown`'s, each
         checked even where nothing would move (more wavelengths than a link carries are refused
         between a site and itself too)."""
-        _count("move", "wavelengths", wavelengths)
-        _count("move", "concurrent_moves", concurrent_moves)
+        wavelengths = integer("move", "wavelengths", wavelengths, low=1)
+        concurrent_moves = integer("move", "concurrent_moves", concurrent_moves, low=1)
         path = self.path(src, dst)
         p = self.params
         capacity = self.fiber_pairs * self.wavelengths_per_pair
@@ -610,7 +610,7 @@ class APN:
 
         moves : (size [GB], source site, destination site) each;  wavelengths : most a move may use [-]
         """
-        _count("concurrent moves", "wavelengths", wavelengths)
+        wavelengths = integer("concurrent moves", "wavelengths", wavelengths, low=1)
         p = self.params
         n = len(moves)
         paths, size_gbit, start_s = [], [], []
@@ -684,7 +684,7 @@ def transport_power_w(path: Path, wavelengths: int = 1) -> float:
     >>> transport_power_w(p, wavelengths=2)
     104.0
     """
-    _count("transport_power_w", "wavelengths", wavelengths)
+    wavelengths = integer("transport_power_w", "wavelengths", wavelengths, low=1)
     if path.src == path.dst:
         return 0.0
     modules = 2 * (1 + len(path.regen_sites))
@@ -712,8 +712,8 @@ def build_apn(
     >>> round(p.latency_s * 1e3, 2), p.all_optical
     (2.62, True)
     """
-    _count("build_apn", "fiber_pairs", fiber_pairs)
-    _count("build_apn", "wavelengths_per_pair", wavelengths_per_pair)
+    fiber_pairs = integer("build_apn", "fiber_pairs", fiber_pairs, low=1)
+    wavelengths_per_pair = integer("build_apn", "wavelengths_per_pair", wavelengths_per_pair, low=1)
     positive("build_apn", "slack_pu", slack_pu)
     if slack_pu < 1.0:
         raise InvalidInput(f"build_apn: slack_pu = {slack_pu}; expected >= 1 (fiber is never shorter than the track)")

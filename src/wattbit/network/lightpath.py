@@ -96,7 +96,7 @@ class LightpathBook:
     def __init__(self, apn: APN) -> None:
         self.apn = apn
         self._reservations: dict[str, Reservation] = {}
-        self._span_ns: dict[str, tuple[int, int, int, tuple[int, ...]]] = {}  # rid -> (start, end [ns], wavelengths, channels)
+        self._span_ns: dict[str, tuple[int, int, tuple[int, ...]]] = {}  # rid -> (start, end [ns], channels)
         self._by_link: dict[str, set[str]] = defaultdict(set)  # live: may still conflict
         self._history_by_link: dict[str, set[str]] = defaultdict(set)  # every reservation
         self._counter = itertools.count(1)
@@ -132,7 +132,9 @@ class LightpathBook:
         """Most channels the reservations ``rids`` hold at once within ``[start_ns, end_ns)``
         (None: unbounded) [-]: a sweep over their starts and ends, in arrays (a link's whole
         history is swept when its peak is asked for)."""
-        spans = np.array([self._span_ns[rid][:3] for rid in rids], dtype=np.int64).reshape(-1, 3)
+        span = self._span_ns
+        spans = np.array([(span[rid][0], span[rid][1], len(span[rid][2])) for rid in rids],
+                         dtype=np.int64).reshape(-1, 3)
         starts, ends, n = spans[:, 0], spans[:, 1], spans[:, 2]
         if start_ns is not None or end_ns is not None:
             hit = np.ones(len(spans), dtype=bool)
@@ -155,7 +157,7 @@ class LightpathBook:
         busy: set[int] = set()
         span = self._span_ns
         for rid in self._by_link.get(link_id, ()):
-            r_start, r_end, _, channels = span[rid]
+            r_start, r_end, channels = span[rid]
             if r_start < end_ns and start_ns < r_end:  # Reservation.overlaps, in integers
                 busy.update(channels)
         return busy
@@ -237,7 +239,7 @@ class LightpathBook:
             rid, src, dst, start, end, tuple(free[:wavelengths]), path.link_ids, owner, wavelengths * path.rate_gbps
         )
         self._reservations[rid] = r
-        self._span_ns[rid] = (start_ns, end_ns, wavelengths, r.channels)
+        self._span_ns[rid] = (start_ns, end_ns, r.channels)
         for lid in path.link_ids:
             self._by_link[lid].add(rid)
             self._history_by_link[lid].add(rid)

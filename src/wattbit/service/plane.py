@@ -318,13 +318,16 @@ class ControlPlane:
             home_site=home_site, allowed_areas=areas, priority=priority, checkpoint_gb=checkpoint_gb,
             user_area=user_area, rtt_budget_s=rtt_budget_s,
         )
-        check_jobs(self.fleet, [job])  # a site it may run at, with GPUs enough
-        if user_area is not None:  # (the APN's errors name user_area)
+        try:  # (its home site and areas are checked above: what check_jobs can refuse is its GPUs)
+            check_jobs(self.fleet, [job])
+        except InvalidInput as exc:
+            raise InvalidInput(f"gpus: {exc}") from None
+        if user_area is not None:  # (the APN names user_area when its users are too far from the fibre)
             try:
                 for s in self.fleet.sites_in(areas):
                     self.controller.apn.rtt_s(user_area, s.name)
-            except Infeasible as exc:  # no route: refused like users too far from the fibre
-                raise InvalidInput(str(exc)) from None
+            except Infeasible as exc:  # no railway route: refused like users too far from the fibre
+                raise InvalidInput(f"user_area: {exc}") from None
         row = self.store.add_job(job, name, who.token_id)
         self.store.audit(who, "job.submit", f"job:{job.job_id}",
                          {"kind": job.kind.value, "gpus": gpus, "allowed_areas": sorted(areas)})
