@@ -176,7 +176,7 @@ def test_fleet_site_errors_name_the_entry(tmp_path):
     p = tmp_path / "f.toml"
     p.write_text('[[sites]]\nname = "a"\narea = "tokyo"\nlat = 35.7\nlon = 139.8\ngpu_count = -8\n'
                  'it_power_max_mw = 1\n', encoding="utf-8")
-    with pytest.raises(InvalidInput, match=r"f.toml: sites\[0\]: site 'a': gpu_count = -8; expected a positive integer"):
+    with pytest.raises(InvalidInput, match=r"f.toml: sites\[0\]: site 'a': gpu_count = -8; expected an integer >= 1"):
         load_fleet(p)
     p.write_text('[[sites]]\nname = "a"\narea = "tokyo"\nlat = 35.7\nlon = 139.8\ngpu_count = 8\n'
                  'it_power_max_mw = 1\naccelerator = "h2000"\n', encoding="utf-8")

@@ -45,10 +45,10 @@ class WattbitError(Exception):
 class InvalidInput(WattbitError, ValueError):
     """A user-supplied value is invalid.
 
-    >>> raise InvalidInput("site 'x': gpu_count = -8; expected a positive integer")
+    >>> raise InvalidInput("site 'x': gpu_count = -8; expected an integer >= 1")
     Traceback (most recent call last):
     ...
-    wattbit.errors.InvalidInput: site 'x': gpu_count = -8; expected a positive integer
+    wattbit.errors.InvalidInput: site 'x': gpu_count = -8; expected an integer >= 1
     """
 
 

@@ -93,9 +93,9 @@ def test_slack_is_the_same_at_an_instant_given_as_a_timestamp_or_integer_nanosec
 
 
 def test_a_waiting_job_too_large_for_the_plan_leaves_room_for_a_smaller_one_after_it():
-    """Dispatch skips a waiting job once one of its class as large found no room (room only
-    shrinks within a slot), but never a smaller one: here b (256 GPUs) finds no room and d
-    (512) is skipped, while c (64), after b in the queue, still takes what is left."""
+    """Once a waiting job of a class finds no room (room only shrinks within a slot), dispatch
+    skips larger ones but never a smaller one: here b (256 GPUs) and d (512) wait, while c (64),
+    after b in the queue, still takes what is left."""
     jobs = {j: _job(j, g) for j, g in (("a", 128), ("b", 256), ("c", 64), ("d", 512))}
     states = {j: JobState(job) for j, job in jobs.items()}
     # one class, 200 GPUs planned at tokyo-dc: a takes 128, then b needs half its 256 planned

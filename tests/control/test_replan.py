@@ -85,7 +85,7 @@ def test_a_job_of_a_class_the_plan_lacks_still_meets_its_deadline(fleet, apn):
 
 
 def test_replan_slots_beyond_the_fine_blocks_is_refused(fleet, apn):
-    with pytest.raises(InvalidInput, match=r"replan_slots = 5; expected an integer 1 \.\. fine_slots \(4\)"):
+    with pytest.raises(InvalidInput, match=r"replan_slots = 5; expected an integer 1 \.\. 4 \(fine_slots = 4"):
         Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), replan_slots=5)
     with pytest.raises(InvalidInput, match=r"replan_slots = 2\.7; expected an integer"):
         Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)), replan_slots=2.7)
@@ -176,16 +176,17 @@ def test_coarse_blocks_must_be_a_positive_integer(fleet, apn, bad):
         dataclasses.replace(tiny_scenario(), coarse_blocks=bad)
 
 
-def test_users_with_no_railway_route_to_a_site_are_out_of_reach_not_an_error(fleet, apn):
+@pytest.mark.parametrize("refusal", [InvalidInput, Infeasible])
+def test_users_the_apn_cannot_reach_are_out_of_reach_not_an_error(fleet, apn, refusal):
     """The APN refuses an RTT in two ways: users too far from any fiber (InvalidInput) and no
-    railway route between two stations (Infeasible). Either way no latency budget is met there,
-    and the job is served from its home site; neither may stop a turn."""
+    railway route between two stations (Infeasible). Either way the controller takes the site as
+    out of reach (an infinite RTT, which no latency budget meets) instead of raising."""
     class NoRoute:
         def __init__(self, inner):
             self.inner = inner
 
         def rtt_s(self, user_area, site):
-            raise Infeasible(f"user_area {user_area!r}: no railway route to site {site!r}")
+            raise refusal(f"user_area {user_area!r}: no way to site {site!r}")
 
         def __getattr__(self, name):
             return getattr(self.inner, name)
@@ -193,3 +194,21 @@ def test_users_with_no_railway_route_to_a_site_are_out_of_reach_not_an_error(fle
     ctrl = Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)))
     ctrl.apn = NoRoute(apn)
     assert ctrl.rtt_s("kyushu", "tokyo-dc") == float("inf")
+
+
+def test_the_service_class_memory_stays_bounded_and_right(fleet, apn):
+    """Service classes are remembered by the fields they depend on, and the memory is cleared
+    when full: keys stay what plan.build.service_key gives, however many field sets come by."""
+    from wattbit.plan import build as pb
+
+    ctrl = Controller(fleet, apn, "wls", forecaster=PerfectForesight(_world(fleet)))
+    ctrl.SERVICE_KEY_CACHE_SIZE = 3
+    online = next(j for j in tiny_jobs() if j.kind is JobKind.ONLINE_INFERENCE)
+    services = [dataclasses.replace(online, job_id=f"oi-{i}", rtt_budget_s=budget, user_area=area)
+                for i, (budget, area) in enumerate([(0.002, "tokyo"), (0.02, "tokyo"), (0.2, "tokyo"),
+                                                    (0.002, "kyushu"), (0.02, "kyushu"), (0.002, "tokyo")])]
+    for job in services:
+        assert ctrl._service_key(job) == pb.service_key(job, ctrl.fa, reroute=True, rtt_s=ctrl.rtt_s,
+                                                        home_index=ctrl.home_index)
+        assert len(ctrl._service_keys) <= 3
+    assert len({ctrl._service_key(j) for j in services}) > 1  # (the budgets tell some apart)

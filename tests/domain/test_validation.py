@@ -57,12 +57,12 @@ def test_area_that_is_not_a_string():
 # --- negative GPU count ----------------------------------------------------------------------
 
 def test_site_negative_gpu_count():
-    with pytest.raises(InvalidInput, match=r"site 'x-dc': gpu_count = -8; expected a positive integer"):
+    with pytest.raises(InvalidInput, match=r"site 'x-dc': gpu_count = -8; expected an integer >= 1"):
         site(gpu_count=-8)
 
 
 def test_job_negative_gpus():
-    with pytest.raises(InvalidInput, match=r"job 'trn-1': gpus = -8; expected a positive integer"):
+    with pytest.raises(InvalidInput, match=r"job 'trn-1': gpus = -8; expected an integer >= 1"):
         replace(tiny_jobs()[0], gpus=-8)
 
 
@@ -81,7 +81,7 @@ def test_job_ids_of_every_kind_in_use_are_accepted():
 
 
 def test_job_fractional_gpus():
-    with pytest.raises(InvalidInput, match=r"gpus = 2.5; expected a positive integer"):
+    with pytest.raises(InvalidInput, match=r"gpus = 2.5; expected an integer >= 1"):
         replace(tiny_jobs()[0], gpus=2.5)
 
 
@@ -163,7 +163,7 @@ def test_fleet_lookup_suggests():
     (lambda: site(pue="1.2"), r"site 'x-dc': pue = '1.2' is a string; expected 1.0..3.0"),
     (lambda: site(lat="35.7"), r"site 'x-dc': lat = '35.7' is a string; expected a number of degrees"),
     (lambda: site(base_load_pu=False), r"base_load_pu = False is a boolean; expected a fraction"),
-    (lambda: replace(tiny_jobs()[0], priority="high"), r"job 'trn-1': priority = 'high' is a string; expected an integer 0..9"),
+    (lambda: replace(tiny_jobs()[0], priority="high"), r"job 'trn-1': priority = 'high' is a string; expected an integer 0 .. 9"),
     (lambda: replace(tiny_jobs()[0], runtime_h="2h"), r"job 'trn-1': runtime_h = '2h' is a string"),
 ], ids=["weights-str", "weights-bool", "power", "deadline", "utilisation", "share-none", "pue", "lat",
         "base-load-bool", "priority", "runtime"])

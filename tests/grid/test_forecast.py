@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -196,3 +198,15 @@ def test_from_dataset_bad_arguments(truth, kw, match):
 def test_forecast_with_a_naive_instant_is_refused(truth):
     with pytest.raises(InvalidInput, match="no time zone"):
         PerfectForesight(truth).forecast(pd.Timestamp("2022-05-02 00:00"), 4)
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"persistence_weight": {"price_jpy_per_mwh": 1.5}}, "persistence_weight['price_jpy_per_mwh'] = 1.5; expected a fraction"),
+    ({"persistence_weight": {"price_jpy_per_mwh": "0.5"}}, "is a string; expected a fraction"),
+    ({"persistence_weight": {"price": 0.5}}, "unknown signal 'price'"),
+    ({"climatology_days": 0}, "climatology_days = 0; expected an integer >= 1"),
+    ({"climatology_days": 7.5}, "climatology_days = 7.5; expected an integer >= 1"),
+])
+def test_the_forecaster_refuses_bad_settings_naming_them(truth, history, kwargs, words):
+    with pytest.raises(InvalidInput, match=re.escape(words)):
+        SeasonalPersistenceForecaster(truth, history, **kwargs)

@@ -41,6 +41,9 @@ def test_job_views_equal_job_view_one_job_at_a_time(jobs_and_state):
         for f in ("remaining_gpu_h", "origin", "pinned", "release_in_h", "deadline_in_h", "running"):
             np.testing.assert_array_equal(cols_f := getattr(cols, f), getattr(back, f), err_msg=f)
             assert cols_f.dtype == getattr(back, f).dtype, f  # the same numbers, to the bit
+        # one job's origin and pinned, from its state alone, by the same rule
+        assert [pb.state_origin(j, int(s), bool(run)) for j, s, run in zip(jobs, site, running)] == \
+            list(zip(cols.origin.tolist(), cols.pinned.tolist()))
     # the cases the rules tell apart are all there
     assert cols.pinned.any() and (cols.origin < 0).any() and (cols.origin >= 0).any()
 

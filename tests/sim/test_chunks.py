@@ -98,7 +98,7 @@ def test_the_first_chunk_is_the_run_in_one_piece(runs, cuts, policy):
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_the_stitched_run_has_the_shape_of_one_piece(runs, policy):
+def test_the_stitched_run_has_the_shape_of_one_piece(runs, cuts, policy):
     whole, cut = (r.results[policy] for r in runs)
     for part in ("sites", "areas", "slots"):
         assert getattr(whole, part).index.equals(getattr(cut, part).index), part
@@ -113,6 +113,14 @@ def test_the_stitched_run_has_the_shape_of_one_piece(runs, policy):
     assert cut.decide_s.sum() < cut.counters["run_s"]
     # each chunk's own counters stay with the stitched run; the run in one piece has none
     assert len(cut.chunk_counters) == CHUNKS and whole.chunk_counters == ()
+    step = whole.slots.index[1] - whole.slots.index[0]
+    run_slots = [(c.keep_end - c.run_start) // step for c in cuts]  # chunk by chunk, in order, warm-ups included
+    run_slots[-1] = len(whole.slots) - (cuts[-1].run_start - cuts[0].run_start) // step  # (the last runs to the end)
+    assert [c["slots"] for c in cut.chunk_counters] == run_slots
+    # the first chunk is the run in one piece up to its end: its counters are those slots' sums
+    first = whole.slots.index < cuts[0].keep_end
+    for name in SLOT_COUNTERS:
+        assert cut.chunk_counters[0][name] == pytest.approx(whole.slots[name][first].sum()), name
     for name in ("run_s", "highs_s", "decide_dispatch_s"):  # time spent, warm-ups included
         assert sum(c[name] for c in cut.chunk_counters) == pytest.approx(cut.counters[name]), name
     assert sum(c["plans"] for c in cut.chunk_counters) >= cut.counters["plans"]  # (warm-ups plan too)

@@ -32,7 +32,7 @@ from wattbit.domain import (
     SiteOutage,
     Weights,
 )
-from wattbit.domain._validate import integer, is_integer
+from wattbit.domain._validate import integer
 from wattbit.domain.scenario import check_forecast_days
 from wattbit.errors import Infeasible, InvalidInput
 from wattbit.grid import Forecaster
@@ -129,11 +129,9 @@ class Controller:
         self.lightpaths = lightpaths
         self.oracle_plan = oracle_plan
         self.time_limit_s = time_limit_s
-        if not (is_integer(replan_slots) and 1 <= replan_slots <= max(1, self.fine_slots)):
-            raise InvalidInput(
-                f"controller: replan_slots = {replan_slots!r}; expected an integer 1 .. fine_slots "
-                f"({self.fine_slots}), so that the slots between plans lie in the fine blocks")
-        self.replan_slots = int(replan_slots)
+        self.replan_slots = integer(
+            "controller", "replan_slots", replan_slots, low=1, high=max(1, self.fine_slots),
+            note=f" (fine_slots = {self.fine_slots}: the slots between plans lie in the fine blocks)")
         Blocks.telescoping(1, 1.0, self.fine_slots, coarse_blocks, fine_block_slots)  # refuses bad values now
         self.coarse_blocks = None if coarse_blocks is None else int(coarse_blocks)
         self.fine_block_slots = int(fine_block_slots)

@@ -288,7 +288,7 @@ def dispatch_plan(states: Mapping[str, JobState], now: pd.Timestamp, *, sites: t
                 if candidates is None:
                     candidates = order[c] = [s for s in _by_value_desc(target) if ok[s]]
                 if not urgent and (not candidates or target[candidates[0]] < min_fill * g):
-                    candidates = []  # no site's target can take it (the first has the largest)
+                    candidates = []  # (a shortcut: no site's target can take it, the first has the largest)
             chosen = next((s for s in candidates
                            if free[s] >= g and (urgent or target[s] >= fill[s] * g)), None)
         if chosen is None and quiet:

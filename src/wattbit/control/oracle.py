@@ -54,10 +54,13 @@ def plan_oracle(fleet: Fleet, apn, jobs: Sequence[Job], truth: GridSignals, *,
     views = pb.job_views(work, start.value, [j.work_gpu_h for j in work], [-1] * len(work),
                          [False] * len(work))
     services = [j for j in jobs if j.kind is JobKind.ONLINE_INFERENCE]
+    def home(job: Job) -> int:
+        return index[job.home_site]
+
     wc, wmem = pb.work_classes(views, fa, blocks, spatial=True, temporal=True, pacing_pu=1.0,
-                               move_time_s=lambda *a: 0.0, home_index=lambda j: index[j.home_site])
+                               move_time_s=lambda *a: 0.0, home_index=home)
     sc, smem = pb.service_classes(services, start, fa, blocks, key_of=lambda j: pb.service_key(
-        j, fa, reroute=True, rtt_s=apn.rtt_s, home_index=lambda j: index[j.home_site]))
+        j, fa, reroute=True, rtt_s=apn.rtt_s, home_index=home))
     cap = np.repeat(fa.cap_gpus[:, None], blocks.n, 1).astype(float)
     for o in outages:
         hit = (truth.time < o.end) & (truth.time + pd.Timedelta(hours=step_h) > o.start)

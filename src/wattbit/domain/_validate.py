@@ -98,6 +98,8 @@ def integer(owner: str, field: str, value: object, *, low: int | None = None,
     >>> integer("scenario 'x'", "replan_slots", np.int64(2), low=1, high=4)
     2
     """
+    if type(value) is int and (low is None or value >= low) and (high is None or value <= high):
+        return value  # (the common case, first: every job built is checked)
     if high is None:
         expected = "an integer" + (f" >= {low}" if low is not None else "")
     else:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
-from wattbit.domain._validate import area_name, aware, is_integer, positive, wrong_type
+from wattbit.domain._validate import area_name, aware, integer, positive
 from wattbit.domain.area import AREA_NAMES
 from wattbit.errors import InvalidInput
 from wattbit.units import jst_text
@@ -112,10 +112,9 @@ class Job:
         except ValueError:
             kinds = ", ".join(k.value for k in JobKind)
             raise InvalidInput(f"{owner}: kind = {self.kind!r}; expected one of {kinds}") from None
-        if not is_integer(self.gpus) or self.gpus <= 0:
-            raise wrong_type(owner, "gpus", self.gpus, "a positive integer")
-        if type(self.gpus) is not int:  # (a NumPy integer; checked for every job built)
-            object.__setattr__(self, "gpus", int(self.gpus))
+        gpus = integer(owner, "gpus", self.gpus, low=1)
+        if gpus is not self.gpus:  # (a NumPy integer, kept as a Python int)
+            object.__setattr__(self, "gpus", gpus)
         positive(owner, "runtime_h", self.runtime_h)
         aware(owner, "release", self.release)
         aware(owner, "deadline", self.deadline)
@@ -146,10 +145,9 @@ class Job:
                 self, "allowed_areas",
                 frozenset(area_name(owner, "allowed_areas", a) for a in self.allowed_areas),
             )
-        if not (is_integer(self.priority) and 0 <= self.priority <= 9):
-            raise wrong_type(owner, "priority", self.priority, "an integer 0..9")
-        if type(self.priority) is not int:
-            object.__setattr__(self, "priority", int(self.priority))
+        priority = integer(owner, "priority", self.priority, low=0, high=9)
+        if priority is not self.priority:
+            object.__setattr__(self, "priority", priority)
         positive(owner, "checkpoint_gb", self.checkpoint_gb, allow_zero=True)
         if self.kind is JobKind.ONLINE_INFERENCE:
             if self.user_area is None or self.rtt_budget_s is None or self.deadline is None:

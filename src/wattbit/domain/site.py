@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from wattbit.domain._validate import (
     area_name,
     fraction,
-    is_integer,
+    integer,
     is_number,
     number_fix,
     positive,
@@ -55,10 +55,7 @@ class Site:
                 f"{owner}: location ({self.lat}, {self.lon}) is outside Japan; "
                 "expected lat 20..46, lon 122..154 [deg]"
             )
-        if not (is_integer(self.gpu_count) and self.gpu_count > 0):
-            raise wrong_type(owner, "gpu_count", self.gpu_count,
-                             "a positive integer" + number_fix(self.gpu_count))
-        object.__setattr__(self, "gpu_count", int(self.gpu_count))
+        object.__setattr__(self, "gpu_count", integer(owner, "gpu_count", self.gpu_count, low=1))
         positive(owner, "it_power_max_mw", self.it_power_max_mw)
         if not is_number(self.pue) or not (1.0 <= self.pue <= 3.0):
             raise wrong_type(owner, "pue", self.pue, "1.0..3.0 (typical 1.1..1.6)" + number_fix(self.pue))

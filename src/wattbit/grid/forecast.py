@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from wattbit.domain._validate import integer
+from wattbit.domain._validate import fraction, integer
 from wattbit.errors import InvalidInput
 from wattbit.grid import carbon
 from wattbit.grid.signals import SIGNAL_FIELDS, Forecaster, GridSignals
@@ -132,8 +132,7 @@ class SeasonalPersistenceForecaster(Forecaster):
             for k, v in persistence_weight.items():
                 if k not in SIGNAL_FIELDS:
                     raise InvalidInput(f"persistence_weight: unknown signal {k!r}; expected one of {SIGNAL_FIELDS}")
-                if not 0.0 <= v <= 1.0:
-                    raise InvalidInput(f"persistence_weight[{k!r}] = {v}; expected 0..1")
+                fraction("forecaster", f"persistence_weight[{k!r}]", v)
                 weights[k] = float(v)
         climatology_days = integer("forecaster", "climatology_days", climatology_days, low=1)
         step_s = truth.step_s

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from wattbit.domain import DemandResponse, DRDirection, Fleet, Job
+from wattbit.domain._validate import integer
 from wattbit.grid import GridSignals
 from wattbit.grid.carbon import MARGINAL_THERMAL_G_PER_KWH
 from wattbit.plan.problem import Blocks, DRConstraint, ServiceClasses, WorkClasses
@@ -181,7 +182,7 @@ def job_view(job: Job, now: pd.Timestamp | int, remaining_gpu_h: float, site_ind
              margin_h: float = DEADLINE_MARGIN_H) -> JobView:
     """One job's :class:`JobView`, by the rules of :func:`job_views` (written there once).
     ``now`` may be given as integer nanoseconds since the epoch (UTC), a Python or a NumPy integer."""
-    now_ns = now.value if isinstance(now, pd.Timestamp) else int(now)
+    now_ns = now.value if isinstance(now, pd.Timestamp) else integer("job_view", "now", now)
     v = job_views([job], now_ns, [remaining_gpu_h],
                   [site_index], [running], nominal_slack_h, margin_h)
     return JobView(job, float(v.remaining_gpu_h[0]), int(v.origin[0]), bool(v.pinned[0]),

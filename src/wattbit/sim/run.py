@@ -108,7 +108,7 @@ def build_world(scenario: Scenario, *, data_dir: Path | None = None,
         # then are counted unfinished (not missed: their deadlines lie past the run)
         warnings.warn(
             f"scenario {scenario.name!r}: the grid data end at {jst_text(last)}, before the run's end "
-            f"at {jst_text(stop)} (the jobs' last deadline, on the slot grid); the run stops at the end of "
+            f"at {jst_text(stop)} (the run window's end: its jobs' last deadline, on the slot grid); the run stops at the end of "
             "the data and reports unfinished work",
             stacklevel=2)
         stop = last
@@ -240,7 +240,7 @@ WORKER_GC_THRESHOLDS = (100_000, 20, 100)
 """The garbage collector's thresholds in a worker process (Python's default: 700, 10, 10). A twin
 run allocates objects by the million and frees nearly all of them by reference counting, so the
 collector mostly sweeps live ones: in the second half of FY2022 under wls it swept 1,949 times,
-1.34 s of a 64 s run; with these thresholds 8 times, 0.17 s. Reading that chunk's world takes
+1.34 s of a 64 s run (when the year's chunks ran that long); with these thresholds 8 times, 0.17 s. Reading that chunk's world takes
 0.75 s instead of 1.20 (docs/benchmarks.md, "A year cut in time"); the largest worker's peak
 RSS was 871 MB against 789 MB. Set in the worker processes that run twins (:func:`start_worker`:
 this module's and the sweep's pool), never in the caller's."""
