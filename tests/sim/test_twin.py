@@ -182,7 +182,7 @@ def test_data_that_end_before_the_last_deadline_are_told_in_jst():
 
     sc = with_period(load_scenario("full-year"), "2023-03-30", "2023-04-01")
     with pytest.warns(UserWarning, match=r"the grid data end at 2023-04-01 00:00 JST, before the run's end "
-                                         r"at 2023-04-\d\d \d\d:\d\d JST \(the jobs' last deadline, on "
+                                         r"at 2023-04-\d\d \d\d:\d\d JST \(the run window's end: its jobs' last deadline, on "
                                          r"the slot grid\); the run stops"):
         build_world(sc)
 
